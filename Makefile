@@ -1,0 +1,110 @@
+# mlc-pipe: one non-recursive Makefile.
+#
+#   make            build build/bin/mlc-* and build/libmlc.a
+#   make test       run every test; the last line is "N passed, N failed"
+#   make asan       the same suite under AddressSanitizer + UBSan (build-asan/)
+#   make deps       install the Debian packages the project needs
+#   make demo       run the pipeline on the bundled model
+#   make bench      run the benchmarks under tests/bench/ (prints figures)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Sources are found by wildcard: a new common/*.c or formats/*.c joins the
+# library, a new tools/mlc-*.c becomes a tool, a new tests/unit/test_*.c a
+# unit test, without editing this file.
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+CXX      ?= c++
+OPT      ?= -O2 -g
+SANITIZE ?=
+
+PKGS := msgpack jansson libcurl openssl libarchive libpcre2-8 libutf8proc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS += -I. -D_GNU_SOURCE $(PKG_CFLAGS)
+CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fno-strict-aliasing $(SANITIZE) -MMD -MP
+LDFLAGS  += $(SANITIZE) -pthread
+LDLIBS   += $(PKG_LIBS) -lm
+
+LIB_SRC  := $(sort $(wildcard common/*.c formats/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libmlc.a
+
+TOOL_SRC := $(sort $(wildcard tools/mlc-*.c))
+TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Helper programs used by tests and benchmarks (fixture generators...).
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPERS    := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
+
+MAN1 := $(sort $(wildcard man/*.1))
+MAN5 := $(sort $(wildcard man/*.5))
+
+.PHONY: all test check asan deps demo bench install uninstall clean
+.DELETE_ON_ERROR:
+# keep object files of tools and tests (otherwise make deletes them as
+# intermediates and rebuilds them every time)
+.SECONDARY:
+
+all: $(TOOLS) $(LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/helpers/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+test check: all $(UNITS) $(HELPERS)
+	@MLC_BUILD=$(abspath $(BUILD)) tests/run
+
+# The sanitizer build lives in its own directory so that it never mixes
+# objects with the normal one.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 test
+
+deps:
+	scripts/install-deps
+
+demo: all
+	scripts/demo
+
+bench: all $(HELPERS)
+	@MLC_BUILD=$(abspath $(BUILD)) tests/bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/)
+	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5/)
+
+uninstall:
+	rm -f $(TOOLS:$(BUILD)/bin/%=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -f $(MAN1:man/%=$(DESTDIR)$(PREFIX)/share/man/man1/%) $(MAN5:man/%=$(DESTDIR)$(PREFIX)/share/man/man5/%)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

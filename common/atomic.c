@@ -1,0 +1,228 @@
+#include "atomic.h"
+#include "buf.h"
+#include "err.h"
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static mode_t current_umask(void)
+{
+    static mode_t mask = (mode_t)-1;
+    if (mask == (mode_t)-1) {
+        mask = umask(022);
+        umask(mask);
+    }
+    return mask;
+}
+
+static char *temp_name_for(const char *path)
+{
+    char *dir = path_dirname(path);
+    const char *base = path_basename(path);
+    char *tmp = xasprintf("%s/.%s.tmp.%ld.XXXXXX", dir, base, (long)getpid());
+    free(dir);
+    return tmp;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char *dir = path_dirname(path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int atomic_file_begin(struct atomic_file *f, const char *path)
+{
+    f->final = xstrdup(path);
+    f->tmp = temp_name_for(path);
+    f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd < 0) {
+        int e = errno;
+        fail("%s: cannot create temporary file: %s", path, strerror(e));
+        free(f->final);
+        free(f->tmp);
+        f->final = f->tmp = NULL;
+        return -1;
+    }
+    cleanup_register(f->tmp);
+    fchmod(f->fd, 0666 & ~current_umask());
+    return 0;
+}
+
+int atomic_file_commit(struct atomic_file *f)
+{
+    int rc = 0;
+    if (fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
+    if (close(f->fd) != 0 && rc == 0) rc = fail("%s: close: %s", f->tmp, strerror(errno));
+    f->fd = -1;
+    if (rc == 0 && rename(f->tmp, f->final) != 0)
+        rc = fail("%s: cannot rename into place: %s", f->final, strerror(errno));
+    if (rc != 0) unlink(f->tmp);
+    else fsync_dir_of(f->final);
+    cleanup_unregister(f->tmp);
+    free(f->tmp);
+    free(f->final);
+    f->tmp = f->final = NULL;
+    return rc;
+}
+
+void atomic_file_abort(struct atomic_file *f)
+{
+    if (!f->tmp) return;
+    if (f->fd >= 0) close(f->fd);
+    unlink(f->tmp);
+    cleanup_unregister(f->tmp);
+    free(f->tmp);
+    free(f->final);
+    f->tmp = f->final = NULL;
+    f->fd = -1;
+}
+
+int atomic_write_file(const char *path, const void *data, size_t len)
+{
+    struct atomic_file f;
+    if (atomic_file_begin(&f, path) != 0) return -1;
+    if (write_all(f.fd, data, len) != 0) {
+        int e = errno;
+        atomic_file_abort(&f);
+        return fail("%s: write error: %s", path, strerror(e));
+    }
+    return atomic_file_commit(&f);
+}
+
+int atomic_dir_begin(struct atomic_dir *d, const char *path)
+{
+    d->final = xstrdup(path);
+    d->tmp = temp_name_for(path);
+    if (!mkdtemp(d->tmp)) {
+        int e = errno;
+        fail("%s: cannot create temporary directory: %s", path, strerror(e));
+        free(d->final);
+        free(d->tmp);
+        d->final = d->tmp = NULL;
+        return -1;
+    }
+    cleanup_register(d->tmp);
+    chmod(d->tmp, 0777 & ~current_umask());
+    return 0;
+}
+
+/* fsync every regular file and directory below fd (depth first). */
+static void sync_tree(int fd)
+{
+    int dup_fd = dup(fd);
+    if (dup_fd < 0) return;
+    DIR *dir = fdopendir(dup_fd);
+    if (!dir) {
+        close(dup_fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        int child = openat(fd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (child < 0) continue;
+        struct stat st;
+        if (fstat(child, &st) == 0) {
+            if (S_ISDIR(st.st_mode)) sync_tree(child);
+            else if (S_ISREG(st.st_mode)) fsync(child);
+        }
+        close(child);
+    }
+    closedir(dir);
+    fsync(fd);
+}
+
+int atomic_dir_commit(struct atomic_dir *d, bool replace)
+{
+    int fd = open(d->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        sync_tree(fd);
+        close(fd);
+    }
+    int rc = 0;
+    if (rename(d->tmp, d->final) == 0) {
+        /* destination did not exist, or was an empty directory */
+    } else if ((errno == ENOTEMPTY || errno == EEXIST) && replace) {
+        if (renameat2(AT_FDCWD, d->tmp, AT_FDCWD, d->final, RENAME_EXCHANGE) == 0) {
+            remove_tree(d->tmp); /* now holds the old tree */
+        } else {
+            /* No RENAME_EXCHANGE on this file system: move the old tree
+             * aside first. A crash between the two renames leaves the
+             * new tree under its temporary name, never a mixture. */
+            char *dir = path_dirname(d->final);
+            char *old = xasprintf("%s/.%s.tmp.%ld.old", dir, path_basename(d->final),
+                                  (long)getpid());
+            free(dir);
+            if (rename(d->final, old) != 0 || rename(d->tmp, d->final) != 0)
+                rc = fail("%s: cannot replace directory: %s", d->final, strerror(errno));
+            else
+                remove_tree(old);
+            free(old);
+        }
+    } else if (errno == ENOTEMPTY || errno == EEXIST) {
+        rc = fail("%s: already exists", d->final);
+    } else {
+        rc = fail("%s: cannot rename into place: %s", d->final, strerror(errno));
+    }
+    if (rc != 0) remove_tree(d->tmp);
+    else fsync_dir_of(d->final);
+    cleanup_unregister(d->tmp);
+    free(d->tmp);
+    free(d->final);
+    d->tmp = d->final = NULL;
+    return rc;
+}
+
+void atomic_dir_abort(struct atomic_dir *d)
+{
+    if (!d->tmp) return;
+    remove_tree(d->tmp);
+    cleanup_unregister(d->tmp);
+    free(d->tmp);
+    free(d->final);
+    d->tmp = d->final = NULL;
+}
+
+/* ".NAME.tmp.PID.XXXXXX" → PID, or 0 if the name is not one of ours. */
+static long temp_owner(const char *name)
+{
+    if (name[0] != '.') return 0;
+    const char *t = strstr(name, ".tmp.");
+    if (!t) return 0;
+    char *end;
+    long pid = strtol(t + 5, &end, 10);
+    if (pid <= 0 || *end != '.') return 0;
+    return pid;
+}
+
+int atomic_clean_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid = temp_owner(e->d_name);
+        if (!pid) continue;
+        if (pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            char *p = path_join(dir, e->d_name);
+            if (remove_tree(p) == 0) removed++;
+            free(p);
+        }
+    }
+    closedir(d);
+    return removed;
+}

@@ -1,0 +1,45 @@
+/* Atomic publishing of files and directories.
+ *
+ * Everything a stage writes goes under a temporary name in the destination's
+ * own directory (".NAME.tmp.PID.XXXXXX", so rename(2) never crosses file
+ * systems), is fsync'ed, and is renamed into place only when complete. A stage
+ * killed at any moment therefore leaves either the old state or the new one;
+ * temporaries of a killed run are removed by atomic_clean_stale() on a later
+ * run (the PID in the name tells whether their writer is still alive). */
+#ifndef MLC_ATOMIC_H
+#define MLC_ATOMIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct atomic_file {
+    char *final;   /* destination path */
+    char *tmp;     /* temporary path beside it */
+    int fd;        /* open for writing */
+};
+
+int atomic_file_begin(struct atomic_file *f, const char *path);
+/* fsync, rename over the destination, fsync the directory. */
+int atomic_file_commit(struct atomic_file *f);
+void atomic_file_abort(struct atomic_file *f);
+/* Whole-buffer convenience. */
+int atomic_write_file(const char *path, const void *data, size_t len);
+
+struct atomic_dir {
+    char *final;
+    char *tmp;
+};
+
+/* Create an empty temporary directory beside `path`. */
+int atomic_dir_begin(struct atomic_dir *d, const char *path);
+/* fsync the tree and rename it into place. If the destination exists:
+ * replace == true swaps it atomically (RENAME_EXCHANGE) and removes the old
+ * tree; replace == false fails. */
+int atomic_dir_commit(struct atomic_dir *d, bool replace);
+void atomic_dir_abort(struct atomic_dir *d);
+
+/* Remove temporaries in `dir` left by writers that no longer run. Returns
+ * how many were removed. */
+int atomic_clean_stale(const char *dir);
+
+#endif

@@ -1,0 +1,24 @@
+/* Command-line conventions shared by every tool: --help prints the usage
+ * text to stdout and exits 0; a usage error prints one line and a hint to
+ * stderr and exits 2; --version prints "PROG (mlc-pipe) VERSION". */
+#ifndef MLC_CLI_H
+#define MLC_CLI_H
+
+#include <stdnoreturn.h>
+
+#include "err.h"
+
+noreturn void usage_error(const char *fmt, ...) MLC_PRINTF(1, 2);
+noreturn void print_help(const char *text);
+noreturn void print_version(void);
+
+/* Parse a whole decimal (or 0x hex) number with an optional k/M/G/T (1024)
+ * suffix when allow_suffix; -1 if invalid or out of range. */
+int parse_u64(const char *s, unsigned long long *out, int allow_suffix);
+int parse_int_option(const char *opt, const char *s, long min, long max, long *out);
+
+/* True when stdin is a file or pipe rather than a terminal (then tools read
+ * the record stream from it). */
+int stdin_has_stream(void);
+
+#endif

@@ -1,0 +1,103 @@
+#include "progress.h"
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+bool progress_enabled(void)
+{
+    if (quiet) return false;
+    const char *force = getenv("MLC_PROGRESS");
+    if (force && !strcmp(force, "always")) return true;
+    if (force && !strcmp(force, "never")) return false;
+    return isatty(2);
+}
+
+void format_bytes(uint64_t n, char out[16])
+{
+    static const char *units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1000 && u < 5) {
+        v /= 1000;
+        u++;
+    }
+    if (u == 0) snprintf(out, 16, "%llu B", (unsigned long long)n);
+    else snprintf(out, 16, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
+}
+
+static void amount(const struct progress *p, uint64_t n, char out[24])
+{
+    if (p->bytes) format_bytes(n, out);
+    else snprintf(out, 24, "%llu", (unsigned long long)n);
+}
+
+static void draw(struct progress *p, double now, bool final)
+{
+    uint64_t done = atomic_load(&p->done);
+    double elapsed = now - p->start;
+    double rate = elapsed > 0 ? (double)done / elapsed : 0;
+    char d[24], t[24], r[24], line[160];
+    amount(p, done, d);
+    amount(p, (uint64_t)rate, r);
+    int n;
+    if (p->total) {
+        amount(p, p->total, t);
+        double frac = (double)done / (double)p->total;
+        n = snprintf(line, sizeof line, "%s: %5.1f%% %s / %s, %s/s", p->label, 100 * frac, d, t, r);
+        if (!final && rate > 0 && done < p->total) {
+            double eta = (double)(p->total - done) / rate;
+            snprintf(line + n, sizeof line - (size_t)n, ", ETA %d:%02d", (int)eta / 60, (int)eta % 60);
+        }
+    } else {
+        snprintf(line, sizeof line, "%s: %s, %s/s", p->label, d, r);
+    }
+    fprintf(stderr, "\r%s: %-70s%s", progname, line, final ? "\n" : "");
+    fflush(stderr);
+}
+
+void progress_begin(struct progress *p, const char *label, uint64_t total, bool bytes)
+{
+    snprintf(p->label, sizeof p->label, "%s", label);
+    p->total = total;
+    p->bytes = bytes;
+    p->active = progress_enabled();
+    atomic_store(&p->done, 0);
+    atomic_flag_clear(&p->drawing);
+    p->start = now_seconds();
+    p->last_draw = 0;
+}
+
+void progress_set_total(struct progress *p, uint64_t total)
+{
+    p->total = total;
+}
+
+void progress_add(struct progress *p, uint64_t n)
+{
+    atomic_fetch_add(&p->done, n);
+    if (!p->active) return;
+    if (atomic_flag_test_and_set(&p->drawing)) return; /* another thread draws */
+    double now = now_seconds();
+    if (now - p->last_draw >= 0.1) {
+        p->last_draw = now;
+        draw(p, now, false);
+    }
+    atomic_flag_clear(&p->drawing);
+}
+
+void progress_end(struct progress *p)
+{
+    if (p->active) draw(p, now_seconds(), true);
+    p->active = false;
+}

@@ -1,0 +1,36 @@
+/* A progress meter on stderr for long work: count, rate and ETA, redrawn at
+ * most ten times a second, and only when stderr is a terminal and --quiet
+ * was not given (logs and pipes stay clean). Safe to update from several
+ * threads. */
+#ifndef MLC_PROGRESS_H
+#define MLC_PROGRESS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct progress {
+    char label[64];
+    uint64_t total;          /* 0: unknown */
+    bool bytes;              /* show sizes and rates in bytes */
+    bool active;             /* drawing at all */
+    atomic_uint_fast64_t done;
+    atomic_flag drawing;
+    double start;
+    double last_draw;
+};
+
+/* The meter draws when this is true; tests can force it. */
+bool progress_enabled(void);
+
+void progress_begin(struct progress *p, const char *label, uint64_t total, bool bytes);
+void progress_add(struct progress *p, uint64_t n);
+void progress_set_total(struct progress *p, uint64_t total);
+/* Final line (when drawing), then stop. */
+void progress_end(struct progress *p);
+
+/* "1.5 GB", "812 kB" */
+void format_bytes(uint64_t n, char out[16]);
+double now_seconds(void);
+
+#endif
