@@ -1,0 +1,38 @@
+/* Building the decoder graph of a model (mlc-lower's first step): the entry
+ * functions embed, prefill, decode and create_kv_cache, with every parameter
+ * bound by name to a tensor of the weights and its stored shape checked. */
+#ifndef MLC_LOWER_H
+#define MLC_LOWER_H
+
+#include "formats/module.h"
+
+/* One tensor the weights hold (from tensor records or tensor-cache.json). */
+struct tensor_info {
+    const char *name;
+    enum dtype dtype;
+    int ndim;
+    int64_t shape[MOD_MAX_DIMS];
+};
+
+struct lower_spec {
+    const char *model_type;          /* llama, mistral, qwen2, qwen3 */
+    const char *quantization;
+    struct model_dims dims;
+    const struct tensor_info *tensors;
+    int ntensors;
+};
+
+/* Architectures mlc-lower can build, space-separated, for messages. */
+const char *lower_supported_models(void);
+/* Name of the fused q/k/v projection module of an architecture
+ * ("qkv_proj" or "c_attn"); NULL if the architecture is unknown. */
+const char *lower_qkv_module(const char *model_type);
+
+/* Build the unoptimised graph. -1 with last_error() naming the first
+ * missing or mis-shaped parameter. */
+int lower_build(const struct lower_spec *spec, struct module *m);
+
+/* Fill m->mem from the module (params, KV cache, arena). */
+void lower_estimate_memory(struct module *m);
+
+#endif
