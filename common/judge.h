@@ -1,0 +1,81 @@
+/* Judging generated output (mlc-check): the criteria of compiled-artifact
+ * validation, the coherence heuristic, and the measures of what
+ * quantization cost. Pure functions over token ids, log-probabilities and
+ * text, so that every threshold is tested on hand-made inputs.
+ *
+ * Coherence is judged three ways, each catching a different failure:
+ *  - prompt perplexity: the model's perplexity of the tokenized prompt. A
+ *    working model on correctly tokenized text finds it unsurprising; a
+ *    wrong or shuffled tokenizer feeds it ids that make no sense, and the
+ *    perplexity approaches the vocabulary size;
+ *  - output perplexity: the perplexity of the generated tokens under the
+ *    model's own (unsampled) distribution: a model damaged by quantization
+ *    spreads its probability and is unsure of its own words;
+ *  - degenerate repetition: the tail of the output cycling through a short
+ *    loop of tokens, and the share of printable characters in the text. */
+#ifndef MLC_JUDGE_H
+#define MLC_JUDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* log-softmax of n logits (double precision) into out. */
+void log_softmax(const float *logits, int n, double *out);
+/* KL(P || Q) in nats of two logit vectors (P = reference). */
+double kl_divergence(const float *p_logits, const float *q_logits, int n);
+int argmax_f(const float *x, int n);
+
+/* The longest suffix of ids made of a repeating cycle of period ≤ max_period
+ * (at least two full cycles); returns its length in tokens (0 if none). */
+size_t repeated_tail(const int32_t *ids, size_t n, int max_period);
+
+/* Share of characters (code points) of valid UTF-8 text that are printable
+ * or ordinary whitespace. */
+double printable_ratio(const char *text, size_t len);
+/* Valid UTF-8 and free of U+FFFD (what a broken byte-fallback sequence
+ * decodes to). */
+bool text_is_clean_utf8(const char *text, size_t len);
+
+struct judge_thresholds {
+    double max_prompt_ppl_fraction;  /* of the vocabulary size */
+    double max_output_ppl_fraction;  /* of the vocabulary size */
+    double max_repeated_fraction;    /* of the generated tokens */
+    double min_printable;            /* share of characters */
+};
+
+/* The defaults documented in mlc-check(1). */
+struct judge_thresholds judge_default_thresholds(void);
+
+enum verdict { VERDICT_PASS, VERDICT_FAIL };
+
+struct judge_input {
+    const int32_t *ids;          /* generated tokens */
+    size_t n_ids;
+    const char *text;            /* their decoded text */
+    size_t text_len;
+    double prompt_nll;           /* Σ -log p of prompt tokens after the first */
+    size_t prompt_scored;        /* how many prompt tokens were scored */
+    double output_nll;           /* Σ -log p of generated tokens (model's own distribution) */
+    bool logits_finite;          /* no NaN/inf seen */
+    const char *stop_reason;     /* "eos", "stop_token", "stop_string", "max_tokens" */
+    bool deterministic;          /* a second run with the same seed matched */
+    int vocab_size;
+};
+
+struct judgement {
+    bool non_empty, valid_utf8, finite, coherent, deterministic;
+    double prompt_ppl, output_ppl, repeated_fraction, printable;
+    const char *incoherence;     /* why not coherent, or NULL */
+    bool pass;
+};
+
+void judge(const struct judge_input *in, const struct judge_thresholds *t, struct judgement *out);
+
+/* The stage a failure most likely comes from, from the criteria that
+ * failed: "library/weights mismatch" (load errors), "config/tokenizer"
+ * (empty, broken text, a prompt the model cannot read), "quantization"
+ * (degraded: unsure of itself, repeating, far from the reference). */
+const char *judge_diagnosis(const struct judgement *j);
+
+#endif

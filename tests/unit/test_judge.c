@@ -1,0 +1,115 @@
+/* The judging criteria on hand-made inputs. */
+#include <math.h>
+
+#include "common/judge.h"
+#include "test.h"
+
+TEST(kl_divergence_and_log_softmax_match_hand_values)
+{
+    float p[2] = {0.0f, 0.0f};            /* (1/2, 1/2) */
+    float q[2] = {0.0f, (float)log(3.0)}; /* (1/4, 3/4) */
+    /* KL = 1/2 ln(2) + 1/2 ln(2/3) */
+    CHECK(fabs(kl_divergence(p, q, 2) - (0.5 * log(2.0) + 0.5 * log(2.0 / 3.0))) < 1e-7);
+    CHECK(kl_divergence(p, p, 2) == 0);
+    float shifted[2] = {5.0f, 5.0f};      /* logits are shift invariant */
+    CHECK(fabs(kl_divergence(p, shifted, 2)) < 1e-12);
+    double ls[3];
+    float l[3] = {1, 2, 3};
+    log_softmax(l, 3, ls);
+    double z = log(exp(1.0) + exp(2.0) + exp(3.0));
+    CHECK(fabs(ls[2] - (3 - z)) < 1e-12);
+    CHECK_EQ(argmax_f(l, 3), 2);
+}
+
+TEST(repeated_tails_are_found)
+{
+    int32_t loop[] = {5, 6, 7, 1, 2, 1, 2, 1, 2, 1, 2};
+    CHECK_EQ(repeated_tail(loop, 11, 8), 8);
+    int32_t same[] = {9, 9, 9, 9};
+    CHECK_EQ(repeated_tail(same, 4, 8), 4);
+    int32_t story[] = {1, 2, 3, 4, 5, 6, 7, 8, 2, 3};
+    CHECK_EQ(repeated_tail(story, 10, 8), 0);
+    int32_t once[] = {1, 2, 3, 1, 2};
+    CHECK_EQ(repeated_tail(once, 5, 8), 0); /* less than two full cycles */
+}
+
+TEST(utf8_and_printable)
+{
+    CHECK(text_is_clean_utf8("caf\xc3\xa9", 5));
+    CHECK(!text_is_clean_utf8("caf\xc3", 4));           /* cut mid-character */
+    CHECK(!text_is_clean_utf8("a\xef\xbf\xbd" "b", 5)); /* U+FFFD */
+    CHECK(!text_is_clean_utf8("\xed\xa0\x80", 3));      /* a surrogate */
+    CHECK(printable_ratio("hello\n", 6) == 1.0);
+    CHECK(printable_ratio("a\x01\x02\x03", 4) == 0.25);
+}
+
+static struct judge_input good_input(void)
+{
+    static const int32_t ids[] = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26};
+    return (struct judge_input){ids, 17, "Once upon a time, there was a girl.", 35,
+                                17 * log(8.0), 17, 17 * log(3.0), true, "eos", true, 512};
+}
+
+TEST(a_healthy_answer_passes)
+{
+    struct judge_input in = good_input();
+    struct judge_thresholds t = judge_default_thresholds();
+    struct judgement j;
+    judge(&in, &t, &j);
+    CHECK(j.pass);
+    CHECK(fabs(j.prompt_ppl - 8.0) < 1e-9);
+    CHECK(fabs(j.output_ppl - 3.0) < 1e-9);
+    CHECK(judge_diagnosis(&j) == NULL);
+}
+
+TEST(each_failure_names_its_stage)
+{
+    struct judge_thresholds t = judge_default_thresholds();
+    struct judgement j;
+    struct judge_input in = good_input();
+    in.text = "   ";
+    in.text_len = 3;
+    judge(&in, &t, &j);
+    CHECK(!j.non_empty);
+    CHECK_STR(judge_diagnosis(&j), "config/tokenizer");
+
+    in = good_input();
+    in.prompt_nll = 17 * log(400.0); /* ppl 400 of a 512 vocabulary */
+    judge(&in, &t, &j);
+    CHECK(!j.coherent);
+    CHECK_CONTAINS(j.incoherence, "prompt perplexity");
+    CHECK_STR(judge_diagnosis(&j), "config/tokenizer");
+
+    in = good_input();
+    in.output_nll = 17 * log(100.0); /* unsure of itself */
+    judge(&in, &t, &j);
+    CHECK(!j.coherent);
+    CHECK_STR(judge_diagnosis(&j), "quantization");
+
+    static const int32_t loop[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+    in = good_input();
+    in.ids = loop;
+    in.n_ids = 20;
+    judge(&in, &t, &j);
+    CHECK(!j.coherent);
+    CHECK_CONTAINS(j.incoherence, "repeating loop");
+    CHECK_STR(judge_diagnosis(&j), "quantization");
+
+    in = good_input();
+    in.text = "ab\xc3";
+    in.text_len = 3;
+    judge(&in, &t, &j);
+    CHECK(!j.valid_utf8 && !j.pass);
+
+    in = good_input();
+    in.logits_finite = false;
+    judge(&in, &t, &j);
+    CHECK(!j.finite && !j.pass);
+
+    in = good_input();
+    in.deterministic = false;
+    judge(&in, &t, &j);
+    CHECK(!j.pass);
+}
+
+TEST_MAIN()
