@@ -491,6 +491,9 @@ static int check_final(const struct model_arch *a, const json_t *mc, const json_
         if (f->type == ARCH_NUMBER && !(json_number_value(v) > 0))
             return fail("%s: field '%s' must be a positive number", path, f->name);
     }
+    if (model_arch_field(a, "sliding_window_size") && get_int(mc, "context_window_size") == -1 &&
+        get_int(mc, "sliding_window_size") == -1)
+        return fail("%s: neither a context window nor a sliding window is set (give --context-window-size)", path);
     long long heads = get_int(mc, "num_attention_heads"), kv = get_int(mc, "num_key_value_heads");
     long long hidden = get_int(mc, "hidden_size"), head_dim = get_int(mc, "head_dim");
     if (heads % kv)

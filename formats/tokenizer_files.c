@@ -153,10 +153,10 @@ int vocab_stats_tokenizer_json(const json_t *tj, const char *path, struct vocab_
             goto done;
         }
         if (json_object_get(contents, content)) {
-            json_decref(contents);
             fail("%s: added_tokens: duplicate content '%s' (ids %lld and %lld); HuggingFace's tokenizer "
                  "misbehaves on it: remove one", path, content,
                  (long long)json_integer_value(json_object_get(contents, content)), (long long)json_integer_value(id));
+            json_decref(contents);
             goto done;
         }
         json_object_set(contents, content, (json_t *)id);
