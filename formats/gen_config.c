@@ -162,7 +162,8 @@ static const char *const gen_keys[] = {
 
 static bool is_token_field(const char *key)
 {
-    return !strcmp(key + strlen(key) - 9, "_token_id");
+    size_t n = strlen(key);
+    return n >= 9 && !strcmp(key + n - 9, "_token_id");
 }
 
 static int check_gen_value(const char *file, const char *key, const json_t *v)
