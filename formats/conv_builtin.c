@@ -5,7 +5,6 @@
  * python/mlc_llm/conversation_template/, field for field. */
 #include <string.h>
 
-#include "common/buf.h"
 #include "common/err.h"
 #include "conv_template.h"
 
@@ -109,11 +108,11 @@ const char *conv_template_builtin_names(void)
     return names;
 }
 
-static void add_pair(struct conv_pair **p, size_t *n, const char *key, const char *value)
+static json_t *ids_json(const int32_t *ids, int n)
 {
-    *p = xrealloc(*p, (*n + 1) * sizeof **p);
-    (*p)[*n].key = xstrdup(key);
-    (*p)[(*n)++].value = xstrdup(value);
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    return a;
 }
 
 struct conv_template *conv_template_builtin(const char *name)
@@ -126,35 +125,31 @@ struct conv_template *conv_template_builtin(const char *name)
              conv_template_builtin_names());
         return NULL;
     }
-    struct conv_template *t = xcalloc(1, sizeof *t);
-    t->name = xstrdup(b->name);
-    t->system_template = xstrdup(b->system_template);
-    t->system_message = xstrdup(b->system_message);
-    t->has_system_prefix = b->n_prefix >= 0;
-    if (t->has_system_prefix) {
-        t->n_system_prefix = (size_t)b->n_prefix;
-        t->system_prefix_token_ids = xcalloc(MAXN, sizeof(int32_t));
-        memcpy(t->system_prefix_token_ids, b->prefix, sizeof b->prefix);
-    }
-    t->add_role_after_system_message = b->add_role_after_system_message;
-    add_pair(&t->roles, &t->n_roles, "user", b->user);
-    add_pair(&t->roles, &t->n_roles, "assistant", b->assistant);
-    if (b->tool) add_pair(&t->roles, &t->n_roles, "tool", b->tool);
-    add_pair(&t->role_templates, &t->n_role_templates, "user", "{user_message}");
-    add_pair(&t->role_templates, &t->n_role_templates, "assistant", "{assistant_message}");
-    add_pair(&t->role_templates, &t->n_role_templates, "tool", "{tool_message}");
-    t->seps = xcalloc(3, sizeof *t->seps);
-    for (size_t i = 0; i < 2 && b->seps[i]; i++) t->seps[t->n_seps++] = xstrdup(b->seps[i]);
-    t->role_content_sep = xstrdup(b->role_content_sep);
-    t->role_empty_sep = xstrdup(b->role_empty_sep);
-    t->stop_str = xcalloc(MAXN + 1, sizeof *t->stop_str);
-    for (size_t i = 0; i < MAXN && b->stop_str[i]; i++) t->stop_str[t->n_stop_str++] = xstrdup(b->stop_str[i]);
-    t->n_stop_token_ids = (size_t)b->n_stop_ids;
-    t->stop_token_ids = xcalloc(MAXN, sizeof(int32_t));
-    memcpy(t->stop_token_ids, b->stop_ids, sizeof b->stop_ids);
-    t->strip_reasoning_in_history = b->strip_reasoning_in_history;
-    t->function_string = xstrdup("");
-    t->use_function_calling = false;
+    /* built as the JSON object a file would hold, so built-in templates get
+     * the same defaults and checks as users' own */
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(b->name));
+    json_object_set_new(o, "system_template", json_string(b->system_template));
+    json_object_set_new(o, "system_message", json_string(b->system_message));
+    json_object_set_new(o, "system_prefix_token_ids", b->n_prefix < 0 ? json_null() : ids_json(b->prefix, b->n_prefix));
+    json_object_set_new(o, "add_role_after_system_message", json_boolean(b->add_role_after_system_message));
+    json_t *roles = json_object();
+    json_object_set_new(roles, "user", json_string(b->user));
+    json_object_set_new(roles, "assistant", json_string(b->assistant));
+    if (b->tool) json_object_set_new(roles, "tool", json_string(b->tool));
+    json_object_set_new(o, "roles", roles);
+    json_t *seps = json_array();
+    for (size_t i = 0; i < 2 && b->seps[i]; i++) json_array_append_new(seps, json_string(b->seps[i]));
+    json_object_set_new(o, "seps", seps);
+    json_object_set_new(o, "role_content_sep", json_string(b->role_content_sep));
+    json_object_set_new(o, "role_empty_sep", json_string(b->role_empty_sep));
+    json_t *stops = json_array();
+    for (size_t i = 0; i < MAXN && b->stop_str[i]; i++) json_array_append_new(stops, json_string(b->stop_str[i]));
+    json_object_set_new(o, "stop_str", stops);
+    json_object_set_new(o, "stop_token_ids", ids_json(b->stop_ids, b->n_stop_ids));
+    json_object_set_new(o, "strip_reasoning_in_history", json_boolean(b->strip_reasoning_in_history));
+    struct conv_template *t = conv_template_from_json(o, b->name);
+    json_decref(o);
     return t;
 }
 
