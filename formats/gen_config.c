@@ -263,7 +263,19 @@ static bool str_is(const json_t *v, const char *s)
 static char *chat_template_text(const struct gen_state *s)
 {
     char *path = in_model(s, "tokenizer_config.json");
-    json_t *tc = path_exists(path) ? json_load_path(path) : NULL;
+    json_t *tc = NULL;
+    struct buf b = BUF_INIT;
+    buf_init(&b);
+    if (path_exists(path)) {
+        /* HuggingFace writes model_max_length as int(1e30), too big for
+         * jansson's integers; only the chat template is needed here */
+        json_error_t err;
+        if (read_file(path, &b, 0) != 0)
+            warning("cannot read the chat template: %s", last_error());
+        else if (!(tc = json_loadb(b.data, b.len, JSON_DECODE_INT_AS_REAL, &err)))
+            warning("%s:%d:%d: cannot read the chat template: %s", path, err.line, err.column, err.text);
+    }
+    buf_free(&b);
     free(path);
     char *text = NULL;
     const json_t *ct = json_object_get(tc, "chat_template");
@@ -276,7 +288,6 @@ static char *chat_template_text(const struct gen_state *s)
     json_decref(tc);
     if (!text) {
         path = in_model(s, "chat_template.jinja");
-        struct buf b = BUF_INIT;
         buf_init(&b);
         if (path_exists(path) && read_file(path, &b, 1 << 24) == 0) text = buf_detach(&b, NULL);
         buf_free(&b);

@@ -45,4 +45,25 @@ test_expect_success 'stop strings map to the stop token ids of the real tokenize
 	PY
 '
 
+test_expect_success 'mlc-cfg chooses the matching template from each real chat template' '
+	: >empty &&
+	mkmodel --arch llama --vocab 128256 -o llama3 >/dev/null &&
+	mkmodel --arch qwen3 --vocab 151936 -o qwen3 >/dev/null &&
+	mkmodel --arch llama --vocab 262208 -o gemma3 >/dev/null &&
+	$PYTHON - "$EXPECTED" <<-PY &&
+	import json, sys
+	doc = json.load(open(sys.argv[1]))
+	for d, model, n in [("llama3", "tokenizer-llama3", 128256), ("qwen3", "tokenizer-qwen3", 151936),
+	                    ("gemma3", "tokenizer-gemma3", 262208)]:
+	    json.dump({"chat_template": doc["chat_templates"][model]}, open(d + "/tokenizer_config.json", "w"))
+	    vocab = {"t%d" % i: i for i in range(n)}
+	    json.dump({"model": {"type": "BPE", "vocab": vocab, "merges": []}, "added_tokens": []},
+	              open(d + "/tokenizer.json", "w"))
+	PY
+	for m in llama3:llama-3 qwen3:qwen3 gemma3:gemma_instruction; do
+		mlc-cfg --model ${m%%:*} --quantization q4f16_1 -o out-${m%%:*} <empty >/dev/null 2>err &&
+		test_grep "conversation template ${m#*:}: " err || return 1
+	done
+'
+
 test_done

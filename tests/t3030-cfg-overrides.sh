@@ -134,6 +134,12 @@ test_expect_success 'the template is chosen from the chat template, and said so 
 	cfg l3 o12 &&
 	test_grep "note\\|conversation template llama-3: its chat template is Llama 3.s" err &&
 	check o12 "assert c[\"conv_template\"][\"name\"] == \"llama-3\"" &&
+	cp -r llama l3big && chat_template l3big "<|start_header_id|>" &&
+	sed -i "s/^{/{\"model_max_length\": 1000000000000000019884624838656,/" l3big/tokenizer_config.json &&
+	cfg l3big o17 && check o17 "assert c[\"conv_template\"][\"name\"] == \"llama-3\"" &&
+	test_cmp l3big/tokenizer_config.json o17/tokenizer_config.json &&
+	cp -r llama bad && echo "{" >bad/tokenizer_config.json &&
+	cfg bad o18 && test_grep "warning: .*bad/tokenizer_config.json:2:0: cannot read the chat template" err &&
 	cp -r llama smol && chat_template smol "{% for m in messages %}{{ \"<|im_start|>\" + m.role }}{% endfor %}" &&
 	cfg smol o13 && check o13 "assert c[\"conv_template\"][\"name\"] == \"chatml\"" &&
 	cp -r qwen3 q3 && chat_template q3 "<|im_start|>" &&

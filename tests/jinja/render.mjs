@@ -92,4 +92,8 @@ for (const m of [llama3, qwen3, gemma3]) {
         if (s in m.ids) special[m.pkg][s] = m.ids[s];
 }
 
-process.stdout.write(JSON.stringify({ cases: out, special_ids: special }, null, 1) + "\n");
+// The chat templates themselves, for checking mlc-cfg's choice of template.
+const chat_templates = {};
+for (const m of [llama3, qwen3, gemma3]) chat_templates[m.pkg] = m.config.chat_template;
+
+process.stdout.write(JSON.stringify({ cases: out, special_ids: special, chat_templates }, null, 1) + "\n");
