@@ -296,21 +296,21 @@ static char *chat_template_text(const struct gen_state *s)
     return text;
 }
 
-static bool looks_like_file(const char *arg)
+static bool is_builtin(const char *name)
 {
-    size_t n = strlen(arg);
-    return strchr(arg, '/') || (n > 5 && !strcmp(arg + n - 5, ".json")) || path_exists(arg);
+    for (size_t i = 0; i < conv_template_builtin_count(); i++)
+        if (!strcmp(conv_template_builtin_name(i), name)) return true;
+    return false;
 }
 
 static int choose_template(struct gen_state *s)
 {
     const char *arg = s->o->conv_template;
-    if (arg && looks_like_file(arg)) {
-        s->conv = conv_template_load(arg);
-        return s->conv ? 0 : -1;
-    }
     if (arg) {
-        s->conv = conv_template_builtin(arg);
+        /* a built-in name, else a file; a bare word that is neither gets
+         * the list of names rather than "no such file" */
+        bool file = !is_builtin(arg) && (strchr(arg, '/') || strstr(arg, ".json") || path_exists(arg));
+        s->conv = file ? conv_template_load(arg) : conv_template_builtin(arg);
         return s->conv ? 0 : -1;
     }
     char *text = chat_template_text(s);

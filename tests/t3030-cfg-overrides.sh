@@ -103,6 +103,8 @@ test_expect_success 'a template file of the user (MLC issue #1347)' '
 	}
 	EOF
 	cfg llama o11 --conv-template mine.json &&
+	echo "{}" >LM && cfg llama o11b --conv-template LM && rm LM &&
+	check o11b "assert c[\"conv_template\"][\"name\"] == \"LM\"" &&
 	check o11 "t = c[\"conv_template\"]
 assert t[\"name\"] == \"alpaca\" and t[\"messages\"] == [] and t[\"add_role_after_system_message\"] is True
 assert t[\"role_templates\"] == {\"user\": \"{user_message}\", \"assistant\": \"{assistant_message}\", \"tool\": \"{tool_message}\"}
