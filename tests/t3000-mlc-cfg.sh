@@ -130,6 +130,19 @@ test_expect_success 'no model at all is a usage error' '
 	test_grep "no model" err
 '
 
+test_expect_success '--help and --version' '
+	mlc-cfg --help >help &&
+	test_grep "^Usage: mlc-cfg" help &&
+	for opt in model output quantization conv-template context-window-size sliding-window-size \
+		prefill-chunk-size attention-sink-size tensor-parallel-shards pipeline-parallel-stages \
+		max-batch-size override stream list-templates quiet; do
+		grep -q -- "--$opt" help || { echo "--$opt missing from --help"; return 1; }
+		$PYTHON -c "import sys; sys.exit(sys.argv[1].replace(\"-\", \"\\\\-\") not in open(sys.argv[2]).read())" \
+			"--$opt" "$SRC_DIR/man/mlc-cfg.1" || { echo "--$opt missing from mlc-cfg.1"; return 1; }
+	done &&
+	mlc-cfg --version | test_grep "^mlc-cfg (mlc-pipe) "
+'
+
 test_expect_success 'no temporary files are left behind' '
 	ls -A st l m q2 q3 st2 | grep -c "tmp" >n || true &&
 	test "$(cat n)" = 0
