@@ -30,6 +30,7 @@ struct gen_state {
     json_t *config;              /* config.json */
     json_t *generation;          /* generation_config.json, or NULL */
     json_t *model_config;
+    char *tokenizer_path;        /* the tokenizer MLC's runtime would load */
     json_t *tokenizer_json;      /* the model's tokenizer.json, or NULL */
     struct vocab_stats vocab;    /* what the tokenizer can produce (id_end 0: none) */
     bool have_vocab;
@@ -111,33 +112,29 @@ static int load_model_config(struct gen_state *s)
 
 static int load_tokenizer(struct gen_state *s)
 {
-    char *tj = in_model(s, "tokenizer.json");
-    char *sp = in_model(s, "tokenizer.model");
-    char *vj = in_model(s, "vocab.json");
-    char *mg = in_model(s, "merges.txt");
-    char *at = in_model(s, "added_tokens.json");
-    int rc = 0;
-    if (path_exists(tj)) {
-        s->tokenizer_json = json_load_path(tj);
-        if (!s->tokenizer_json) rc = -1;
-        else if (!json_is_object(s->tokenizer_json)) rc = fail("%s: not a JSON object", tj);
-        else rc = vocab_stats_tokenizer_json(s->tokenizer_json, "tokenizer.json", &s->vocab);
-    } else if (path_exists(sp)) {
-        rc = vocab_stats_sentencepiece(sp, &s->vocab);
-        s->vocab.source = "tokenizer.model";
-    } else if (path_exists(vj)) {
-        if (!path_exists(mg)) rc = fail("%s: vocab.json without merges.txt is not a tokenizer MLC can load", s->o->model_dir);
-        else rc = vocab_stats_vocab_json(vj, path_exists(at) ? at : NULL, &s->vocab);
-        s->vocab.source = "vocab.json";
-    } else {
+    /* the runtime's order: tokenizer.json, tokenizer.model, vocab.json */
+    static const char *const kinds[] = {"tokenizer.json", "tokenizer.model", "vocab.json"};
+    for (size_t i = 0; i < 3 && !s->tokenizer_path; i++)
+        if (model_has(s, kinds[i])) s->tokenizer_path = in_model(s, kinds[i]);
+    const char *path = s->tokenizer_path;
+    int rc;
+    if (!path) {
         rc = fail("%s: no tokenizer (tokenizer.json, tokenizer.model, or vocab.json with merges.txt)", s->o->model_dir);
+    } else if (!strcmp(path_basename(path), "tokenizer.json")) {
+        s->tokenizer_json = json_load_path(path);
+        rc = !s->tokenizer_json                 ? -1
+             : !json_is_object(s->tokenizer_json) ? fail("%s: not a JSON object", path)
+                                                 : vocab_stats_tokenizer_json(s->tokenizer_json, path, &s->vocab);
+    } else if (!strcmp(path_basename(path), "tokenizer.model")) {
+        rc = vocab_stats_sentencepiece(path, &s->vocab);
+    } else if (!model_has(s, "merges.txt")) {
+        rc = fail("%s: vocab.json without merges.txt is not a tokenizer MLC can load", s->o->model_dir);
+    } else {
+        char *added = in_model(s, "added_tokens.json");
+        rc = vocab_stats_vocab_json(path, path_exists(added) ? added : NULL, &s->vocab);
+        free(added);
     }
     s->have_vocab = rc == 0;
-    free(tj);
-    free(sp);
-    free(vj);
-    free(mg);
-    free(at);
     if (rc) return -1;
     long long vocab_size = model_config_int(s->model_config, "vocab_size", 0);
     if (s->vocab.id_end > vocab_size)
@@ -184,28 +181,30 @@ static int check_gen_value(const char *file, const char *key, const json_t *v)
  * each field wins and is kept as written; MLC's defaults fill the rest. */
 static int load_generation(struct gen_state *s)
 {
-    char *gpath = in_model(s, "generation_config.json");
-    if (path_exists(gpath)) {
-        s->generation = json_load_path(gpath);
+    char *gen_path = in_model(s, "generation_config.json");
+    int rc = 0;
+    if (path_exists(gen_path)) {
+        s->generation = json_load_path(gen_path);
         if (!s->generation || !json_is_object(s->generation)) {
-            if (s->generation) fail("%s: not a JSON object", gpath);
-            free(gpath);
-            return -1;
+            rc = s->generation ? fail("%s: not a JSON object", gen_path) : -1;
+            goto out;
         }
     }
-    free(gpath);
     static const double defaults[] = {1.0, 0.0, 0.0, 1.0, 1.0};
     s->gen_fields = json_object();
     s->gen_sources = json_object();
     const json_t *files[2] = {s->generation, s->config};
-    const char *names[2] = {"generation_config.json", "config.json"};
+    const char *names[2] = {gen_path, s->config_path};
     for (size_t k = 0; gen_keys[k]; k++) {
         json_t *v = NULL;
         const char *from = "MLC's default";
         for (int f = 0; f < 2 && !v; f++) {
             json_t *x = json_object_get(files[f], gen_keys[k]);
             if (!x || json_is_null(x)) continue;
-            if (check_gen_value(names[f], gen_keys[k], x)) return -1;
+            if (check_gen_value(names[f], gen_keys[k], x)) {
+                rc = -1;
+                goto out;
+            }
             v = json_incref(x);
             from = names[f];
         }
@@ -213,7 +212,9 @@ static int load_generation(struct gen_state *s)
         json_object_set_new(s->gen_fields, gen_keys[k], v);
         json_object_set_new(s->gen_sources, gen_keys[k], json_string(from));
     }
-    return 0;
+out:
+    free(gen_path);
+    return rc;
 }
 
 /* bos and eos ids must name real tokens: rows of the embedding and ids the
@@ -392,6 +393,7 @@ int gen_config_build(const struct gen_options *o, struct gen_result *out)
     json_decref(s.generation);
     json_decref(s.model_config);
     json_decref(s.tokenizer_json);
+    free(s.tokenizer_path);
     json_decref(s.gen_fields);
     json_decref(s.gen_sources);
     vocab_stats_free(&s.vocab);

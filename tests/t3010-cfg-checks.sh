@@ -111,7 +111,7 @@ test_expect_success 'bos and eos ids outside the vocabulary' '
 	fails bos "config.json: field .bos_token_id.: id -1 is outside" &&
 	mkmodel --arch llama --vocab 1000 --tokenizer "$ST" -o wide >/dev/null &&
 	edit wide generation_config.json "c[\"eos_token_id\"] = 700" &&
-	fails wide "field .eos_token_id.: id 700 is outside the vocabulary (ids 0 to 511: tokenizer.json)"
+	fails wide "field .eos_token_id.: id 700 is outside the vocabulary (ids 0 to 511: wide/tokenizer.json)"
 '
 
 test_expect_success 'heads that do not divide, and head sizes that do not add up' '
@@ -218,7 +218,7 @@ open(\"bpe/merges.txt\", \"w\").write(\"#version: 0.2\na b\n\")
 		"[\"vocab.json\", \"merges.txt\", \"added_tokens.json\", \"tokenizer_config.json\"]" &&
 	test_cmp bpe/merges.txt out-bpe/merges.txt &&
 	edit bpe generation_config.json "c[\"eos_token_id\"] = 5" &&
-	fails bpe "id 5 is outside the vocabulary (ids 0 to 4: vocab.json)" &&
+	fails bpe "id 5 is outside the vocabulary (ids 0 to 4: bpe/vocab.json)" &&
 	rm bpe/merges.txt && fails bpe "vocab.json without merges.txt" &&
 	rm bpe/vocab.json && fails bpe "no tokenizer (tokenizer.json, tokenizer.model, or vocab.json with merges.txt)"
 '
