@@ -45,6 +45,17 @@ static int fsync_dir_of(const char *path)
 
 int atomic_file_begin(struct atomic_file *f, const char *path)
 {
+    /* A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in
+     * place: renaming a file over it would replace the device itself. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        f->tmp = NULL;
+        f->final = NULL;
+        f->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (f->fd < 0) return fail("%s: cannot open: %s", path, strerror(errno));
+        f->final = xstrdup(path);
+        return 0;
+    }
     f->final = xstrdup(path);
     f->tmp = temp_name_for(path);
     f->fd = mkostemp(f->tmp, O_CLOEXEC);
@@ -64,6 +75,13 @@ int atomic_file_begin(struct atomic_file *f, const char *path)
 int atomic_file_commit(struct atomic_file *f)
 {
     int rc = 0;
+    if (!f->tmp) { /* written in place */
+        if (close(f->fd) != 0) rc = fail("%s: close: %s", f->final, strerror(errno));
+        f->fd = -1;
+        free(f->final);
+        f->final = NULL;
+        return rc;
+    }
     if (fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
     if (close(f->fd) != 0 && rc == 0) rc = fail("%s: close: %s", f->tmp, strerror(errno));
     f->fd = -1;
@@ -80,7 +98,13 @@ int atomic_file_commit(struct atomic_file *f)
 
 void atomic_file_abort(struct atomic_file *f)
 {
-    if (!f->tmp) return;
+    if (!f->tmp) { /* nothing begun, or written in place */
+        if (f->final && f->fd >= 0) close(f->fd);
+        free(f->final);
+        f->final = NULL;
+        f->fd = -1;
+        return;
+    }
     if (f->fd >= 0) close(f->fd);
     unlink(f->tmp);
     cleanup_unregister(f->tmp);

@@ -94,6 +94,24 @@ TEST(atomic_file_appears_only_on_commit)
     free(dir);
 }
 
+TEST(atomic_file_writes_devices_in_place)
+{
+    /* a device must stay the device: no temporary beside it, no rename
+     * (/dev/zero: writes succeed and vanish, like /dev/null) */
+    struct stat before, after;
+    CHECK_EQ(stat("/dev/zero", &before), 0);
+    struct atomic_file f;
+    CHECK_EQ(atomic_file_begin(&f, "/dev/zero"), 0);
+    CHECK(f.tmp == NULL);
+    CHECK_EQ(write(f.fd, "x", 1), 1);
+    CHECK_EQ(atomic_file_commit(&f), 0);
+    CHECK_EQ(atomic_file_begin(&f, "/dev/zero"), 0);
+    atomic_file_abort(&f);
+    CHECK_EQ(stat("/dev/zero", &after), 0);
+    CHECK(S_ISCHR(after.st_mode));
+    CHECK_EQ(after.st_ino, before.st_ino);
+}
+
 TEST(atomic_dir_replaces_whole_trees)
 {
     char *dir = scratch();
