@@ -30,6 +30,7 @@ struct digest_writer {
     char *chunk[NCHUNKS];
     size_t len[NCHUNKS];
     int cur;                       /* the chunk being filled */
+    size_t flushed;                /* bytes of it already written */
 
     pthread_mutex_t lock;          /* protects what follows */
     pthread_cond_t changed;
@@ -112,11 +113,18 @@ static void drain(struct digest_writer *w)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* Write the part of the current chunk not written yet. */
 static int write_chunk(struct digest_writer *w)
 {
-    if (write_all(w->fd, w->chunk[w->cur], w->len[w->cur]) != 0)
+    if (write_all(w->fd, w->chunk[w->cur] + w->flushed, w->len[w->cur] - w->flushed) != 0)
         return fail("write error: %s", strerror(errno));
+    w->flushed = w->len[w->cur];
     return 0;
+}
+
+int digest_writer_flush(struct digest_writer *w)
+{
+    return write_chunk(w);
 }
 
 /* The current chunk is full: write it, queue it for hashing, take a free one. */
@@ -144,6 +152,7 @@ static int submit(struct digest_writer *w)
     if (!w->chunk[next]) w->chunk[next] = xmalloc(CHUNK_SIZE);
     w->cur = next;
     w->len[next] = 0;
+    w->flushed = 0;
     return 0;
 }
 
@@ -176,6 +185,7 @@ int digest_writer_restart(struct digest_writer *w)
     digests_abort(w);
     digests_begin(w);
     w->len[w->cur] = 0;
+    w->flushed = 0;
     w->offset = 0;
     if (ftruncate(w->fd, 0) != 0 || lseek(w->fd, 0, SEEK_SET) != 0)
         return fail("cannot truncate: %s", strerror(errno));
@@ -205,7 +215,7 @@ static void release(struct digest_writer *w)
 int digest_writer_finish(struct digest_writer *w, struct digests *out)
 {
     memset(out, 0, sizeof *out);
-    int rc = w->len[w->cur] ? write_chunk(w) : 0;
+    int rc = write_chunk(w);
     drain(w);
     if (rc != 0) {
         digests_abort(w);

@@ -36,6 +36,9 @@ struct digest_writer *digest_writer_new(int fd, unsigned which, uint64_t git_siz
 int digest_writer_add(struct digest_writer *w, const void *data, size_t len);
 /* Bytes accepted so far (written or buffered). */
 uint64_t digest_writer_offset(const struct digest_writer *w);
+/* Write what is buffered to the file now (the digests are unaffected), so
+ * that the bytes of a transfer that stopped can be looked at. */
+int digest_writer_flush(struct digest_writer *w);
 /* Throw away everything: truncate the file and start the digests afresh
  * (when a server ignores a resume request and sends the whole file). */
 int digest_writer_restart(struct digest_writer *w);

@@ -382,6 +382,8 @@ static void status_reason(const struct transfer *t, char *out, size_t cap)
 
 static void free_transfer_io(struct transfer *t)
 {
+    /* what arrived stays in the file, for the caller to look at */
+    if (t->dw) digest_writer_flush(t->dw);
     if (t->dw) digest_writer_free(t->dw);
     t->dw = NULL;
     if (t->fd >= 0) close(t->fd);
@@ -458,11 +460,12 @@ static int finished(struct transfer *t, CURLcode result, const struct http_confi
     } else {
         snprintf(reason, sizeof reason, "%s", t->curl_error[0] ? t->curl_error : curl_easy_strerror(result));
         if (result == CURLE_PEER_FAILED_VERIFICATION || result == CURLE_SSL_CACERT_BADFILE) {
-            fail("%s: TLS verification failed for %s: %s", t->name, t->url, reason);
+            fail("%s: TLS verification failed%s%s: %s", t->name, t->d ? " for " : "",
+                 t->d ? t->url : "", reason);
             return -1;
         }
         if (!retryable_curl(result)) {
-            fail("%s: %s: %s", t->name, t->url, reason);
+            fail("%s: %s%s%s", t->name, t->d ? t->url : "", t->d ? ": " : "", reason);
             return -1;
         }
     }
@@ -470,7 +473,8 @@ static int finished(struct transfer *t, CURLcode result, const struct http_confi
     if (received(t) > t->start_offset && t->d) t->failures = 0;
     t->failures++;
     if (t->failures > c->retries) {
-        fail("%s: giving up after %d attempts: %s (%s)", t->name, t->attempts, reason, t->url);
+        fail("%s: giving up after %d attempts: %s%s%s%s", t->name, t->attempts, reason,
+             t->d ? " (" : "", t->d ? t->url : "", t->d ? ")" : "");
         return -1;
     }
     double delay = c->retry_delay;

@@ -1,6 +1,7 @@
 #include "model_fetch.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,11 +77,11 @@ static int use_manifest(const char *entry, struct manifest *m, const struct fetc
                 entry);
     if (model_dir_open(entry, entry, &stored, &out->dir) != 0) return -1;
     struct model_dir *d = &out->dir;
-    if (d->nfiles != m->nfiles)
-        return fail("%s: holds %zu model files but its manifest lists %zu", entry, d->nfiles, m->nfiles);
-    for (size_t i = 0; i < d->nfiles; i++) {
-        if (strcmp(d->files[i].name, m->files[i].name))
-            return fail("%s: %s is not in its manifest", entry, d->files[i].name);
+    /* both lists are sorted by name: the first difference is the one told */
+    for (size_t i = 0; i < d->nfiles || i < m->nfiles; i++) {
+        int c = i >= d->nfiles ? 1 : i >= m->nfiles ? -1 : strcmp(d->files[i].name, m->files[i].name);
+        if (c > 0) return fail("%s/%s: missing (the manifest lists it)", entry, m->files[i].name);
+        if (c < 0) return fail("%s/%s: not in the manifest", entry, d->files[i].name);
         if (d->files[i].size != m->files[i].size)
             return fail("%s/%s: %llu bytes, but the manifest says %llu", entry, d->files[i].name,
                         (unsigned long long)d->files[i].size, (unsigned long long)m->files[i].size);
@@ -122,7 +123,9 @@ static int use_entry(const char *entry, const char *revision, const struct fetch
         model_dir_free(&out->dir);
         free(out->commit);
         out->commit = NULL;
-        return fail("cache entry %s; --policy REDO fetches it again", last_error());
+        char why[1024];
+        snprintf(why, sizeof why, "%s", last_error());
+        return fail("cache entry %s; --policy REDO fetches it again", why);
     }
     out->revision = xstrdup(revision);
     out->origin = origin;

@@ -178,11 +178,14 @@ class Hub:
                 f.write(path + "\n")
 
     def body_started(self):
+        path = os.path.join(self.state, "max_inflight")
         with self.lock:
             self.inflight += 1
+            if not os.path.exists(path):   # the test removed it: count afresh
+                self.max_inflight = 0
             if self.inflight > self.max_inflight:
                 self.max_inflight = self.inflight
-                write_atomic(os.path.join(self.state, "max_inflight"), str(self.max_inflight))
+                write_atomic(path, str(self.max_inflight))
 
     def body_ended(self):
         with self.lock:
