@@ -304,7 +304,7 @@ static CURL *make_easy(struct transfer *t)
 static int start(struct transfer *t, CURLM *multi)
 {
     if (t->d && t->fd < 0) {
-        t->fd = open(t->d->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        t->fd = open(t->d->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (t->fd < 0) return fail("%s: cannot create %s: %s", t->name, t->d->path, strerror(errno));
         t->dw = digest_writer_new(t->fd, t->d->digests, t->d->size >= 0 ? (uint64_t)t->d->size : 0);
     }
@@ -382,8 +382,6 @@ static void status_reason(const struct transfer *t, char *out, size_t cap)
 
 static void free_transfer_io(struct transfer *t)
 {
-    /* what arrived stays in the file, for the caller to look at */
-    if (t->dw) digest_writer_flush(t->dw);
     if (t->dw) digest_writer_free(t->dw);
     t->dw = NULL;
     if (t->fd >= 0) close(t->fd);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/digest_writer.h"
+#include "common/err.h"
 #include "common/fsutil.h"
 #include "test.h"
 
@@ -111,12 +112,11 @@ TEST(restart_forgets_everything_before)
     close(fd);
 }
 
-TEST(flush_puts_buffered_bytes_in_the_file_without_changing_digests)
+TEST(bytes_are_in_the_file_as_soon_as_added)
 {
     int fd = temp_file();
     struct digest_writer *w = digest_writer_new(fd, DIGEST_SHA256, 0);
     CHECK_EQ(digest_writer_add(w, "hello ", 6), 0);
-    CHECK_EQ(digest_writer_flush(w), 0);
     size_t n;
     char *bytes = file_bytes(fd, &n);
     CHECK_EQ(n, 6);
@@ -130,6 +130,19 @@ TEST(flush_puts_buffered_bytes_in_the_file_without_changing_digests)
     bytes = file_bytes(fd, &n);
     CHECK(n == 11 && memcmp(bytes, "hello world", 11) == 0);
     free(bytes);
+    close(fd);
+}
+
+/* A file shortened behind the writer's back cannot be digested whole. */
+TEST(a_file_that_shrinks_fails_to_finish)
+{
+    int fd = temp_file();
+    struct digest_writer *w = digest_writer_new(fd, DIGEST_SHA256, 0);
+    CHECK_EQ(digest_writer_add(w, "0123456789", 10), 0);
+    CHECK_EQ(ftruncate(fd, 4), 0);
+    struct digests d;
+    CHECK_EQ(digest_writer_finish(w, &d), -1);
+    CHECK_CONTAINS(last_error(), "cannot read back what was written");
     close(fd);
 }
 
