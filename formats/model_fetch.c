@@ -165,21 +165,20 @@ struct hub_fetch {
 static int api_error(const struct hub_fetch *h, const struct http_response *r)
 {
     const char *text = h->src->text;
-    const char *said = r->error_message[0] ? r->error_message : "";
+    const char *said = r->error_message;
     if (r->status == 401)
         return fail("%s: 401 Unauthorized: %s", text,
                     h->o->http.token ? "the hub refused the token (HF_TOKEN or --token-file)"
                                      : "the repository is private or gated: set HF_TOKEN or "
                                        "--token-file");
     if (r->status == 403)
-        return fail("%s: 403 Forbidden: %s%s", text,
-                    said[0] ? said : "access denied (a gated repository: accept its terms on the hub)",
-                    "");
+        return fail("%s: 403 Forbidden: %s", text,
+                    said[0] ? said : "access denied (a gated repository: accept its terms on the hub)");
     if (r->status == 404 && !strcmp(r->error_code, "RevisionNotFound"))
         return fail("%s: revision '%s' not found", text, h->revision);
     if (r->status == 404)
-        return fail("%s: repository not found%s%s", text,
-                    h->o->http.token ? "" : " (or private: set HF_TOKEN)", "");
+        return fail("%s: repository not found%s", text,
+                    h->o->http.token ? "" : " (or private: set HF_TOKEN)");
     return fail("%s: %s answered %s%s%s", text, h->api_url, http_status_text(r->status),
                 said[0] ? ": " : "", said);
 }

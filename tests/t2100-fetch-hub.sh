@@ -19,8 +19,10 @@ mkmodel --arch llama --tokenizer "$FIXTURES/stories260K" -o tinyv1
 mkmodel --arch mistral --shards 3 --tokenizer "$FIXTURES/stories260K" -o sharded
 cp sharded/model-00001-of-00003.safetensors sharded/consolidated.safetensors
 $PYTHON "$SRC_DIR/tests/helpers/mkmlc.py" mlcrepo --tokenizer "$FIXTURES/stories260K"
+cp -R "$FIXTURES/stories260K" empty && : >empty/added_tokens.json
 start_hub hub --cdn --repo org/tiny=tiny --repo org/tiny@v1=tinyv1 \
-	--repo "org/tiny@refs/pr/1=tinyv1" --repo org/sharded=sharded --repo mlc-ai/tiny-MLC=mlcrepo
+	--repo "org/tiny@refs/pr/1=tinyv1" --repo org/sharded=sharded --repo mlc-ai/tiny-MLC=mlcrepo \
+	--repo org/empty=empty
 
 ENTRY="$MLC_LLM_HOME/model_weights/hf/org/tiny"
 
@@ -164,8 +166,12 @@ test_expect_success 'an entry fetched with other options is used as it is, with 
 '
 
 test_expect_success 'the download shows a progress meter only when asked for a terminal' '
+	hub_faults "[{\"path\": \"/lfs/*/model.safetensors\", \"rate\": 2000000}]" &&
 	MLC_PROGRESS=always MLC_LLM_HOME="$TRASH/p1" mlc-fetch HF://org/tiny <"$NO_STREAM" >p.mp 2>err &&
-	test_grep "HF://org/tiny: .*%.*B / .*B/s" err &&
+	hub_faults "[]" &&
+	tr "\r" "\n" <err >lines &&
+	test_grep "HF://org/tiny: *[0-9.]*% [0-9.]* [kM]B / 1.07 MB, [0-9.]* [kM]B/s, ETA 0:0[0-9]" lines &&
+	test_grep "HF://org/tiny: 100.0% 1.07 MB / 1.07 MB, [0-9.]* [kM]B/s *$" lines &&
 	MLC_LLM_HOME="$TRASH/p2" mlc-fetch HF://org/tiny <"$NO_STREAM" >p.mp 2>err &&
 	! grep "B/s" err &&
 	MLC_PROGRESS=always MLC_LLM_HOME="$TRASH/p3" mlc-fetch -q HF://org/tiny <"$NO_STREAM" >p.mp 2>err &&
@@ -177,6 +183,15 @@ test_expect_success 'downloads are deterministic: two caches hold identical tree
 	MLC_LLM_HOME="$TRASH/d2" mlc-fetch -q -j 8 HF://org/sharded <"$NO_STREAM" >d2.mp &&
 	diff -r "$TRASH/d1/model_weights/hf/org/sharded" "$TRASH/d2/model_weights/hf/org/sharded" &&
 	sed "s#$TRASH/d1#X#" d1.mp >x1 && sed "s#$TRASH/d2#X#" d2.mp >x2 && cmp x1 x2
+'
+
+test_expect_success 'empty files download and verify (sha256 and git blob id of nothing)' '
+	mlc-fetch -q HF://org/empty <"$NO_STREAM" >empty.mp &&
+	record_files empty.mp | grep added_tokens.json >got &&
+	echo "added_tokens.json 0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" >want &&
+	test_cmp want got &&
+	test -f "$MLC_LLM_HOME/model_weights/hf/org/empty/added_tokens.json" &&
+	test ! -s "$MLC_LLM_HOME/model_weights/hf/org/empty/added_tokens.json"
 '
 
 test_expect_success 'sources that are not hub models are refused before any request' '

@@ -256,6 +256,20 @@ test_expect_success '-j limits the number of transfers at once' '
 	record_files sh.mp | cut -d" " -f1 | grep -c "of-00004.safetensors" >n && test "$(cat n)" = 4
 '
 
+test_expect_success 'two runs fetching the same model at once both succeed with one entry' '
+	rm -rf "$HF/org/tiny" && hub_reset &&
+	hub_faults "[{\"path\": \"$WEIGHTS\", \"hold_after\": 1000}]" &&
+	{ mlc-fetch -q HF://org/tiny <"$NO_STREAM" >a.mp 2>a.err & a=$!; } &&
+	{ mlc-fetch -q HF://org/tiny <"$NO_STREAM" >b.mp 2>b.err & b=$!; } &&
+	i=0; while [ "$(wc -l <"$HUB_STATE/held.log" 2>/dev/null || echo 0)" -lt 2 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done &&
+	touch "$HUB_STATE/release" &&
+	wait $a && wait $b &&
+	test "$(model_field path a.mp)" = "$HF/org/tiny" &&
+	test "$(model_field path b.mp)" = "$HF/org/tiny" &&
+	record_files a.mp >fa && record_files b.mp >fb && test_cmp fa fb &&
+	ls -A "$HF/org" >after && printf "%s\n" sharded tiny >want && test_cmp want after
+'
+
 test_expect_success '-j 1 downloads one file at a time' '
 	rm -rf "$HF/org/sharded" && hub_reset &&
 	mlc-fetch -q -j 1 HF://org/sharded <"$NO_STREAM" >/dev/null &&

@@ -82,6 +82,15 @@ test_expect_success 'errors during a download do not show the token either' '
 	hub_reset
 '
 
+test_expect_success 'a gated repository (403) is explained' '
+	hub_reset &&
+	hub_faults "[{\"path\": \"/api/*\", \"status\": 403, \"headers\": {\"X-Error-Code\": \"GatedRepo\", \"X-Error-Message\": \"Access to model org/tiny is restricted. You must have access to it and be authenticated to access it. Please log in.\"}}]" &&
+	test_must_fail env HF_TOKEN=$TOKEN mlc-fetch --policy REDO HF://org/tiny <"$NO_STREAM" 2>err &&
+	test_grep "error: HF://org/tiny: 403 Forbidden: Access to model org/tiny is restricted" err &&
+	test "$(hub_count "/api/")" = 1 &&
+	no_token_in err && hub_reset
+'
+
 test_expect_success '--token-file is read (white space trimmed) and beats HF_TOKEN' '
 	printf "  %s\n\n" "$TOKEN" >token &&
 	HF_TOKEN=hf_wrong_token_777 mlc-fetch -q --token-file token --policy REDO HF://org/tiny <"$NO_STREAM" >tf.mp &&
