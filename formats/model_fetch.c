@@ -297,29 +297,23 @@ static int download_indexed(struct hub_fetch *h, struct layout *plan)
     int rc = 0;
     if (!index) rc = -1;
     else if (index_weight_files(index, plan->format, shown, &w, &nw) != 0) rc = -1;
-    size_t before = plan->nfiles;
-    char **had = xcalloc(before + 1, sizeof *had);
-    for (size_t i = 0; i < before; i++) had[i] = xstrdup(plan->files[i]);
-    if (rc == 0 && layout_add_indexed(plan, w, nw, h->names, h->listing.nfiles, &h->o->rules, h->src->text) != 0)
-        rc = -1;
     /* An MLC shard's size is in the tensor cache too: both must agree. */
     for (size_t i = 0; i < nw && rc == 0; i++) {
         const struct hub_file *f = hub_listing_find(&h->listing, w[i].name);
-        if (w[i].nbytes >= 0 && (uint64_t)w[i].nbytes != f->size)
+        if (f && w[i].nbytes >= 0 && (uint64_t)w[i].nbytes != f->size)
             rc = fail("%s: %s says %s has %lld bytes, the hub lists %llu", h->src->text, plan->index,
                       w[i].name, (long long)w[i].nbytes, (unsigned long long)f->size);
     }
-    char **todo = xcalloc(plan->nfiles + 1, sizeof *todo);
+    /* the weights not already fetched (an --include may have taken some) */
+    char **todo = xcalloc(nw + 1, sizeof *todo);
     size_t ntodo = 0;
-    for (size_t i = 0; i < plan->nfiles && rc == 0; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < before && !seen; j++) seen = !strcmp(had[j], plan->files[i]);
-        if (!seen) todo[ntodo++] = plan->files[i];
-    }
+    for (size_t i = 0; i < nw; i++)
+        if (!layout_has(plan, w[i].name)) todo[ntodo++] = w[i].name;
+    if (rc == 0 && layout_add_indexed(plan, w, nw, h->names, h->listing.nfiles, &h->o->rules,
+                                      h->src->text) != 0)
+        rc = -1;
     if (rc == 0) rc = download(h, todo, ntodo, w, nw);
     free(todo);
-    for (size_t i = 0; i < before; i++) free(had[i]);
-    free(had);
     indexed_files_free(w, nw);
     json_decref(index);
     free(shown);
@@ -376,13 +370,9 @@ static int download_entry(const struct model_source *src, const struct fetch_opt
     if (rc == 0) {
         h.tmp = tmp.tmp;
         note("%s: commit %s", src->text, h.listing.commit);
-        char *label = xasprintf("%s", src->text);
-        progress_begin(&h.progress, label, 0, true);
-        free(label);
-        char **first = xcalloc(plan.nfiles + 1, sizeof *first);
-        for (size_t i = 0; i < plan.nfiles; i++) first[i] = plan.files[i];
-        rc = download(&h, first, plan.nfiles, NULL, 0);
-        free(first);
+        progress_begin(&h.progress, src->text, 0, true);
+        /* first the configuration, tokenizer and index, then what the index names */
+        rc = download(&h, plan.files, plan.nfiles, NULL, 0);
         if (rc == 0 && plan.index) rc = download_indexed(&h, &plan);
         progress_end(&h.progress);
     }

@@ -7,7 +7,20 @@
 
 cp -R "$FIXTURES/stories260K" tiny
 mkmodel --arch qwen3 --shards 4 --tokenizer "$FIXTURES/stories260K" -o sharded
-start_hub hub --cdn --repo org/tiny=tiny --repo org/sharded=sharded
+# MLC repositories whose tensor cache disagrees with its shards.
+$PYTHON "$SRC_DIR/tests/helpers/mkmlc.py" badmd5
+$PYTHON "$SRC_DIR/tests/helpers/mkmlc.py" badsize
+$PYTHON - <<'PY'
+import json
+p = "badmd5/tensor-cache.json"; c = json.load(open(p))
+c["records"][1]["md5sum"] = "0" * 32
+json.dump(c, open(p, "w"), indent=4)
+p = "badsize/tensor-cache.json"; c = json.load(open(p))
+c["records"][0]["nbytes"] += 1
+json.dump(c, open(p, "w"), indent=4)
+PY
+start_hub hub --cdn --repo org/tiny=tiny --repo org/sharded=sharded --repo org/badmd5=badmd5 \
+	--repo org/badsize=badsize
 
 HF="$MLC_LLM_HOME/model_weights/hf"
 WEIGHTS='/lfs/*/model.safetensors'
@@ -65,6 +78,21 @@ test_expect_success 'a corrupted small file fails its git blob id' '
 	test_must_fail mlc-fetch HF://org/tiny <"$NO_STREAM" 2>err &&
 	test_grep "config.json: git blob id mismatch: expected $want, got $got" err &&
 	nothing_cached
+'
+
+test_expect_success 'an MLC shard whose md5 differs from its tensor cache is refused' '
+	hub_reset &&
+	got=$(md5sum badmd5/params_shard_1.bin | cut -d" " -f1) &&
+	test_must_fail mlc-fetch HF://org/badmd5 <"$NO_STREAM" 2>err &&
+	test_grep "error: HF://org/badmd5: params_shard_1.bin: md5 (from the tensor cache) mismatch: expected 00000000000000000000000000000000, got $got" err &&
+	test ! -e "$HF/org/badmd5" && ! ls -A "$HF/org" | grep badmd5
+'
+
+test_expect_success 'a tensor cache whose shard size differs from the listing stops before the shards' '
+	hub_reset &&
+	test_must_fail mlc-fetch HF://org/badsize <"$NO_STREAM" 2>err &&
+	test_grep "error: HF://org/badsize: tensor-cache.json says params_shard_0.bin has 40001 bytes, the hub lists 40000" err &&
+	test "$(hub_count params_shard)" = 0
 '
 
 test_expect_success 'a connection cut mid-file is resumed with Range and verified whole' '
