@@ -527,9 +527,11 @@ static int run(const struct http_config *c, struct transfer *t, size_t n)
             if (x->state == T_DONE) done++;
         }
         if (failed || done == n) break;
-        /* Sleep until a socket is ready, or the next retry is due. */
+        /* Sleep until a socket is ready, or a waiting transfer may start. */
         double wait = 1.0;
-        for (size_t i = 0; i < n; i++)
+        running = 0;
+        for (size_t i = 0; i < n; i++) running += t[i].state == T_RUNNING;
+        for (size_t i = 0; i < n && running < parallel; i++)
             if (t[i].state == T_WAITING && t[i].not_before - now < wait) wait = t[i].not_before - now;
         if (wait < 0) wait = 0;
         curl_multi_poll(multi, NULL, 0, (int)(wait * 1000) + 1, NULL);
