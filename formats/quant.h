@@ -78,6 +78,18 @@ float quant_round(enum dtype model, float v);
 void quant_store(enum dtype t, void *data, size_t i, float v);
 /* Cast n elements from src (f32/f16/bf16) to dst (f32/f16/bf16). */
 void quant_convert_ref(enum dtype src_t, const void *src, enum dtype dst_t, void *dst, size_t n);
+/* Load n elements of src (f32/f16/bf16) rounded to the model dtype, as MLC's
+ * loader cast does: out[i] = quant_round(model, quant_load(src_t, src, i)). */
+void quant_to_model_ref(enum dtype src_t, const void *src, size_t n, enum dtype model, float *out);
+void quant_to_model(enum dtype src_t, const void *src, size_t n, enum dtype model, float *out);
+/* Encode n model-dtype values as they are stored on disk: float16 and
+ * bfloat16 bits, float32 in MLC's "f32-to-bf16" encoding (2 bytes each). */
+void quant_encode_ref(enum dtype model, const float *v, size_t n, void *out);
+void quant_encode(enum dtype model, const float *v, size_t n, void *out);
+
+/* Whether the fast functions use SIMD on this CPU (AVX2 + F16C), unless
+ * MLC_QUANT_SIMD=0 in the environment turns it off. */
+bool quant_simd_active(void);
 
 /* ---- group quantization ---- */
 
@@ -117,8 +129,18 @@ float fp8_e5m2_to_f32(uint8_t b);
 float quant_fp8_scale(const struct quant_scheme *s, float maxabs);
 /* max |w| over n values in TVM's reduction order and NaN rules. */
 float quant_maxabs_ref(enum dtype model, const float *w, size_t n);
+/* Partial maxima for splitting a tensor across threads: the result over a
+ * whole tensor is quant_maxabs_merge() of its pieces in order. */
+struct quant_maxabs_part {
+    float max_after_nan;   /* max |w| over the elements after the last NaN */
+    bool has_nan;
+    bool last_is_nan;      /* the piece's final element is NaN */
+};
+void quant_maxabs_part(const float *w, size_t n, struct quant_maxabs_part *out);
+float quant_maxabs_merge(enum dtype model, const struct quant_maxabs_part *parts, size_t nparts);
 /* Quantize n values (model dtype floats) with scale (1 when !use_scale). */
 void quant_fp8_ref(const struct quant_scheme *s, const float *w, size_t n, float scale, uint8_t *out);
+void quant_fp8(const struct quant_scheme *s, const float *w, size_t n, float scale, uint8_t *out);
 /* Decode n FP8 values of the scheme's storage dtype, times scale. */
 void quant_fp8_dequant(const struct quant_scheme *s, const uint8_t *q, size_t n, float scale, float *out);
 
