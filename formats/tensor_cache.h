@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/hash.h"
 #include "dtype.h"
 
@@ -55,7 +56,7 @@ struct tensor_cache {
     struct tc_shard *shards;
     size_t nshards;
     struct tc_record *records;
-    size_t nrecords;
+    size_t nrecords, records_cap;
 };
 
 /* Open DIR/tensor-cache.json, falling back to DIR/ndarray-cache.json (or a
@@ -92,9 +93,9 @@ struct tc_plan_tensor {
 
 struct tc_plan_shard {
     uint64_t nbytes;
-    size_t first, count;      /* its tensors, by plan index, are not
-                                 contiguous in general: see members */
-    size_t *members;          /* plan indices in shard order */
+    size_t *members;          /* plan indices in shard order (a big tensor
+                                 can take a shard ahead of smaller ones
+                                 still pending, so these are not ranges) */
     size_t nmembers, cap;
     char md5[HASH_HEX_MAX];   /* filled by the writer */
 };
