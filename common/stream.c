@@ -3,6 +3,8 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +317,17 @@ void stream_writer_init_fd(struct stream_writer *w, int fd, const char *name)
 int stream_writer_open(struct stream_writer *w, const char *path)
 {
     memset(w, 0, sizeof *w);
+    /* A device or FIFO (--stream /dev/null, /dev/stderr, a named pipe) is
+     * written in place: renaming a temporary over it would replace the
+     * device node with a regular file. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return fail("%s: cannot open: %s", path, strerror(errno));
+        stream_writer_init_fd(w, fd, path);
+        w->close_fd = true;
+        return 0;
+    }
     if (atomic_file_begin(&w->file, path) != 0) return -1;
     w->fd = w->file.fd;
     w->name = xstrdup(path);
@@ -352,6 +365,7 @@ int stream_writer_close(struct stream_writer *w)
     stream_flush(w);
     int rc = 0;
     if (w->to_file) rc = atomic_file_commit(&w->file);
+    if (w->close_fd && close(w->fd) != 0) rc = fail("%s: close: %s", w->name, strerror(errno));
     buf_free(&w->out);
     free(w->name);
     w->name = NULL;

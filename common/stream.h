@@ -94,6 +94,7 @@ struct stream_writer {
     char *name;
     struct buf out;
     bool to_file;                 /* written atomically to a path */
+    bool close_fd;                /* a device or FIFO opened by path */
     struct atomic_file file;
 };
 
