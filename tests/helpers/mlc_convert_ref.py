@@ -205,9 +205,10 @@ def group_quant(w, dtype, bits, gs):
             u = (t + max_int).astype(np.float32)
         r = np.rint(u)
         q = tvm_min(tvm_max(r, np.float32(0)), np.float32(2 * max_int)).astype(np.uint32)
-    words = np.zeros((n, g * gs // epw), np.uint32)
-    for j in range(k):
-        words[:, j // epw] |= q[:, j] << np.uint32((j % epw) * bits)
+    padded = np.zeros((n, g * gs), np.uint32)
+    padded[:, :k] = q
+    shifts = (np.arange(epw, dtype=np.uint32) * np.uint32(bits))[None, None, :]
+    words = np.bitwise_or.reduce(padded.reshape(n, -1, epw) << shifts, axis=2).astype(np.uint32)
     return words, scale
 
 
@@ -231,33 +232,33 @@ def fp8_encode(x32, kind):
     table = fp8_table(kind)
     values = np.array([v for v, _ in table], np.float64)
     codes = np.array([c for _, c in table], np.uint8)
-    out = np.zeros(x32.shape, np.uint8)
     flat = x32.reshape(-1).astype(np.float64)
-    res = out.reshape(-1)
-    for i, x in enumerate(flat):
-        sign = 0x80 if np.signbit(x) else 0
-        if np.isnan(x):
-            res[i] = sign | (0x7F if kind == "e4m3" else 0x7E)
-            continue
-        a = min(abs(x), values[-1])
-        j = np.searchsorted(values, a)
-        if j < len(values) and values[j] == a:
-            c = codes[j]
-        else:
-            lo, hi = j - 1, j
-            dl, dh = a - values[lo], values[hi] - a
-            c = codes[lo] if dl < dh or (dl == dh and codes[lo] % 2 == 0) else codes[hi]
-        res[i] = sign | c
-    return out
+    sign = np.where(np.signbit(flat), 0x80, 0).astype(np.uint8)
+    a = np.minimum(np.abs(np.nan_to_num(flat, nan=0.0)), values[-1])
+    hi = np.clip(np.searchsorted(values, a), 0, len(values) - 1)
+    lo = np.clip(hi - 1, 0, len(values) - 1)
+    dl, dh = a - values[lo], values[hi] - a
+    exact = values[hi] == a
+    pick_lo = (dl < dh) | ((dl == dh) & (codes[lo] % 2 == 0))
+    c = np.where(exact, codes[hi], np.where(pick_lo, codes[lo], codes[hi]))
+    nan_code = 0x7F if kind == "e4m3" else 0x7E
+    c = np.where(np.isnan(flat), nan_code, c).astype(np.uint8)
+    return (sign | c).reshape(x32.shape)
 
 
 def fp8_quant(w, kind, use_scale):
     fmax = 448.0 if kind == "e4m3" else 57344.0
     scale = None
     if use_scale:
-        acc = lowest("float16")
-        for v in np.abs(w.reshape(-1)):
-            acc = v if not acc > v else acc
+        # acc = acc > v ? acc : v from the lowest float16, in order: a NaN
+        # resets it, so only what follows the last NaN counts
+        v = np.abs(w.reshape(-1))
+        nans = np.flatnonzero(np.isnan(v))
+        if len(nans) and nans[-1] == len(v) - 1:
+            acc = np.float32(np.nan)
+        else:
+            tail = v[nans[-1] + 1:] if len(nans) else v
+            acc = max(np.float32(-65504.0), tail.max())
         with np.errstate(all="ignore"):
             s = np.float16(acc) / np.float16(fmax)
         floor = np.float16(1.0 / (fmax * 512.0))
