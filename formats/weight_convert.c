@@ -52,7 +52,8 @@ static void shape_text(char *out, size_t n, int ndim, const int64_t *shape)
 {
     size_t len = (size_t)snprintf(out, n, "[");
     for (int i = 0; i < ndim && len < n; i++)
-        len += (size_t)snprintf(out + len, n - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        len += shape[i] < 0 ? (size_t)snprintf(out + len, n - len, "%svocab_size", i ? ", " : "")
+                            : (size_t)snprintf(out + len, n - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
     if (len < n) snprintf(out + len, n - len, "]");
 }
 
