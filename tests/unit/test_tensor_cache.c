@@ -111,6 +111,48 @@ TEST(float32_counts_4_bytes_but_stores_2)
     tc_plan_free(&p);
 }
 
+TEST(json_text_is_python_json_dump_indent_4)
+{
+    /* json.dumps(obj, indent=4) of the same hand-written object, by Python */
+    static const char want[] =
+        "{\n    \"metadata\": {\n        \"ParamSize\": 3,\n        \"ParamBytes\": 3616972800.0,\n"
+        "        \"BitsPerParam\": 4.501991089549218\n    },\n    \"records\": [\n        {\n"
+        "            \"dataPath\": \"params_shard_0.bin\",\n            \"format\": \"raw-shard\",\n"
+        "            \"nbytes\": 20,\n            \"records\": [\n                {\n"
+        "                    \"name\": \"lm_head.q_weight\",\n                    \"shape\": [\n"
+        "                        1,\n                        4\n                    ],\n"
+        "                    \"dtype\": \"uint32\",\n                    \"format\": \"f32-to-bf16\",\n"
+        "                    \"nbytes\": 16,\n                    \"byteOffset\": 0\n                },\n"
+        "                {\n                    \"name\": \"lm_head.q_scale\",\n                    \"shape\": [\n"
+        "                        1,\n                        1\n                    ],\n"
+        "                    \"dtype\": \"float16\",\n                    \"format\": \"f32-to-bf16\",\n"
+        "                    \"nbytes\": 2,\n                    \"byteOffset\": 16\n                },\n"
+        "                {\n                    \"name\": \"model.norm.weight\",\n                    \"shape\": [\n"
+        "                        1\n                    ],\n                    \"dtype\": \"float32\",\n"
+        "                    \"format\": \"f32-to-bf16\",\n                    \"nbytes\": 2,\n"
+        "                    \"byteOffset\": 18\n                }\n            ],\n"
+        "            \"md5sum\": \"0123456789abcdef0123456789abcdef\"\n        }\n    ]\n}";
+    struct tc_plan p;
+    tc_plan_init(&p);
+    int64_t s14[2] = {1, 4}, s11[2] = {1, 1}, s1[1] = {1};
+    tc_plan_add(&p, "lm_head.q_weight", DT_U32, 2, s14);
+    tc_plan_add(&p, "lm_head.q_scale", DT_F16, 2, s11);
+    tc_plan_add(&p, "model.norm.weight", DT_F32, 1, s1);
+    tc_plan_finish(&p);
+    strcpy(p.shards[0].md5, "0123456789abcdef0123456789abcdef");
+    json_t *meta = json_object();
+    json_object_set_new(meta, "ParamSize", json_integer(3));
+    json_object_set_new(meta, "ParamBytes", json_real(3616972800.0));
+    json_object_set_new(meta, "BitsPerParam", json_real(4.501991089549218));
+    struct buf b = BUF_INIT;
+    buf_init(&b);
+    CHECK_EQ(tc_json_text(&p, meta, false, &b), 0);
+    CHECK_STR(b.data, want);
+    json_decref(meta);
+    buf_free(&b);
+    tc_plan_free(&p);
+}
+
 static char dir[] = "/tmp/test_tensor_cache.XXXXXX";
 
 static void put(const char *name, const char *text)
