@@ -167,112 +167,132 @@ TARGET static inline __m256i quant8(__m256 w, __m256 scale, __m256 max_int, __m2
     return _mm256_cvttps_epi32(r);
 }
 
+/* One group through the reference (a NaN in it, or the padded last
+ * group): it writes the group's words and scale at offset 0. */
+static void group_by_reference(const struct quant_scheme *s, const float *x, size_t n, uint32_t *words_out,
+                               void *scale_out)
+{
+    uint32_t words[8];
+    unsigned char sc[4];
+    quant_group_row_ref(s, x, n, words, sc);
+    memcpy(words_out, words, (size_t)s->words_per_group * sizeof *words);
+    memcpy(scale_out, sc, dtype_size(s->model_dtype));
+}
+
+/* Two passes over a row so that groups do not wait on each other: first
+ * every group's max |w| and scale (eight groups per vector for the scale),
+ * then the quantization of every group, whose dependency chains are
+ * independent and overlap in the CPU. */
 TARGET static void group_row_avx2(const struct quant_scheme *s, const float *w, size_t k,
                                   uint32_t *q_words, void *scales)
 {
-    const size_t gs = (size_t)s->group_size, full = k / gs;
+    const size_t gs = (size_t)s->group_size, full = k / gs, ss = dtype_size(s->model_dtype);
+    const size_t wpg = (size_t)s->words_per_group, epw = (size_t)s->elems_per_word;
     const int f16 = s->model_dtype == DT_F16;
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 max_int = _mm256_set1_ps((float)s->max_int);
     const __m256 top = _mm256_set1_ps((float)(2 * s->max_int));
-    const size_t wpg = (size_t)s->words_per_group;
-    for (size_t g = 0; g < full; g++) {
-        const float *x = w + g * gs;
-        /* max |w| of the group; a NaN anywhere sends the group to the
+    float maxabs_buf[256], scale_buf[256];
+    unsigned char nan_buf[256];
+    for (size_t g0 = 0; g0 < full; g0 += 256) {
+        size_t n = full - g0 < 256 ? full - g0 : 256;
+        /* pass 1: max |w| per group; a NaN sends the group to the
          * reference, whose order-dependent NaN rule a tree reduction
          * cannot reproduce */
-        __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
-        size_t j = 0;
-        for (; j + 8 <= gs; j += 8) {
-            __m256 v = _mm256_and_ps(_mm256_loadu_ps(x + j), absmask);
-            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-            m = _mm256_max_ps(m, v);
-        }
-        float tail_max = 0;
-        int tail_nan = 0;
-        for (; j < gs; j++) { /* group sizes that are not multiples of 8 */
-            float v = fabsf(x[j]);
-            if (isnan(v)) tail_nan = 1;
-            else if (v > tail_max) tail_max = v;
-        }
-        if (_mm256_movemask_ps(nan) || tail_nan) {
-            /* one group through the reference: it writes the group's words
-             * and scale at offset 0 of these pointers */
-            uint32_t words[8];
-            unsigned char sc[4];
-            quant_group_row_ref(s, x, gs, words, sc);
-            memcpy(q_words + g * wpg, words, wpg * sizeof *words);
-            memcpy((char *)scales + g * dtype_size(s->model_dtype), sc, dtype_size(s->model_dtype));
-            continue;
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-        float maxabs = _mm_cvtss_f32(m4);
-        if (tail_max > maxabs) maxabs = tail_max;
-        /* scale = maxabs / max_int, rounded as it is stored (see quant.c) */
-        unsigned char sc[4];
-        float scale, v = maxabs / (float)s->max_int;
-        if (s->model_dtype == DT_F16) {
-            uint16_t h = f32_to_f16(v);
-            memcpy(sc, &h, 2);
-            scale = f16_to_f32(h);
-        } else if (s->model_dtype == DT_BF16) {
-            uint32_t b = f32_bits(v);
-            b += 0x7fff + ((b >> 16) & 1);
-            uint16_t h = (uint16_t)(b >> 16);
-            memcpy(sc, &h, 2);
-            scale = bf16_to_f32(h);
-        } else {
-            memcpy(sc, &v, 4);
-            scale = v;
-        }
-        memcpy((char *)scales + g * dtype_size(s->model_dtype), sc, dtype_size(s->model_dtype));
-        const __m256 vs = _mm256_set1_ps(scale);
-        uint32_t *out = q_words + g * wpg;
-        if (s->bits == 4 && gs == 32) {
-            const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-            __m256i q0 = _mm256_sllv_epi32(quant8(_mm256_loadu_ps(x), vs, max_int, top, f16), shifts);
-            __m256i q1 = _mm256_sllv_epi32(quant8(_mm256_loadu_ps(x + 8), vs, max_int, top, f16), shifts);
-            __m256i q2 = _mm256_sllv_epi32(quant8(_mm256_loadu_ps(x + 16), vs, max_int, top, f16), shifts);
-            __m256i q3 = _mm256_sllv_epi32(quant8(_mm256_loadu_ps(x + 24), vs, max_int, top, f16), shifts);
-            /* the nibbles do not overlap, so sums are ORs */
-            __m256i a = _mm256_hadd_epi32(q0, q1), b = _mm256_hadd_epi32(q2, q3);
-            __m256i c = _mm256_hadd_epi32(a, b);
-            __m128i words = _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
-            _mm_storeu_si128((__m128i *)out, words);
-        } else {
-            int32_t q[64];
-            size_t jj = 0;
-            for (; jj + 8 <= gs; jj += 8)
-                _mm256_storeu_si256((__m256i *)(q + jj), quant8(_mm256_loadu_ps(x + jj), vs, max_int, top, f16));
-            for (; jj < gs; jj++) {
-                /* scalar tail with the same steps */
-                float t = x[jj] / scale;
-                if (f16) t = f16_to_f32(f32_to_f16(t));
-                float u = t + (float)s->max_int;
-                if (f16) u = f16_to_f32(f32_to_f16(u));
-                float r = rintf(u);
-                r = r > 0.0f ? r : 0.0f;
-                r = r < (float)(2 * s->max_int) ? r : (float)(2 * s->max_int);
-                q[jj] = (int32_t)r;
+        for (size_t g = 0; g < n; g++) {
+            const float *x = w + (g0 + g) * gs;
+            __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+            size_t j = 0;
+            for (; j + 8 <= gs; j += 8) {
+                __m256 v = _mm256_and_ps(_mm256_loadu_ps(x + j), absmask);
+                nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                m = _mm256_max_ps(m, v);
             }
-            const size_t epw = (size_t)s->elems_per_word;
-            for (size_t wi = 0; wi < wpg; wi++) {
-                uint32_t word = 0;
-                for (size_t r = 0; r < epw; r++) word |= (uint32_t)q[wi * epw + r] << (r * (size_t)s->bits);
-                out[wi] = word;
+            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+            float mx = _mm_cvtss_f32(m4);
+            int has_nan = _mm256_movemask_ps(nan) != 0;
+            for (; j < gs; j++) { /* group sizes that are not multiples of 8 */
+                float v = fabsf(x[j]);
+                if (isnan(v)) has_nan = 1;
+                else if (v > mx) mx = v;
+            }
+            maxabs_buf[g] = mx;
+            nan_buf[g] = (unsigned char)has_nan;
+        }
+        /* scales: maxabs / max_int rounded as stored (see quant.c) */
+        size_t g = 0;
+        if (f16) {
+            for (; g + 8 <= n; g += 8) {
+                __m256 v = _mm256_div_ps(_mm256_loadu_ps(maxabs_buf + g), max_int);
+                __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                _mm_storeu_si128((__m128i *)((uint16_t *)scales + g0 + g), h);
+                _mm256_storeu_ps(scale_buf + g, _mm256_cvtph_ps(h));
+            }
+        }
+        for (; g < n; g++) {
+            float v = maxabs_buf[g] / (float)s->max_int;
+            if (f16) {
+                uint16_t h = f32_to_f16(v);
+                memcpy((uint16_t *)scales + g0 + g, &h, 2);
+                scale_buf[g] = f16_to_f32(h);
+            } else if (s->model_dtype == DT_BF16) {
+                uint32_t b = f32_bits(v);
+                b += 0x7fff + ((b >> 16) & 1);
+                uint16_t h = (uint16_t)(b >> 16);
+                memcpy((uint16_t *)scales + g0 + g, &h, 2);
+                scale_buf[g] = bf16_to_f32(h);
+            } else {
+                memcpy((float *)scales + g0 + g, &v, 4);
+                scale_buf[g] = v;
+            }
+        }
+        /* pass 2: quantize and pack */
+        for (g = 0; g < n; g++) {
+            const float *x = w + (g0 + g) * gs;
+            uint32_t *out = q_words + (g0 + g) * wpg;
+            if (nan_buf[g]) {
+                group_by_reference(s, x, gs, out, (char *)scales + (g0 + g) * ss);
+                continue;
+            }
+            const __m256 vs = _mm256_set1_ps(scale_buf[g]);
+            if (s->bits == 4 && gs == 32) {
+                const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+                __m256i q0 = _mm256_sllv_epi32(quant8(_mm256_loadu_ps(x), vs, max_int, top, f16), shifts);
+                __m256i q1 = _mm256_sllv_epi32(quant8(_mm256_loadu_ps(x + 8), vs, max_int, top, f16), shifts);
+                __m256i q2 = _mm256_sllv_epi32(quant8(_mm256_loadu_ps(x + 16), vs, max_int, top, f16), shifts);
+                __m256i q3 = _mm256_sllv_epi32(quant8(_mm256_loadu_ps(x + 24), vs, max_int, top, f16), shifts);
+                /* the nibbles do not overlap, so sums are ORs */
+                __m256i a = _mm256_hadd_epi32(q0, q1), b = _mm256_hadd_epi32(q2, q3);
+                __m256i c = _mm256_hadd_epi32(a, b);
+                __m128i words = _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+                _mm_storeu_si128((__m128i *)out, words);
+            } else {
+                int32_t q[64];
+                size_t jj = 0;
+                for (; jj + 8 <= gs; jj += 8)
+                    _mm256_storeu_si256((__m256i *)(q + jj), quant8(_mm256_loadu_ps(x + jj), vs, max_int, top, f16));
+                for (; jj < gs; jj++) { /* scalar tail with the same steps */
+                    float t = x[jj] / scale_buf[g];
+                    if (f16) t = f16_to_f32(f32_to_f16(t));
+                    float u = t + (float)s->max_int;
+                    if (f16) u = f16_to_f32(f32_to_f16(u));
+                    float r = rintf(u);
+                    r = r > 0.0f ? r : 0.0f;
+                    r = r < (float)(2 * s->max_int) ? r : (float)(2 * s->max_int);
+                    q[jj] = (int32_t)r;
+                }
+                for (size_t wi = 0; wi < wpg; wi++) {
+                    uint32_t word = 0;
+                    for (size_t r = 0; r < epw; r++) word |= (uint32_t)q[wi * epw + r] << (r * (size_t)s->bits);
+                    out[wi] = word;
+                }
             }
         }
     }
-    if (full * gs < k) {
-        /* the last, padded group */
-        uint32_t words[8];
-        unsigned char sc[4];
-        quant_group_row_ref(s, w + full * gs, k - full * gs, words, sc);
-        memcpy(q_words + full * wpg, words, wpg * sizeof *words);
-        memcpy((char *)scales + full * dtype_size(s->model_dtype), sc, dtype_size(s->model_dtype));
-    }
+    if (full * gs < k) /* the last, padded group */
+        group_by_reference(s, w + full * gs, k - full * gs, q_words + full * wpg, (char *)scales + full * ss);
 }
 
 TARGET static void fp8_avx2(const struct quant_scheme *s, const float *w, size_t n, float scale, uint8_t *out)

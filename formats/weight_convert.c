@@ -137,7 +137,7 @@ struct writer {
     struct pool *pool;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int outstanding;
+    int outstanding, max_outstanding;
     char error[512];
     const char *tmp_dir;
     struct tc_plan *plan;
@@ -192,8 +192,9 @@ static void tensor_done(struct writer *w, size_t plan_idx)
     size_t s = w->plan->tensors[plan_idx].shard;
     if (--w->remaining[s]) return;
     pthread_mutex_lock(&w->lock);
-    /* at most two shards wait for the disk: bounds memory */
-    while (w->outstanding >= 2) pthread_cond_wait(&w->changed, &w->lock);
+    /* a few finished shards at most wait for their md5 and the disk:
+     * bounds memory */
+    while (w->outstanding >= w->max_outstanding) pthread_cond_wait(&w->changed, &w->lock);
     w->outstanding++;
     pthread_mutex_unlock(&w->lock);
     struct write_job *j = xmalloc(sizeof *j);
@@ -209,6 +210,7 @@ struct work {
     const struct step *st;
     const void *data[PM_MAX_SOURCES];
     int64_t row0[PM_MAX_SOURCES + 1]; /* first row of each source */
+    size_t elem[PM_MAX_SOURCES];      /* element size of each source */
     unsigned char *out[3];
     size_t chunk_rows, nchunks;
     float fp8_scale;
@@ -221,8 +223,7 @@ static void load_row(const struct work *w, int64_t r, float *row)
     int i = 0;
     while (r >= w->row0[i + 1]) i++;
     const struct hf_tensor *t = w->st->src[i];
-    size_t size = dtype_size(t->dtype);
-    const char *p = (const char *)w->data[i] + (size_t)(r - w->row0[i]) * (size_t)w->st->k * size;
+    const char *p = (const char *)w->data[i] + (size_t)(r - w->row0[i]) * (size_t)w->st->k * w->elem[i];
     quant_to_model(t->dtype, p, (size_t)w->st->k, w->s->model_dtype, row);
 }
 
@@ -318,6 +319,7 @@ static int convert_step(struct pool *pool, struct writer *wr, struct hf_source *
             goto out;
         }
         w.data[i] = d[i].data;
+        w.elem[i] = dtype_size(st->src[i]->dtype);
         w.row0[i + 1] = w.row0[i] + (st->src[i]->ndim == 2 ? st->src[i]->shape[0] : 1);
     }
     for (int i = 0; i < st->nouts; i++) w.out[i] = slot(wr, st->plan_idx[i]);
@@ -563,8 +565,11 @@ int weight_convert(const struct convert_options *o, struct convert_result *r)
     free(base);
     if (ok != 0) goto out;
 
-    pool = pool_create(o->threads > 0 ? o->threads : cpu_count());
-    wr.pool = pool_create(1);
+    int nthreads = o->threads > 0 ? o->threads : cpu_count();
+    pool = pool_create(nthreads);
+    /* md5 is sequential within a shard: shards are hashed in parallel */
+    wr.pool = pool_create(nthreads);
+    wr.max_outstanding = nthreads + 1;
     pthread_mutex_init(&wr.lock, NULL);
     pthread_cond_init(&wr.changed, NULL);
     wr.tmp_dir = tmp.tmp;
