@@ -93,6 +93,39 @@ test_expect_success 'eval is refused too; other malformed pickles are reported' 
 	test_grep "legacy (pre-zip) PyTorch checkpoint" err
 '
 
+test_expect_success 'torch.save archives with missing, short, strided or foreign storages' '
+	$PYTHON - <<-PY &&
+	import collections, io, os, torch, zipfile
+	def save(path, sd):
+	    torch.save(sd, path)
+	os.makedirs("tb", exist_ok=True)
+	w = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+	save("tb/strided.bin", collections.OrderedDict(x=w.t()))
+	save("tb/complex.bin", collections.OrderedDict(x=torch.zeros(2, dtype=torch.complex64)))
+	save("tb/good.bin", collections.OrderedDict(x=w))
+	# drop the storage entry, or shorten it
+	for name, change in (("missing", None), ("short", b"\\0" * 8)):
+	    src = zipfile.ZipFile("tb/good.bin")
+	    with zipfile.ZipFile("tb/%s.bin" % name, "w") as out:
+	        for info in src.infolist():
+	            data = src.read(info)
+	            if info.filename.endswith("/data/0"):
+	                if change is None:
+	                    continue
+	                data = change
+	            out.writestr(info, data)
+	PY
+	mkdir -p one && cp st/config.json one/ &&
+	for c in strided complex missing short; do
+		cp tb/$c.bin one/pytorch_model.bin &&
+		test_must_fail quant --model one -o o.one 2>err.$c || return 1
+	done &&
+	test_grep "tensor is not contiguous (C order)" err.strided &&
+	test_grep "refusing global .torch.ComplexFloatStorage." err.complex &&
+	test_grep "tensor .x.: storage data/0 is missing" err.missing &&
+	test_grep "tensor .x.: storage data/0 has 8 bytes, but 12 FloatStorage elements were declared" err.short
+'
+
 # write a safetensors file with a given header (data: N zero bytes)
 mkst () {
 	$PYTHON - "$@" <<-'PY'

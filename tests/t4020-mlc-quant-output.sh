@@ -103,6 +103,14 @@ test_expect_success 'records go to a FIFO without replacing it' '
 	wait && test -p fifo && mlc-dump fifo.mp | test_line_count = 26 /dev/stdin
 '
 
+test_expect_success 'progress on stderr when asked for, nothing with --quiet' '
+	MLC_PROGRESS=always mlc-quant --model m --config cfg.json -o pr --stream /dev/null 2>err &&
+	test_grep "converting" err &&
+	test_grep "wrote 25 tensors in 1 shards to pr" err &&
+	MLC_PROGRESS=always mlc-quant -q --model m --config cfg.json -o pr --stream /dev/null 2>err &&
+	test ! -s err
+'
+
 test_expect_success 'usage: errors exit 2; --help and --version exit 0' '
 	mlc-quant --help | test_grep "Usage: mlc-quant" &&
 	mlc-quant --version | test_grep "mlc-quant (mlc-pipe)" &&
