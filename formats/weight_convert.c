@@ -498,6 +498,23 @@ static int plan_all(const struct convert_options *o, struct convert_result *r, s
         fail("%s: the weights hold no parameters", o->model_path);
         goto bad;
     }
+    /* MLC's tensor-parallel check on group-quantized Linear layers: the
+     * groups along K must split evenly over the shards (o_proj and
+     * down_proj have K split, the others the full hidden size) */
+    int64_t tp = o->config->tensor_parallel_shards;
+    for (size_t i = 0; tp > 1 && r->scheme->kind == QUANT_GROUP && i < nsteps; i++) {
+        const struct mlc_param *p = &m->params[steps[i].param];
+        if (p->module != PM_LINEAR || (p->final_fc && !r->scheme->quantize_final_fc)) continue;
+        bool split_k = strstr(p->name, ".o_proj.") || strstr(p->name, ".down_proj.");
+        int64_t in = split_k ? steps[i].k / tp : steps[i].k;
+        if ((in * tp / r->scheme->group_size) % tp != 0) {
+            fail("%s: in_features %lld has %lld groups of %d, which cannot be split over %lld tensor-parallel "
+                 "shards",
+                 p->name, (long long)(in * tp), (long long)(in * tp / r->scheme->group_size), r->scheme->group_size,
+                 (long long)tp);
+            goto bad;
+        }
+    }
     /* place every output tensor */
     r->tensors = xcalloc(3 * nsteps + 1, sizeof *r->tensors);
     for (size_t i = 0; i < nsteps; i++) {

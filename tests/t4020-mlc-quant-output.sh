@@ -132,6 +132,12 @@ test_expect_success 'configuration errors name the file and field' '
 	sed -e s/llama/gpt2/ cfg.json >g.json &&
 	test_must_fail mlc-quant --model m --config g.json -o x --stream /dev/null 2>err &&
 	test_grep "model_type .gpt2. is not supported (llama, mistral, qwen2, qwen3)" err &&
+	sed -e "s/\"head_dim\": 16/\"head_dim\": 16, \"tensor_parallel_shards\": 4/" cfg.json >tp.json &&
+	test_must_fail mlc-quant --model m --config tp.json -o x --stream /dev/null 2>err &&
+	test_grep "down_proj.weight: in_features 176 has 5 groups of 32, which cannot be split over 4 tensor-parallel shards" err &&
+	sed -e s/q4f16_1/q4f16_0/ tp.json >tpkn.json &&
+	test_must_fail mlc-quant --model m --config tpkn.json -o x --stream /dev/null 2>err &&
+	test_grep "q4f16_0 (KN layout) does not support tensor_parallel_shards > 1" err &&
 	test ! -e x/tensor-cache.json
 '
 
