@@ -121,10 +121,10 @@ static int cmp_st_names(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static const struct hf_source *sort_ctx;
-static int cmp_by_name(const void *a, const void *b)
+static int cmp_by_name(const void *a, const void *b, void *ctx)
 {
-    return strcmp(sort_ctx->tensors[*(const size_t *)a].name, sort_ctx->tensors[*(const size_t *)b].name);
+    const struct hf_source *s = ctx;
+    return strcmp(s->tensors[*(const size_t *)a].name, s->tensors[*(const size_t *)b].name);
 }
 
 static int load_index(struct hf_source *s, size_t *files_cap)
@@ -241,8 +241,7 @@ int hf_source_open(struct hf_source *s, const char *path, enum hf_format format)
     free(single);
     s->by_name = xcalloc(s->ntensors + 1, sizeof *s->by_name);
     for (size_t i = 0; i < s->ntensors; i++) s->by_name[i] = i;
-    sort_ctx = s;
-    qsort(s->by_name, s->ntensors, sizeof *s->by_name, cmp_by_name);
+    qsort_r(s->by_name, s->ntensors, sizeof *s->by_name, cmp_by_name, s);
     for (size_t i = 1; i < s->ntensors; i++)
         if (!strcmp(s->tensors[s->by_name[i]].name, s->tensors[s->by_name[i - 1]].name)) {
             fail("%s: tensor '%s' is listed twice", s->index_path ? s->index_path : s->files[0].path,

@@ -104,7 +104,8 @@ void quant_group_row(const struct quant_scheme *s, const float *w, size_t k,
 
 /* Dequantize row n of an NK group-quantized weight: q_row is its
  * quant_row_words() words, scales its quant_groups() scales (model dtype
- * bytes). Writes k floats: (q - max_int) * scale, rounded to the model dtype
+ * bytes; a tensor cache stores float32 scales, q4f32_1's, as bfloat16:
+ * decode them with tensor_cache_read_f32() first). Writes k floats: (q - max_int) * scale, rounded to the model dtype
  * as MLC's dequantize does (float16: rounded; bfloat16 and float32: exact
  * float32 product). */
 void quant_dequant_row_nk(const struct quant_scheme *s, const uint32_t *q_row, const void *scales,
