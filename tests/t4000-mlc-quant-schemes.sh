@@ -56,6 +56,11 @@ test_expect_success 'K not a multiple of the group size (pads the last group)' '
 	same odd q4f16_1 && same odd q3f16_1 && same odd q4f16_0
 '
 
+test_expect_success 'the real stories260K model (tied, K=172) matches too' '
+	same "$FIXTURES/stories260K" q4f16_1 && same "$FIXTURES/stories260K" q3f16_1 &&
+	same "$FIXTURES/stories260K" q0bf16
+'
+
 test_expect_success 'names and shapes: qkv and gate_up fused, tied lm_head left out' '
 	mkconfig qwen2.bf16 q4f16_1 q.json &&
 	mlc-quant -q --model qwen2.bf16 --config q.json -o q2 --stream q2.mp &&
