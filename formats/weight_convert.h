@@ -3,8 +3,9 @@
  *
  * The whole output is planned from shapes first (names, loader order, shard
  * placement), then parameters are converted one at a time, each spread over
- * the thread pool by rows; finished shards are hashed and written by a
- * separate writer thread while conversion goes on. Source tensors are read
+ * the thread pool by rows; finished shards are hashed (several at once:
+ * MD5 is sequential within a shard) and written by writer threads while
+ * conversion goes on. Source tensors are read
  * one parameter at a time (mmap pages handed back after use), so memory stays
  * bounded by the largest parameter plus the open shards, not by model size.
  * Everything goes to a temporary directory inside the output directory and
