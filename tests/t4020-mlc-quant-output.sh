@@ -103,6 +103,13 @@ test_expect_success 'records go to a FIFO without replacing it' '
 	wait && test -p fifo && mlc-dump fifo.mp | test_line_count = 26 /dev/stdin
 '
 
+test_expect_success '--quantization overrides the configuration, with a warning' '
+	mlc-quant --model m --config cfg.json -Q q0f16 -o ov --stream ov.mp 2>err &&
+	test_grep "warning: --quantization q0f16 differs from the configuration.s q4f16_1" err &&
+	mlc-dump --type weights ov.mp | test_grep "\"scheme\":\"q0f16\"" &&
+	test_grep "\"name\": \"model.layers.0.self_attn.qkv_proj.weight\"" ov/tensor-cache.json
+'
+
 test_expect_success 'progress on stderr when asked for, nothing with --quiet' '
 	MLC_PROGRESS=always mlc-quant --model m --config cfg.json -o pr --stream /dev/null 2>err &&
 	test_grep "converting" err &&
