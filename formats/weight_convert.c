@@ -323,9 +323,10 @@ static int convert_step(struct pool *pool, struct writer *wr, struct hf_source *
         w.row0[i + 1] = w.row0[i] + (st->src[i]->ndim == 2 ? st->src[i]->shape[0] : 1);
     }
     for (int i = 0; i < st->nouts; i++) w.out[i] = slot(wr, st->plan_idx[i]);
-    int nt = pool_size(pool);
+    /* small chunks (about 64k weights) taken from a shared counter: a
+     * thread that the system preempts holds up the others only briefly */
     size_t n = (size_t)st->rows;
-    w.chunk_rows = n / (size_t)(4 * nt) ? n / (size_t)(4 * nt) : 1;
+    w.chunk_rows = ((size_t)1 << 16) / (size_t)st->k ? ((size_t)1 << 16) / (size_t)st->k : 1;
     w.nchunks = (n + w.chunk_rows - 1) / w.chunk_rows;
 
     if (st->outs[0].kind == OUT_PLAIN) {
