@@ -166,15 +166,21 @@ int tb_read_tensor(struct tb_file *f, size_t i, void **data, size_t *len)
         void *buf;
         uint64_t size = (uint64_t)archive_entry_size(e);
         if (read_entry_data(a, f->path, name, size, &buf) != 0) break;
-        /* the tensor's elements, from its storage offset */
+        /* the tensor's elements, from its storage offset (checked again:
+         * the file may have changed since it was opened) */
         size_t off = (size_t)t->offset * item, n = (size_t)t->numel * item;
+        if (off > size || n > size - off) {
+            free(buf);
+            fail("%s: tensor '%s': storage data/%s is too short", f->path, t->name, t->storage_key);
+            break;
+        }
         if (off || n != size) memmove(buf, (char *)buf + off, n);
         *data = buf;
         *len = n;
         rc = 0;
         break;
     }
-    if (rc != 0 && r != ARCHIVE_OK) fail("%s: %s disappeared while reading", f->path, want);
+    if (rc != 0 && r == ARCHIVE_EOF) fail("%s: %s disappeared while reading", f->path, want);
     free(want);
     archive_read_free(a);
     return rc;
