@@ -181,6 +181,7 @@ int tb_read_tensor(struct tb_file *f, size_t i, void **data, size_t *len)
         break;
     }
     if (rc != 0 && r == ARCHIVE_EOF) fail("%s: %s disappeared while reading", f->path, want);
+    else if (rc != 0 && r != ARCHIVE_OK) fail("%s: %s", f->path, archive_error_string(a));
     free(want);
     archive_read_free(a);
     return rc;
