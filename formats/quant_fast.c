@@ -160,11 +160,13 @@ TARGET static inline __m256i quant8(__m256 w, __m256 scale, __m256 max_int, __m2
     if (f16) t = round_f16(t);
     __m256 u = _mm256_add_ps(t, max_int);
     if (f16) u = round_f16(u);
-    __m256 r = _mm256_round_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    /* maxps/minps return the second operand when either is NaN: TVM's
-     * a > b ? a : b and a < b ? a : b exactly */
-    r = _mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), top);
-    return _mm256_cvttps_epi32(r);
+    /* TVM: min(max(rint(u), 0), top). minps returns its second operand
+     * when either is NaN, so min(top, u) keeps NaN and turns +inf into
+     * top; the conversion rounds to nearest even (the default MXCSR mode)
+     * and maps NaN and -inf to INT_MIN, which the integer max takes to 0:
+     * the same q for every u */
+    __m256i q = _mm256_cvtps_epi32(_mm256_min_ps(top, u));
+    return _mm256_max_epi32(q, _mm256_setzero_si256());
 }
 
 /* One group through the reference (a NaN in it, or the padded last
