@@ -1,7 +1,7 @@
 #!/bin/sh
 # Benchmark mlc-quant: the synthetic 1.1B-parameter bf16 llama (mkmodel
 # --big, TinyLlama-1.1B's shapes, about 2.2 GB) to q4f16_1. Prints input
-# GB/s, wall time and peak RSS (from /usr/bin/time -v). Targets on a 2-core
+# GB/s, wall time, peak RSS and CPU time (from /usr/bin/time -v). Targets on a 2-core
 # machine: at least 1 GB/s of input and less than 1 GB of RSS.
 #
 #   tests/bench/quant.sh             (after make; MLC_BUILD=build by default)
@@ -37,10 +37,14 @@ run () { # label, then extra arguments
         -o "$dir/out" --stream /dev/null "$@" 2>"$dir/time.txt"
     wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$dir/time.txt")
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$dir/time.txt")
+    user=$(sed -n 's/.*User time (seconds): //p' "$dir/time.txt")
+    sys=$(sed -n 's/.*System time (seconds): //p' "$dir/time.txt")
     secs=$(echo "$wall" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
-    awk -v b="$bytes" -v s="$secs" -v r="$rss" -v l="$label" 'BEGIN {
-        printf "%-28s input %.2f GB  wall %6.2f s  %5.2f GB/s  peak RSS %4.0f MB\n",
-               l, b / 1e9, s, b / 1e9 / s, r / 1024 }'
+    # CPU seconds too: on a shared machine the wall time also measures the
+    # other processes
+    awk -v b="$bytes" -v s="$secs" -v r="$rss" -v l="$label" -v u="$user" -v k="$sys" 'BEGIN {
+        printf "%-22s input %.2f GB  wall %6.2f s  %5.2f GB/s  peak RSS %4.0f MB  CPU %.2f+%.2f s\n",
+               l, b / 1e9, s, b / 1e9 / s, r / 1024, u, k }'
 }
 
 echo "mlc-quant q4f16_1 of a 1.1B bf16 llama ($(nproc) CPUs)"
