@@ -13,16 +13,24 @@
 #include "common/json.h"
 #include "common/mpjson.h"
 #include "common/stream.h"
+#include "formats/tensor_inspect.h"
 
 static const char help[] =
     "Usage: mlc-dump [OPTION]... [FILE]\n"
+    "  or:  mlc-dump --tensor=NAME [--scheme=NAME] DIR\n"
     "Print an mlc-pipe record stream (FILE, or standard input) as JSON lines,\n"
     "one record per line. Binary fields print as {\"$bin\": BASE64}.\n"
+    "With --tensor, describe one tensor of the tensor cache in DIR instead.\n"
     "\n"
     "  -t, --type=TYPE   print only records of this type\n"
     "  -p, --pretty      indent each record over several lines\n"
     "  -P, --pack        read JSON records (as printed) and write the msgpack\n"
     "                    stream to standard output\n"
+    "  -T, --tensor=NAME shape, dtype, scheme and statistics of tensor NAME in\n"
+    "                    the tensor cache DIR, dequantized (NAME may be a\n"
+    "                    parameter such as x.weight stored as x.q_weight)\n"
+    "  -s, --scheme=NAME the quantization scheme, when DIR has no\n"
+    "                    mlc-chat-config.json\n"
     "  -q, --quiet       no notes on standard error\n"
     "  -h, --help        show this help and exit\n"
     "      --version     show the version and exit\n"
@@ -33,6 +41,8 @@ struct options {
     const char *type;
     int pretty;
     int pack;
+    const char *tensor;
+    const char *scheme;
     const char *file;
 };
 
@@ -41,16 +51,19 @@ static struct options parse_command_line(int argc, char **argv)
     static const struct option longopts[] = {
         {"type", required_argument, NULL, 't'}, {"pretty", no_argument, NULL, 'p'},
         {"pack", no_argument, NULL, 'P'},       {"quiet", no_argument, NULL, 'q'},
+        {"tensor", required_argument, NULL, 'T'}, {"scheme", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},       {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct options o = {0};
     int c;
-    while ((c = getopt_long(argc, argv, "t:pPqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:pPT:s:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 't': o.type = optarg; break;
         case 'p': o.pretty = 1; break;
         case 'P': o.pack = 1; break;
+        case 'T': o.tensor = optarg; break;
+        case 's': o.scheme = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case 'V': print_version();
@@ -59,6 +72,8 @@ static struct options parse_command_line(int argc, char **argv)
     }
     if (optind < argc) o.file = argv[optind++];
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
+    if (o.tensor && !o.file) usage_error("--tensor needs the tensor cache directory");
+    if (o.scheme && !o.tensor) usage_error("--scheme goes with --tensor");
     return o;
 }
 
@@ -142,6 +157,14 @@ int main(int argc, char **argv)
 {
     prog_init(argv[0]);
     struct options o = parse_command_line(argc, argv);
+    if (o.tensor) {
+        struct buf text = BUF_INIT;
+        buf_init(&text);
+        if (tensor_inspect(o.file, o.tensor, o.scheme, &text) != 0) die_last();
+        fputs(text.data, stdout);
+        buf_free(&text);
+        return 0;
+    }
     int fd = open_input(o.file);
     const char *name = o.file && strcmp(o.file, "-") ? o.file : "<stdin>";
     if (o.pack) pack(name, fd);

@@ -1,0 +1,188 @@
+#include "torch_bin.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#define MAX_PICKLE (512u << 20)
+
+static struct archive *open_archive(const char *path)
+{
+    struct archive *a = archive_read_new();
+    archive_read_support_format_zip_seekable(a);
+    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        fail("%s: not a readable zip archive: %s", path, archive_error_string(a));
+        archive_read_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static int read_entry_data(struct archive *a, const char *path, const char *name, uint64_t size, void **out)
+{
+    if (size > SIZE_MAX - 1) return fail("%s: %s: too large", path, name);
+    unsigned char *buf = xmalloc((size_t)size + 1);
+    size_t got = 0;
+    while (got < size) {
+        la_ssize_t n = archive_read_data(a, buf + got, (size_t)size - got);
+        if (n < 0) {
+            free(buf);
+            return fail("%s: %s: %s", path, name, archive_error_string(a));
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    if (got != size) {
+        free(buf);
+        return fail("%s: %s: entry holds %zu bytes, its header says %llu", path, name, got, (unsigned long long)size);
+    }
+    *out = buf;
+    return 0;
+}
+
+void tb_close(struct tb_file *f)
+{
+    tp_state_dict_free(&f->sd);
+    for (size_t i = 0; i < f->nentries; i++) free(f->entries[i].key);
+    free(f->entries);
+    free(f->prefix);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+}
+
+static const struct tb_entry *find_entry(const struct tb_file *f, const char *key)
+{
+    for (size_t i = 0; i < f->nentries; i++)
+        if (!strcmp(f->entries[i].key, key)) return &f->entries[i];
+    return NULL;
+}
+
+int tb_open(struct tb_file *f, const char *path)
+{
+    memset(f, 0, sizeof *f);
+    f->path = xstrdup(path);
+    /* the pre-1.6 format is a bare pickle stream, not a zip */
+    unsigned char magic[4] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fail("%s: cannot open: %m", path);
+        goto bad;
+    }
+    ssize_t got = read(fd, magic, 4);
+    close(fd);
+    if (got == 4 && magic[0] == 0x80 && magic[1] <= 5) {
+        fail("%s: a legacy (pre-zip) PyTorch checkpoint; re-save it with a current torch.save", path);
+        goto bad;
+    }
+    struct archive *a = open_archive(path);
+    if (!a) goto bad;
+    struct archive_entry *e;
+    void *pickle = NULL;
+    size_t pickle_len = 0, cap = 0;
+    int r;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+        const char *name = archive_entry_pathname(e);
+        if (!name) continue;
+        uint64_t size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
+        const char *slash = strchr(name, '/');
+        if (!slash) continue;
+        if (!strcmp(slash, "/data.pkl")) {
+            if (pickle) {
+                fail("%s: more than one data.pkl", path);
+                goto bad_archive;
+            }
+            if (size > MAX_PICKLE) {
+                fail("%s: %s is %llu bytes, over the %u-byte limit", path, name, (unsigned long long)size, MAX_PICKLE);
+                goto bad_archive;
+            }
+            f->prefix = xstrndup(name, (size_t)(slash - name) + 1);
+            if (read_entry_data(a, path, name, size, &pickle) != 0) goto bad_archive;
+            pickle_len = (size_t)size;
+        } else if (!strncmp(slash, "/data/", 6) && slash[6]) {
+            f->entries = xgrow(f->entries, &cap, f->nentries + 1, sizeof *f->entries);
+            f->entries[f->nentries].key = xstrdup(slash + 6);
+            f->entries[f->nentries++].size = size;
+        }
+    }
+    if (r != ARCHIVE_EOF) {
+        fail("%s: %s", path, archive_error_string(a));
+        goto bad_archive;
+    }
+    archive_read_free(a);
+    a = NULL;
+    if (!pickle) {
+        fail("%s: no data.pkl: not a torch.save archive", path);
+        goto bad;
+    }
+    char what[600];
+    snprintf(what, sizeof what, "%s: %sdata.pkl", path, f->prefix);
+    int rc = tp_parse_state_dict(pickle, pickle_len, what, &f->sd);
+    free(pickle);
+    pickle = NULL;
+    if (rc != 0) goto bad;
+    for (size_t i = 0; i < f->sd.ntensors; i++) {
+        const struct tp_tensor *t = &f->sd.tensors[i];
+        const struct tb_entry *en = find_entry(f, t->storage_key);
+        size_t item = t->dtype == DT_INVALID ? 0 : dtype_size(t->dtype);
+        uint64_t want;
+        if (!en) {
+            fail("%s: tensor '%s': storage data/%s is missing", path, t->name, t->storage_key);
+            goto bad;
+        }
+        if (item && (!u64_mul(t->storage_numel, item, &want) || want != en->size)) {
+            fail("%s: tensor '%s': storage data/%s has %llu bytes, but %llu %s elements were declared", path, t->name,
+                 t->storage_key, (unsigned long long)en->size, (unsigned long long)t->storage_numel, t->storage_type);
+            goto bad;
+        }
+    }
+    return 0;
+bad_archive:
+    free(pickle);
+    if (a) archive_read_free(a);
+bad:
+    tb_close(f);
+    return -1;
+}
+
+int tb_read_tensor(struct tb_file *f, size_t i, void **data, size_t *len)
+{
+    const struct tp_tensor *t = &f->sd.tensors[i];
+    size_t item = dtype_size(t->dtype);
+    struct archive *a = open_archive(f->path);
+    if (!a) return -1;
+    char *want = xasprintf("%sdata/%s", f->prefix, t->storage_key);
+    struct archive_entry *e;
+    int rc = -1, r;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+        const char *name = archive_entry_pathname(e);
+        if (!name || strcmp(name, want)) continue;
+        void *buf;
+        uint64_t size = (uint64_t)archive_entry_size(e);
+        if (read_entry_data(a, f->path, name, size, &buf) != 0) break;
+        /* the tensor's elements, from its storage offset (checked again:
+         * the file may have changed since it was opened) */
+        size_t off = (size_t)t->offset * item, n = (size_t)t->numel * item;
+        if (off > size || n > size - off) {
+            free(buf);
+            fail("%s: tensor '%s': storage data/%s is too short", f->path, t->name, t->storage_key);
+            break;
+        }
+        if (off || n != size) memmove(buf, (char *)buf + off, n);
+        *data = buf;
+        *len = n;
+        rc = 0;
+        break;
+    }
+    if (rc != 0 && r == ARCHIVE_EOF) fail("%s: %s disappeared while reading", f->path, want);
+    else if (rc != 0 && r != ARCHIVE_OK) fail("%s: %s", f->path, archive_error_string(a));
+    free(want);
+    archive_read_free(a);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/* PyTorch checkpoints (pytorch_model.bin): the torch.save zip archive read
+ * with libarchive, its data.pkl through the restricted unpickler
+ * (torch_pickle.h), tensor bytes from the data/KEY entries. */
+#ifndef MLC_TORCH_BIN_H
+#define MLC_TORCH_BIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "torch_pickle.h"
+
+struct tb_entry {
+    char *key;               /* storage key (data/KEY) */
+    uint64_t size;
+};
+
+struct tb_file {
+    char *path;
+    char *prefix;            /* "archive/" in "archive/data.pkl" */
+    struct tp_state_dict sd;
+    struct tb_entry *entries;
+    size_t nentries;
+};
+
+/* Reads the archive's directory and data.pkl; checks every tensor's storage
+ * entry exists and is as large as its persistent id says. */
+int tb_open(struct tb_file *f, const char *path);
+void tb_close(struct tb_file *f);
+/* The bytes of tensor i (malloc'ed; caller frees). */
+int tb_read_tensor(struct tb_file *f, size_t i, void **data, size_t *len);
+
+#endif

@@ -1,0 +1,60 @@
+/* Weight conversion: HuggingFace weights → MLC's tensor cache under a
+ * quantization scheme, as MLC-LLM's convert_weight does it.
+ *
+ * The whole output is planned from shapes first (names, loader order, shard
+ * placement), then parameters are converted one at a time, each spread over
+ * the thread pool by rows; finished shards are hashed (several at once:
+ * MD5 is sequential within a shard) and written by writer threads while
+ * conversion goes on. Source tensors are read
+ * one parameter at a time (mmap pages handed back after use), so memory stays
+ * bounded by the largest parameter plus the open shards, not by model size.
+ * Everything goes to a temporary directory inside the output directory and
+ * is renamed into place only when complete. */
+#ifndef MLC_WEIGHT_CONVERT_H
+#define MLC_WEIGHT_CONVERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hf_source.h"
+#include "param_map.h"
+#include "quant.h"
+#include "tensor_cache.h"
+#include "weight_config.h"
+
+struct convert_options {
+    const char *model_path;            /* model directory, index .json or weight file */
+    enum hf_format format;             /* HF_AUTO: safetensors when both exist */
+    const struct weight_config *config;
+    const char *scheme;                /* scheme name; NULL: config->quantization */
+    const char *out_dir;
+    int threads;                       /* 0: cpu_count() */
+};
+
+/* One tensor written, for the `tensor` records. */
+struct converted_tensor {
+    size_t plan_index;                 /* into result.plan.tensors */
+    size_t param;                      /* into result.map.params */
+    enum pm_out_kind kind;
+};
+
+struct convert_result {
+    const struct quant_scheme *scheme;
+    enum hf_format format;
+    struct param_map map;
+    struct tc_plan plan;               /* shards, offsets, md5s */
+    struct converted_tensor *tensors;  /* in writing (loader) order */
+    size_t ntensors;
+    uint64_t total_source_params;      /* BitsPerParam's denominator */
+    uint64_t source_bytes;             /* bytes of source tensors read */
+    char *json_path;
+    bool b16_written;
+    bool uncalibrated;                 /* FP8 activation scales are placeholders */
+    size_t unused_sources;             /* source tensors no parameter uses */
+};
+
+int weight_convert(const struct convert_options *o, struct convert_result *r);
+void convert_result_free(struct convert_result *r);
+
+#endif
