@@ -186,6 +186,13 @@ static void run_matmul(const struct run *r, const struct op *o)
     const struct value *w = &r->f->values[o->in[1]];
     if (w->kind == VAL_PARAM) j.w = &r->ex->bound[r->fi][o->in[1]];
     else j.wf = fbuf(r, o->in[1]);
+    float *xq = NULL;
+    if (j.w && weight_quantizes_activation(j.w)) {
+        /* FP8 schemes multiply FP8 activations by FP8 weights */
+        xq = xmalloc(sizeof(float) * (size_t)(j.rows * j.K));
+        weight_quantize_activation(j.w, j.x, j.rows * j.K, xq);
+        j.x = xq;
+    }
     j.bias = o->nin > 2 && o->in[2] >= 0 ? vec(r, o->in[2]) : NULL;
     j.epilogue = o->a.epilogue;
     j.y = fbuf(r, o->out[0]);
@@ -193,6 +200,7 @@ static void run_matmul(const struct run *r, const struct op *o)
     j.chunk = (j.N + 4 * threads - 1) / (4 * threads);
     if (j.chunk < 1) j.chunk = 1;
     pool_for(r->ex->pool, (size_t)((j.N + j.chunk - 1) / j.chunk), matmul_chunk, &j);
+    free(xq);
 }
 
 static void dequantize_rows(void *ctx, size_t n)

@@ -1,7 +1,8 @@
 #include "common/lower.h"
 #include "common/buf.h"
 #include "common/err.h"
-#include "formats/weight_layout.h"
+#include "common/weights.h"
+#include "formats/quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@ const char *lower_qkv_module(const char *model_type)
 
 struct builder {
     const struct lower_spec *spec;
-    const struct scheme_info *scheme;
+    const struct quant_scheme *scheme;
     struct module *m;
     struct function *f;
     int64_t rows_max;
@@ -88,37 +89,35 @@ static int const_value(struct builder *b, const char *name, enum value_kind kind
     return fn_add_value(b->f, name, kind, DT_F32, 2, d);
 }
 
-/* A vector parameter (norm weight, bias) stored as-is in the model dtype. */
-static int vector_param(struct builder *b, const char *name, int64_t n)
+/* A parameter (MLC name) of logical shape [n] (vectors) or [n, k], bound
+ * to the tensors the scheme stores it as. */
+static int param(struct builder *b, const char *name, enum param_role role, int64_t n, int64_t k)
 {
-    if (bind_tensor(b, name, b->scheme->model_dtype, 1, &n)) return -1;
-    struct dim d = {n, DIM_CONST};
-    int v = fn_add_value(b->f, name, VAL_PARAM, b->scheme->model_dtype, 1, &d);
-    b->f->values[v].scheme = xstrdup("none");
-    b->f->values[v].parts[0] = xstrdup(name);
-    b->f->values[v].nparts = 1;
+    struct mlc_output out[3];
+    int np = weight_storage(b->scheme, name, role, n, k, out);
+    for (int i = 0; i < np; i++)
+        if (bind_tensor(b, out[i].name, out[i].dtype, out[i].ndim, out[i].shape)) return -1;
+    struct dim d[2] = {{n, DIM_CONST}, {k, DIM_CONST}};
+    int v = fn_add_value(b->f, name, VAL_PARAM, DT_F32, role == ROLE_VECTOR ? 1 : 2, d);
+    struct value *val = &b->f->values[v];
+    val->role = role;
+    val->scheme = xstrdup(out[0].kind != OUT_PLAIN ? b->scheme->name : "none");
+    for (int i = 0; i < np; i++) val->parts[i] = xstrdup(out[i].name);
+    val->nparts = np;
     return v;
 }
 
-/* A logical [n, k] weight of module `path`, stored per the scheme. */
-static int matrix_param(struct builder *b, const char *path, enum weight_role role, int64_t n, int64_t k)
+static int vector_param(struct builder *b, const char *name, int64_t n)
 {
-    struct stored_part parts[WEIGHT_MAX_PARTS];
-    int np = weight_parts(b->scheme, role, n, k, parts);
-    char *names[WEIGHT_MAX_PARTS];
-    for (int i = 0; i < np; i++) {
-        names[i] = xasprintf("%s%s", path, parts[i].suffix);
-        if (bind_tensor(b, names[i], parts[i].dtype, parts[i].ndim, parts[i].shape)) {
-            for (int j = 0; j <= i; j++) free(names[j]);
-            return -1;
-        }
-    }
-    struct dim d[2] = {{n, DIM_CONST}, {k, DIM_CONST}};
-    int v = fn_add_value(b->f, path, VAL_PARAM, DT_F32, 2, d);
-    struct value *val = &b->f->values[v];
-    val->scheme = xstrdup(weight_quantized(b->scheme, role) ? b->scheme->name : "none");
-    for (int i = 0; i < np; i++) val->parts[i] = names[i];
-    val->nparts = np;
+    return param(b, name, ROLE_VECTOR, n, 0);
+}
+
+/* A [n, k] weight of module `path` ("path.weight"). */
+static int matrix_param(struct builder *b, const char *path, enum param_role role, int64_t n, int64_t k)
+{
+    char *name = xasprintf("%s.weight", path);
+    int v = param(b, name, role, n, k);
+    free(name);
     return v;
 }
 
@@ -131,7 +130,7 @@ static int op1(struct builder *b, enum op_kind k, int in0, int in1, int in2, int
 
 /* x · Wᵀ (+ bias): the unoptimised form dequantizes the weight into a
  * temporary first; the fuse-dequantize-matmul pass folds that away. */
-static int linear(struct builder *b, int x, const char *path, enum weight_role role, int64_t n, int64_t k,
+static int linear(struct builder *b, int x, const char *path, enum param_role role, int64_t n, int64_t k,
                   bool bias, const char *out_name, int out_rows_const)
 {
     int w = matrix_param(b, path, role, n, k);
@@ -237,7 +236,7 @@ static int head(struct builder *b, int x, int64_t const_rows)
     op1(b, OP_RMS_NORM, x, w, -1, n, &norm);
     /* Tied embeddings: logits = x · Eᵀ with the embedding table itself. */
     const char *path = d->tie_word_embeddings ? "model.embed_tokens" : "lm_head";
-    enum weight_role role = d->tie_word_embeddings ? ROLE_EMBEDDING : ROLE_FINAL_FC;
+    enum param_role role = d->tie_word_embeddings ? ROLE_EMBEDDING : ROLE_FINAL_FC;
     int logits = linear(b, n, path, role, d->vocab_size, d->hidden_size, false, "logits", (int)const_rows);
     if (logits < 0) return -1;
     b->f->values[logits].kind = VAL_OUTPUT;
@@ -311,11 +310,11 @@ static int check_dims(const struct lower_spec *s)
 int lower_build(const struct lower_spec *spec, struct module *m)
 {
     memset(m, 0, sizeof *m);
-    struct builder b = {spec, scheme_lookup(spec->quantization), m, NULL, 0, lower_qkv_module(spec->model_type)};
+    struct builder b = {spec, quant_scheme_by_name(spec->quantization), m, NULL, 0, lower_qkv_module(spec->model_type)};
     if (!b.qkv_module)
         return fail("model_type '%s' is not supported (supported: %s)", spec->model_type, lower_supported_models());
     if (!b.scheme)
-        return fail("quantization '%s' is not known (known: %s)", spec->quantization, scheme_names());
+        return fail("quantization '%s' is not known (known: %s)", spec->quantization, quant_scheme_names());
     if (check_dims(spec)) return -1;
     m->version = MODULE_VERSION;
     m->model_type = xstrdup(spec->model_type);

@@ -6,47 +6,23 @@
 #include <stdio.h>
 #include <string.h>
 
-float fp8_e4m3_to_f32(uint8_t b)
+int weight_storage(const struct quant_scheme *s, const char *name, enum param_role role, int64_t rows,
+                   int64_t cols, struct mlc_output out[3])
 {
-    int sign = b >> 7, exp = (b >> 3) & 0xf, mant = b & 7;
-    float v;
-    if (exp == 0xf && mant == 7) return NAN; /* e4m3fn has no infinities */
-    if (exp == 0) v = ldexpf((float)mant / 8.0f, -6);
-    else v = ldexpf(1.0f + (float)mant / 8.0f, exp - 7);
-    return sign ? -v : v;
+    struct mlc_param p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "%s", name);
+    p.ndim = role == ROLE_VECTOR ? 1 : 2;
+    p.module = role == ROLE_EMBEDDING ? PM_EMBEDDING : role == ROLE_VECTOR ? PM_OTHER : PM_LINEAR;
+    p.final_fc = role == ROLE_FINAL_FC;
+    return param_outputs(s, &p, rows, role == ROLE_VECTOR ? 1 : cols, out);
 }
 
-float fp8_e5m2_to_f32(uint8_t b)
+static bool same_layout(const struct tensor_view *t, const struct mlc_output *o)
 {
-    return f16_to_f32((uint16_t)(b << 8)); /* e5m2 is the top byte of a half */
-}
-
-static float load_scalar(enum dtype dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case DT_F32: return ((const float *)p)[i];
-    case DT_F16: return f16_to_f32(((const uint16_t *)p)[i]);
-    case DT_BF16: return bf16_to_f32(((const uint16_t *)p)[i]);
-    case DT_F8_E4M3: return fp8_e4m3_to_f32(((const uint8_t *)p)[i]);
-    case DT_F8_E5M2: return fp8_e5m2_to_f32(((const uint8_t *)p)[i]);
-    default: return 0.0f;
-    }
-}
-
-/* Dequantized values are rounded to the model dtype, as MLC's kernels
- * compute them in it. */
-static float round_to(enum dtype dt, float v)
-{
-    if (dt == DT_F16) return f16_to_f32(f32_to_f16(v));
-    if (dt == DT_BF16) return bf16_to_f32(f32_to_bf16(v));
-    return v;
-}
-
-static bool shape_is(const struct tensor_view *t, const struct stored_part *p)
-{
-    if (t->ndim != p->ndim || t->dtype != p->dtype) return false;
-    for (int i = 0; i < p->ndim; i++)
-        if (t->shape[i] != p->shape[i]) return false;
+    if (t->ndim != o->ndim || t->dtype != o->dtype) return false;
+    for (int i = 0; i < o->ndim; i++)
+        if (t->shape[i] != o->shape[i]) return false;
     return true;
 }
 
@@ -55,90 +31,91 @@ int weight_bind(struct bound_weight *w, const struct value *v, const char *quant
 {
     memset(w, 0, sizeof *w);
     w->name = v->name;
-    const struct scheme_info *model_scheme = scheme_lookup(quantization);
-    if (!model_scheme) return fail("quantization '%s' is not known", quantization);
+    w->scheme = quant_scheme_by_name(quantization);
+    if (!w->scheme) return fail("quantization '%s' is not known (%s)", quantization, quant_scheme_names());
     w->rows = v->dims[0].size;
     w->cols = v->ndim > 1 ? v->dims[1].size : 1;
-    w->nparts = v->nparts;
-    struct stored_part expect[WEIGHT_MAX_PARTS];
-    int nexpect;
-    if (!strcmp(v->scheme, "none")) {
-        w->scheme = NULL;
-        /* an unquantized matrix or vector in the model dtype */
-        snprintf(expect[0].suffix, sizeof expect[0].suffix, "%s", "");
-        expect[0].dtype = model_scheme->model_dtype;
-        expect[0].ndim = v->ndim;
-        expect[0].shape[0] = w->rows;
-        expect[0].shape[1] = w->cols;
-        nexpect = 1;
-    } else {
-        w->scheme = scheme_lookup(v->scheme);
-        if (!w->scheme) return fail("%s: quantization scheme '%s' is not known", v->name, v->scheme);
-        /* embeddings are stored row-major even under KN schemes */
-        enum weight_role role = strstr(v->name, "embed_tokens") ? ROLE_EMBEDDING : ROLE_LINEAR;
-        nexpect = weight_parts(w->scheme, role, w->rows, w->cols, expect);
-        w->transposed = w->scheme->kind == SCHEME_GROUP && w->scheme->kn_layout && role == ROLE_LINEAR;
-    }
-    if (nexpect != v->nparts)
-        return fail("%s: the plan names %d tensors, scheme %s stores %d", v->name, v->nparts, v->scheme, nexpect);
-    for (int i = 0; i < v->nparts; i++) {
-        const struct tensor_view *t = src->lookup(src->ctx, v->parts[i]);
-        if (!t) return fail("parameter %s is not in the weights", v->parts[i]);
-        if (!shape_is(t, &expect[i])) {
+    struct mlc_output out[3];
+    int n = weight_storage(w->scheme, v->name, v->role, w->rows, w->cols, out);
+    w->quantized = out[0].kind != OUT_PLAIN;
+    if (strcmp(v->scheme, w->quantized ? quantization : "none"))
+        return fail("%s: the plan says scheme '%s', %s stores it %s", v->name, v->scheme, quantization,
+                    w->quantized ? "quantized" : "as is");
+    if (n != v->nparts) return fail("%s: the plan names %d tensors, %s stores %d", v->name, v->nparts, quantization, n);
+    w->transposed = w->quantized && w->scheme->kind == QUANT_GROUP && w->scheme->layout == QUANT_KN &&
+                    (v->role == ROLE_LINEAR || v->role == ROLE_FINAL_FC);
+    w->nparts = n;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(v->parts[i], out[i].name))
+            return fail("%s: the plan names tensor %s where %s stores %s", v->name, v->parts[i], quantization, out[i].name);
+        const struct tensor_view *t = src->lookup(src->ctx, out[i].name);
+        if (!t) return fail("parameter %s is not in the weights", out[i].name);
+        if (!same_layout(t, &out[i])) {
             char got[64], want[64];
             shape_format(got, sizeof got, t->ndim, t->shape);
-            shape_format(want, sizeof want, expect[i].ndim, expect[i].shape);
-            return fail("parameter %s is %s %s in the weights, the library expects %s %s", v->parts[i],
-                        dtype_name(t->dtype), got, dtype_name(expect[i].dtype), want);
+            shape_format(want, sizeof want, out[i].ndim, out[i].shape);
+            return fail("parameter %s is %s %s in the weights, the library expects %s %s", out[i].name,
+                        dtype_name(t->dtype), got, dtype_name(out[i].dtype), want);
         }
         w->parts[i] = t;
+        if (out[i].kind == OUT_CALIBRATION) {
+            float c = ((const float *)t->data)[0];
+            if (!isfinite(c) || c <= 0)
+                return fail("parameter %s is uncalibrated (%g): FP8 activation scales come from calibration; "
+                            "this model cannot run until they are measured",
+                            out[i].name, c);
+            w->act_scale = c;
+        }
     }
     return 0;
-}
-
-static void group_row(const struct bound_weight *w, int64_t n, float *out, bool transposed)
-{
-    const struct scheme_info *s = w->scheme;
-    const uint32_t *q = w->parts[0]->data;
-    const void *scales = w->parts[1]->data;
-    enum dtype sdt = w->parts[1]->dtype;
-    int bits = s->bits, epw = scheme_elems_per_word(s);
-    int64_t K = w->cols, N = w->rows, G = scheme_groups(s, K);
-    int64_t words = G * (s->group_size / epw);
-    uint32_t mask = (1u << bits) - 1, max_int = (1u << (bits - 1)) - 1;
-    for (int64_t k = 0; k < K; k++) {
-        int64_t wi = k / epw, g = k / s->group_size;
-        uint32_t word = transposed ? q[wi * N + n] : q[n * words + wi];
-        uint32_t qv = (word >> ((k % epw) * bits)) & mask;
-        float scale = load_scalar(sdt, scales, transposed ? g * N + n : n * G + g);
-        out[k] = round_to(s->model_dtype, ((float)qv - (float)max_int) * scale);
-    }
 }
 
 void weight_row(const struct bound_weight *w, int64_t n, float *out)
 {
     const struct tensor_view *t = w->parts[0];
-    if (!w->scheme) {
-        int64_t K = w->cols;
-        if (t->dtype == DT_F32) {
-            memcpy(out, (const float *)t->data + n * K, sizeof *out * (size_t)K);
-            return;
+    int64_t K = w->cols;
+    if (!w->quantized) {
+        if (t->dtype == DT_F32) memcpy(out, (const float *)t->data + n * K, sizeof *out * (size_t)K);
+        else
+            for (int64_t k = 0; k < K; k++) out[k] = quant_load(t->dtype, t->data, (size_t)(n * K + k));
+        return;
+    }
+    const struct quant_scheme *s = w->scheme;
+    if (s->kind == QUANT_GROUP) {
+        const uint32_t *q = t->data;
+        const unsigned char *scales = w->parts[1]->data;
+        if (w->transposed) {
+            quant_dequant_row_kn(s, q, scales, (size_t)w->rows, (size_t)K, (size_t)n, out);
+        } else {
+            size_t words = quant_row_words(s, (size_t)K), groups = quant_groups(s, (size_t)K);
+            quant_dequant_row_nk(s, q + (size_t)n * words, scales + (size_t)n * groups * dtype_size(s->model_dtype),
+                                 (size_t)K, out);
         }
-        for (int64_t k = 0; k < K; k++) out[k] = load_scalar(t->dtype, t->data, n * K + k);
         return;
     }
-    if (w->scheme->kind == SCHEME_GROUP) {
-        group_row(w, n, out, w->transposed);
-        return;
-    }
-    /* per-tensor FP8: value · scale (e5m2 has no scale) */
-    float scale = w->scheme->fp8_scaled ? load_scalar(DT_F32, w->parts[1]->data, 0) : 1.0f;
-    for (int64_t k = 0; k < w->cols; k++)
-        out[k] = load_scalar(t->dtype, t->data, n * w->cols + k) * scale;
+    float scale = s->use_scale ? ((const float *)w->parts[1]->data)[0] : 1.0f;
+    quant_fp8_dequant(s, (const uint8_t *)t->data + n * K, (size_t)K, scale, out);
 }
 
 void weight_vector(const struct bound_weight *w, float *out)
 {
     const struct tensor_view *t = w->parts[0];
-    for (int64_t i = 0; i < w->rows; i++) out[i] = load_scalar(t->dtype, t->data, i);
+    for (int64_t i = 0; i < w->rows; i++) out[i] = quant_load(t->dtype, t->data, (size_t)i);
+}
+
+bool weight_quantizes_activation(const struct bound_weight *w)
+{
+    return w->quantized && w->scheme->kind == QUANT_PER_TENSOR;
+}
+
+void weight_quantize_activation(const struct bound_weight *w, const float *x, int64_t n, float *out)
+{
+    const struct quant_scheme *s = w->scheme;
+    float c = w->act_scale > 0 ? w->act_scale : 1.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] / c;
+        float q = s->storage_dtype == DT_F8_E4M3 ? fp8_e4m3_to_f32(fp8_e4m3_from_f32(v))
+                                                 : fp8_e5m2_to_f32(fp8_e5m2_from_f32(v));
+        out[i] = q * c;
+    }
 }

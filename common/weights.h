@@ -1,6 +1,6 @@
 /* Weights as the executor sees them: a parameter value of the plan bound to
  * the stored tensors it names, read one row at a time as float32
- * (dequantizing on the fly). */
+ * (dequantizing on the fly with formats/quant.h's reference arithmetic). */
 #ifndef MLC_WEIGHTS_H
 #define MLC_WEIGHTS_H
 
@@ -10,7 +10,8 @@
 
 #include "formats/dtype.h"
 #include "formats/module.h"
-#include "formats/weight_layout.h"
+#include "formats/param_map.h"
+#include "formats/quant.h"
 
 /* One stored tensor, in memory (float32 tensors already decoded). */
 struct tensor_view {
@@ -28,13 +29,19 @@ struct tensor_source {
     void *ctx;
 };
 
+/* The tensors (1 to 3) scheme s stores a parameter of this role as. */
+int weight_storage(const struct quant_scheme *s, const char *name, enum param_role role, int64_t rows,
+                   int64_t cols, struct mlc_output out[3]);
+
 struct bound_weight {
-    const char *name;            /* the logical weight (module path) */
-    const struct scheme_info *scheme; /* NULL: stored unquantized */
-    int64_t rows, cols;          /* logical [N, K]; vectors are [N, 1] */
+    const char *name;            /* the parameter (MLC name) */
+    const struct quant_scheme *scheme; /* the model's scheme */
+    bool quantized;              /* stored as q_weight/q_scale..., not as is */
     bool transposed;             /* KN layout: q_weight is [words, N] */
+    int64_t rows, cols;          /* logical [N, K]; vectors are [N, 1] */
     int nparts;
     const struct tensor_view *parts[MOD_MAX_PARTS];
+    float act_scale;             /* FP8: activation (calibration) scale, 0 if none */
 };
 
 /* Bind a parameter value: every tensor it names must exist with the dtype
@@ -46,9 +53,9 @@ int weight_bind(struct bound_weight *w, const struct value *v, const char *quant
 void weight_row(const struct bound_weight *w, int64_t n, float *out);
 /* A vector parameter as float32 (rows values). */
 void weight_vector(const struct bound_weight *w, float *out);
-
-/* Scalar decoding of stored elements. */
-float fp8_e4m3_to_f32(uint8_t b);
-float fp8_e5m2_to_f32(uint8_t b);
+/* FP8 schemes quantize activations too: x → its FP8 value (after dividing by
+ * the calibration scale, which is multiplied back in). No-op otherwise. */
+void weight_quantize_activation(const struct bound_weight *w, const float *x, int64_t n, float *out);
+bool weight_quantizes_activation(const struct bound_weight *w);
 
 #endif

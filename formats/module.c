@@ -22,6 +22,12 @@ static const char *const op_names[OP_COUNT] = {
     [OP_KV_CREATE] = "kv_create",
 };
 
+const char *param_role_name(enum param_role r)
+{
+    static const char *const names[] = {"vector", "linear", "embedding", "final_fc"};
+    return (unsigned)r < 4 ? names[r] : "invalid";
+}
+
 const char *op_name(enum op_kind k)
 {
     return (unsigned)k < OP_COUNT ? op_names[k] : "invalid";

@@ -55,6 +55,11 @@ struct dim {
 
 enum value_kind { VAL_INPUT, VAL_OUTPUT, VAL_TEMP, VAL_PARAM };
 
+/* What a parameter is to the model: it decides how a scheme stores it
+ * (embeddings stay row-major under KN schemes; some schemes leave the final
+ * projection or embeddings unquantized; vectors are never quantized). */
+enum param_role { ROLE_VECTOR, ROLE_LINEAR, ROLE_EMBEDDING, ROLE_FINAL_FC };
+
 struct value {
     char *name;
     enum value_kind kind;
@@ -62,6 +67,7 @@ struct value {
     int ndim;
     struct dim dims[MOD_MAX_DIMS];
     /* parameters: how the logical tensor is stored */
+    enum param_role role;
     char *scheme;               /* "none" or a quantization scheme name */
     int nparts;
     char *parts[MOD_MAX_PARTS]; /* tensor-cache names: weight | q_weight, q_scale[, ...] */
@@ -152,6 +158,7 @@ struct module {
 };
 
 const char *op_name(enum op_kind k);
+const char *param_role_name(enum param_role r);
 /* "[2, 3]" */
 void shape_format(char *out, size_t n, int ndim, const int64_t *shape);
 int op_from_name(const char *name);   /* -1 if unknown */

@@ -65,7 +65,7 @@ static int64_t rows_bound(const struct function *f)
 static void pack_value(msgpack_packer *pk, const struct function *f, const struct value *v)
 {
     bool param = v->kind == VAL_PARAM, planned = v->offset >= 0;
-    msgpack_pack_map(pk, 4 + (param ? 2 : 0) + (planned ? 2 : 0));
+    msgpack_pack_map(pk, 4 + (param ? 3 : 0) + (planned ? 2 : 0));
     pack_str(pk, "name");
     pack_str(pk, v->name);
     pack_str(pk, "kind");
@@ -75,6 +75,8 @@ static void pack_value(msgpack_packer *pk, const struct function *f, const struc
     pack_str(pk, "shape");
     pack_dims(pk, v->ndim, v->dims, rows_name(f));
     if (param) {
+        pack_str(pk, "role");
+        pack_str(pk, param_role_name(v->role));
         pack_str(pk, "scheme");
         pack_str(pk, v->scheme ? v->scheme : "none");
         pack_str(pk, "tensors");
@@ -449,6 +451,14 @@ static int parse_value(const msgpack_object *o, struct value *v, int64_t rows_ma
     if (!shape || parse_shape(shape, v, rows_max, rows, c)) return -1;
     if (v->kind == VAL_PARAM) {
         const msgpack_object *t;
+        char *role = NULL;
+        if (get_str(o, "role", &role, c)) return -1;
+        int r = -1;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(role, param_role_name((enum param_role)i))) r = i;
+        free(role);
+        if (r < 0) return bad(c, "role", "must be vector, linear, embedding or final_fc");
+        v->role = (enum param_role)r;
         if (get_str(o, "scheme", &v->scheme, c) || get_array(o, "tensors", MOD_MAX_PARTS, &t, c)) return -1;
         if (t->via.array.size < 1) return bad(c, "tensors", "must name at least one tensor");
         for (uint32_t i = 0; i < t->via.array.size; i++) {

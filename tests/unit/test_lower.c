@@ -4,7 +4,6 @@
 #include "common/memplan.h"
 #include "common/passes.h"
 #include "common/stream.h"
-#include "formats/weight_layout.h"
 #include "test.h"
 
 /* A Llama-2-7B-shaped q4f16_1 config with 2 layers: the tensor list is
@@ -287,29 +286,6 @@ TEST(hostile_plans_are_rejected_with_the_reason)
     check_rejects("shape", wrong_shape, "head counts differ from the module's dims");
     check_rejects("layer", bad_layer, "layer out of range");
     check_rejects("order", read_before_write, "reads a value before it is written");
-}
-
-TEST(weight_layouts_follow_mlc)
-{
-    struct stored_part p[WEIGHT_MAX_PARTS];
-    const struct scheme_info *q = scheme_lookup("q4f16_0");
-    CHECK_EQ(weight_parts(q, ROLE_LINEAR, 4096, 11008, p), 2);
-    CHECK_EQ(p[0].shape[0], 1376); /* KN: [G * words_per_group, N] */
-    CHECK_EQ(p[0].shape[1], 4096);
-    CHECK_EQ(p[1].shape[0], 344);
-    CHECK_EQ(weight_parts(q, ROLE_EMBEDDING, 32000, 4096, p), 2);
-    CHECK_EQ(p[0].shape[0], 32000); /* embeddings stay [V, ...] */
-    q = scheme_lookup("q3f16_1");
-    CHECK_EQ(weight_parts(q, ROLE_LINEAR, 10, 100, p), 2);
-    CHECK_EQ(p[0].shape[1], 3 * 4); /* ceil(100/40) groups x 4 words */
-    CHECK_EQ(p[1].shape[1], 3);
-    q = scheme_lookup("q4f16_2");
-    CHECK_EQ(weight_parts(q, ROLE_FINAL_FC, 32000, 4096, p), 1);
-    CHECK_STR(p[0].suffix, ".weight");
-    q = scheme_lookup("e4m3_e4m3_f16");
-    CHECK_EQ(weight_parts(q, ROLE_LINEAR, 8, 16, p), 3);
-    CHECK_STR(p[2].suffix, ".q_calibration_scale");
-    CHECK(scheme_lookup("q5f16_1") == NULL);
 }
 
 TEST_MAIN()
