@@ -36,3 +36,16 @@ int lower_build(const struct lower_spec *spec, struct module *m);
 void lower_estimate_memory(struct module *m);
 
 #endif
+
+/* ---- from mlc-chat-config.json ---- */
+
+struct chat_config;
+
+/* The dimensions the graph is built for, from a loaded config. */
+int lower_dims_from_config(const struct chat_config *c, struct model_dims *d);
+/* MLC's ModelConfigOverride ("context_window_size=1024;max_batch_size=4"):
+ * context_window_size, sliding_window_size, prefill_chunk_size,
+ * attention_sink_size, max_batch_size, tensor_parallel_shards,
+ * pipeline_parallel_stages. Bounds are re-derived afterwards as MLC does
+ * (the prefill chunk never exceeds the context window). */
+int lower_apply_overrides(struct model_dims *d, const char *overrides);
