@@ -138,6 +138,10 @@ struct tok_unigram {
     bool byte_fallback;
     int32_t byte_ids[256];
     uint8_t *is_unused;          /* SentencePiece: unused pieces never match */
+    uint8_t *is_user;            /* SentencePiece: user-defined pieces */
+    bool spm_scores;             /* SentencePiece's float arithmetic and
+                                    user-defined bonus */
+    float spm_max_score;
 };
 
 struct tok_wordpiece {

@@ -33,13 +33,18 @@ void tok_unigram_encode(const struct tok_unigram *u, const char *s, size_t n, st
             if (pos + l < n && ((unsigned char)s[pos + l] & 0xC0) == 0x80) continue;
             int32_t id = strmap_get(&u->vocab, s + pos, l);
             if (id < 0 || (u->is_unused && u->is_unused[id])) continue;
-            double cand = here + u->scores[id];
+            double cand;
+            if (!u->spm_scores) cand = here + u->scores[id];
+            else if (u->is_user && u->is_user[id])
+                /* SentencePiece: user-defined pieces always win */
+                cand = ((double)((float)l * u->spm_max_score) - 0.1) + here;
+            else cand = (float)((float)u->scores[id] + (float)here);
             struct node *t = &best[pos + l];
-            if (t->start < 0 || cand > t->score) *t = (struct node){cand, (long)pos, id};
+            if (t->start < 0 || cand > t->score) *t = (struct node){u->spm_scores ? (float)cand : cand, (long)pos, id};
             if (l == mblen) single = true;
         }
         if (!single) {
-            double cand = here + unk_score;
+            double cand = u->spm_scores ? (float)((float)unk_score + (float)here) : here + unk_score;
             struct node *t = &best[pos + mblen];
             if (t->start < 0 || cand > t->score) *t = (struct node){cand, (long)pos, u->unk_id};
         }
@@ -85,6 +90,7 @@ void tok_unigram_free(struct tok_unigram *u)
     strmap_free(&u->vocab);
     free(u->scores);
     free(u->is_unused);
+    free(u->is_user);
     memset(u, 0, sizeof *u);
 }
 

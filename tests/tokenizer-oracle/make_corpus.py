@@ -57,7 +57,7 @@ base = [
     "<tool_call>", "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", "<mask>",
     "[INST] Hi [/INST]", "<<SYS>>\nsys\n<</SYS>>", "<|im_start|>", "a<|im_end|>b", " <|eot_id|> ",
     "<|eot_id|><|eot_id|>", "<|eot_id", "|eot_id|>", "<0x41>", "<0x0A>", "▁", "▁▁", "▁hello", "Ġ", "Ċ",
-    "<unused0>", "<start_of_image>", "[multimodal]",
+    "<unused0>", "<start_of_image>", "[multimodal]", "<tool>x", "a@@b@@", " <tool> <tool>", "＠＠<tool>",
     # long words
     "a" * 100, "ab" * 60, "supercalifragilisticexpialidocious",
     "Pneumonoultramicroscopicsilicovolcanoconiosis", "x" * 300, "1" * 64, "😀" * 20,
