@@ -155,12 +155,17 @@ static int parse_string(struct parser *p, const char **out, uint32_t *outlen)
         if (c >= 0x80) {
             size_t k = utf8_valid_len((const unsigned char *)t + i, p->len - i);
             if (!k) { p->pos = i; return perr(p, "invalid UTF-8 in string"); }
-            memmove(t + w, t + i, k);
+            if (w != i) memmove(t + w, t + i, k);
             w += k;
             i += k;
             continue;
         }
-        if (c != '\\') { t[w++] = (char)c; i++; continue; }
+        if (c != '\\') {
+            if (w != i) t[w] = (char)c;
+            w++;
+            i++;
+            continue;
+        }
         if (i + 1 >= p->len) break;
         char e = t[i + 1];
         i += 2;

@@ -81,6 +81,57 @@ int tok_bpe_add_merge(struct tok_bpe *b, const char *a, size_t alen, const char 
     return 0;
 }
 
+#define MERGE_BATCH 64
+
+long tok_bpe_add_merges(struct tok_bpe *b, const struct merge_text *m, size_t n, uint32_t first_rank)
+{
+    uint64_t ha[MERGE_BATCH], hc[MERGE_BATCH], hm[MERGE_BATCH], key[MERGE_BATCH];
+    int32_t ia[MERGE_BATCH], ic[MERGE_BATCH];
+    size_t moff[MERGE_BATCH], mlen[MERGE_BATCH];
+    struct buf merged = BUF_INIT;
+    buf_init(&merged);
+    long bad = -1;
+    for (size_t base = 0; base < n && bad < 0; base += MERGE_BATCH) {
+        size_t k = n - base < MERGE_BATCH ? n - base : MERGE_BATCH;
+        const struct merge_text *q = m + base;
+        for (size_t i = 0; i < k; i++) {
+            ha[i] = tok_hash_bytes(q[i].a, q[i].alen);
+            hc[i] = tok_hash_bytes(q[i].c, q[i].clen);
+            strmap_prefetch(&b->vocab, ha[i]);
+            strmap_prefetch(&b->vocab, hc[i]);
+        }
+        buf_reset(&merged);
+        for (size_t i = 0; i < k; i++) {
+            ia[i] = strmap_get_hashed(&b->vocab, q[i].a, q[i].alen, ha[i]);
+            ic[i] = strmap_get_hashed(&b->vocab, q[i].c, q[i].clen, hc[i]);
+            /* the merged token: a + c without c's continuing-subword prefix */
+            size_t skip = 0;
+            if (b->prefix_len && q[i].clen >= b->prefix_len && !memcmp(q[i].c, b->prefix, b->prefix_len))
+                skip = b->prefix_len;
+            moff[i] = merged.len;
+            buf_add(&merged, q[i].a, q[i].alen);
+            buf_add(&merged, q[i].c + skip, q[i].clen - skip);
+            mlen[i] = merged.len - moff[i];
+            hm[i] = tok_hash_bytes(merged.data + moff[i], mlen[i]);
+            strmap_prefetch(&b->vocab, hm[i]);
+        }
+        for (size_t i = 0; i < k; i++) {
+            int32_t im = strmap_get_hashed(&b->vocab, merged.data + moff[i], mlen[i], hm[i]);
+            if (ia[i] < 0 || ic[i] < 0 || im < 0) {
+                bad = (long)(base + i);
+                break;
+            }
+            key[i] = (uint64_t)(uint32_t)ia[i] << 32 | (uint32_t)ic[i];
+            ia[i] = im;
+            u64map_prefetch(&b->merges, key[i]);
+        }
+        for (size_t i = 0; i < k && bad < 0; i++)
+            u64map_put(&b->merges, key[i], (uint64_t)(first_rank + base + i) << 32 | (uint32_t)ia[i]);
+    }
+    buf_free(&merged);
+    return bad;
+}
+
 struct symbol {
     int32_t id;
     int32_t prev, next;   /* indices, -1 at the ends */

@@ -177,6 +177,14 @@ void tok_bpe_free(struct tok_bpe *b);
  * is not in the vocabulary. */
 int tok_bpe_add_merge(struct tok_bpe *b, const char *a, size_t alen, const char *c, size_t clen,
                       uint32_t rank);
+/* Many merges at once (ranks first_rank, first_rank+1, ...), with memory
+ * prefetching: how a 280k-merge vocabulary loads fast. Returns -1, or the
+ * index of the first merge that failed. */
+struct merge_text {
+    const char *a, *c;
+    uint32_t alen, clen;
+};
+long tok_bpe_add_merges(struct tok_bpe *b, const struct merge_text *m, size_t n, uint32_t first_rank);
 void tok_bpe_encode(struct tok_bpe *b, const char *s, size_t n, struct tok_ids *out);
 
 void tok_unigram_encode(const struct tok_unigram *u, const char *s, size_t n, struct tok_ids *out);

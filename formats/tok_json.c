@@ -523,21 +523,47 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
     tok_reserve_pieces(t, vocab->n);
     struct buf raw = BUF_INIT;
     buf_init(&raw);
+    /* keys (raw bytes for byte-level vocabularies) into one arena, then
+     * inserted in prefetched batches */
+    struct vkey {
+        size_t off, len;
+        int32_t id;
+    } *vk = xmalloc((vocab->n ? vocab->n : 1) * sizeof *vk);
+    size_t nv = 0;
     for (uint32_t i = 0; i < vocab->n; i++) {
         const struct jd *e = &vocab->u.kids[i];
         int32_t id = 0;
-        if (vocab_id(c, e, INT32_MAX, &id, "model.vocab")) goto fail;
+        if (vocab_id(c, e, INT32_MAX, &id, "model.vocab")) {
+            free(vk);
+            goto fail;
+        }
         tok_set_piece(t, id, e->key, e->keylen);
         note_byte_token(b->byte_ids, e->key, e->keylen, id);
+        size_t o = raw.len;
         if (b->bytes_keyed) {
-            buf_reset(&raw);
             /* tokens with characters outside the byte alphabet can never
              * come out of byte-level pre-tokenization: not matchable */
-            if (bytelevel_decode(&raw, e->key, e->keylen) == 0) strmap_put(&b->vocab, raw.data, raw.len, id);
+            if (bytelevel_decode(&raw, e->key, e->keylen) != 0) {
+                raw.len = o;
+                continue;
+            }
         } else {
-            strmap_put(&b->vocab, e->key, e->keylen, id);
+            buf_add(&raw, e->key, e->keylen);
         }
+        vk[nv++] = (struct vkey){o, raw.len - o, id};
     }
+    enum { VB = 64 };
+    uint64_t hv[VB];
+    for (size_t base = 0; base < nv; base += VB) {
+        size_t k = nv - base < VB ? nv - base : VB;
+        for (size_t i = 0; i < k; i++) {
+            hv[i] = tok_hash_bytes(raw.data + vk[base + i].off, vk[base + i].len);
+            strmap_prefetch(&b->vocab, hv[i]);
+        }
+        for (size_t i = 0; i < k; i++)
+            strmap_put_hashed(&b->vocab, raw.data + vk[base + i].off, vk[base + i].len, hv[i], vk[base + i].id);
+    }
+    free(vk);
     const struct jd *unk;
     if (opt_str(c, m, "unk_token", &unk, "model")) goto fail;
     if (unk) {
@@ -552,25 +578,20 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
         }
         b->unk_id = (int32_t)u->ival;
     }
-    struct buf left = BUF_INIT, right = BUF_INIT;
-    buf_init(&left);
-    buf_init(&right);
     u64map_free(&b->merges);
-    u64map_init(&b->merges, merges ? merges->n : 0);
-    for (uint32_t i = 0; merges && merges->type == JD_ARRAY && i < merges->n; i++) {
+    u64map_init(&b->merges, merges && merges->type == JD_ARRAY ? merges->n : 0);
+    size_t nm = merges && merges->type == JD_ARRAY ? merges->n : 0;
+    struct merge_text *mt = xcalloc(nm ? nm : 1, sizeof *mt);
+    /* byte-level vocabularies: the parts become raw bytes, kept in one
+     * arena (offsets first, since the arena moves while it grows) */
+    struct buf arena = BUF_INIT;
+    buf_init(&arena);
+    for (uint32_t i = 0; i < nm; i++) {
         const struct jd *e = &merges->u.kids[i];
         const char *a, *bb;
         size_t al, bl2;
-        if (e->type == JD_STRING) {
+        if (e->type == JD_STRING && memchr(e->u.str, ' ', e->n)) {
             const char *sp = memchr(e->u.str, ' ', e->n);
-            if (!sp) {
-                buf_free(&left);
-                buf_free(&right);
-                buf_free(&raw);
-                char f[64];
-                snprintf(f, sizeof f, "model.merges[%u]", i);
-                return bad(c, f, "a merge must be \"A B\"");
-            }
             a = e->u.str;
             al = (size_t)(sp - e->u.str);
             bb = sp + 1;
@@ -582,34 +603,49 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
             bb = e->u.kids[1].u.str;
             bl2 = e->u.kids[1].n;
         } else {
-            buf_free(&left);
-            buf_free(&right);
+            free(mt);
+            buf_free(&arena);
             buf_free(&raw);
             char f[64];
             snprintf(f, sizeof f, "model.merges[%u]", i);
             return bad(c, f, "a merge must be \"A B\" or [\"A\", \"B\"]");
         }
-        int rc;
         if (b->bytes_keyed) {
-            buf_reset(&left);
-            buf_reset(&right);
-            rc = bytelevel_decode(&left, a, al) || bytelevel_decode(&right, bb, bl2)
-                     ? -1
-                     : tok_bpe_add_merge(b, left.data, left.len, right.data, right.len, i);
+            size_t o1 = arena.len;
+            int r1 = bytelevel_decode(&arena, a, al);
+            size_t o2 = arena.len;
+            int r2 = bytelevel_decode(&arena, bb, bl2);
+            if (r1 || r2) {
+                /* a part outside the byte alphabet: never applicable */
+                arena.len = o1;
+                mt[i] = (struct merge_text){NULL, NULL, UINT32_MAX, UINT32_MAX};
+                continue;
+            }
+            mt[i] = (struct merge_text){(const char *)(uintptr_t)o1, (const char *)(uintptr_t)o2,
+                                        (uint32_t)(o2 - o1), (uint32_t)(arena.len - o2)};
         } else {
-            rc = tok_bpe_add_merge(b, a, al, bb, bl2, i);
-        }
-        if (rc) {
-            buf_free(&left);
-            buf_free(&right);
-            buf_free(&raw);
-            char f[64];
-            snprintf(f, sizeof f, "model.merges[%u]", i);
-            return bad(c, f, "a merge whose parts or result are not in the vocabulary");
+            mt[i] = (struct merge_text){a, bb, (uint32_t)al, (uint32_t)bl2};
         }
     }
-    buf_free(&left);
-    buf_free(&right);
+    if (b->bytes_keyed)
+        for (size_t i = 0; i < nm; i++) {
+            if (mt[i].alen == UINT32_MAX) {
+                /* make it fail the lookup below with a clear message */
+                mt[i] = (struct merge_text){"", "", 0, 0};
+                continue;
+            }
+            mt[i].a = arena.data + (uintptr_t)mt[i].a;
+            mt[i].c = arena.data + (uintptr_t)mt[i].c;
+        }
+    long badm = tok_bpe_add_merges(b, mt, nm, 0);
+    free(mt);
+    buf_free(&arena);
+    if (badm >= 0) {
+        buf_free(&raw);
+        char f[64];
+        snprintf(f, sizeof f, "model.merges[%ld]", badm);
+        return bad(c, f, "a merge whose parts or result are not in the vocabulary");
+    }
     buf_free(&raw);
     return 0;
 fail:

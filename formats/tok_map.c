@@ -33,6 +33,11 @@ static size_t table_size(size_t expected)
     return n;
 }
 
+static inline const char *slot_key(const struct strmap *m, const struct strmap_slot *s)
+{
+    return s->len <= sizeof s->inl ? s->inl : m->keys.data + s->off;
+}
+
 void strmap_init(struct strmap *m, size_t expected)
 {
     size_t n = table_size(expected);
@@ -67,36 +72,54 @@ static void strmap_rehash(struct strmap *m)
 
 bool strmap_put(struct strmap *m, const char *key, size_t len, int32_t value)
 {
+    return strmap_put_hashed(m, key, len, tok_hash_bytes(key, len), value);
+}
+
+bool strmap_put_hashed(struct strmap *m, const char *key, size_t len, uint64_t h, int32_t value)
+{
     if ((m->count + 1) * 4 > (m->mask + 1) * 3) strmap_rehash(m);
-    uint64_t h = tok_hash_bytes(key, len);
     size_t j = h & m->mask;
     while (m->slots[j].hash) {
         struct strmap_slot *s = &m->slots[j];
-        if (s->hash == h && s->len == len && !memcmp(m->keys.data + s->off, key, len)) {
+        if (s->hash == h && s->len == len && !memcmp(slot_key(m, s), key, len)) {
             s->value = value;
             return false;
         }
         j = (j + 1) & m->mask;
     }
-    if (len > UINT32_MAX) die("token too long");
+    if (len > UINT32_MAX || m->keys.len > UINT32_MAX - len) die("token map too large");
     struct strmap_slot *s = &m->slots[j];
     s->hash = h;
-    s->off = m->keys.len;
     s->len = (uint32_t)len;
     s->value = value;
-    buf_add(&m->keys, key, len);
+    if (len <= sizeof s->inl) {
+        memcpy(s->inl, key, len);
+        s->off = 0;
+    } else {
+        s->off = (uint32_t)m->keys.len;
+        buf_add(&m->keys, key, len);
+    }
     m->count++;
     return true;
 }
 
 int32_t strmap_get(const struct strmap *m, const char *key, size_t len)
 {
+    return strmap_get_hashed(m, key, len, tok_hash_bytes(key, len));
+}
+
+void strmap_prefetch(const struct strmap *m, uint64_t hash)
+{
+    if (m->slots) __builtin_prefetch(&m->slots[hash & m->mask]);
+}
+
+int32_t strmap_get_hashed(const struct strmap *m, const char *key, size_t len, uint64_t h)
+{
     if (!m->slots) return -1;
-    uint64_t h = tok_hash_bytes(key, len);
     size_t j = h & m->mask;
     while (m->slots[j].hash) {
         const struct strmap_slot *s = &m->slots[j];
-        if (s->hash == h && s->len == len && !memcmp(m->keys.data + s->off, key, len)) return s->value;
+        if (s->hash == h && s->len == len && !memcmp(slot_key(m, s), key, len)) return s->value;
         j = (j + 1) & m->mask;
     }
     return -1;
@@ -170,6 +193,11 @@ void u64map_put(struct u64map *m, uint64_t key, uint64_t value)
     m->slots[j].key = key;
     m->slots[j].value = value;
     m->count++;
+}
+
+void u64map_prefetch(const struct u64map *m, uint64_t key)
+{
+    __builtin_prefetch(&m->slots[mix64(key) & m->mask]);
 }
 
 bool u64map_get(const struct u64map *m, uint64_t key, uint64_t *value)

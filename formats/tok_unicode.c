@@ -1,5 +1,6 @@
 #include "tok_unicode.h"
 
+#include <string.h>
 #include <utf8proc.h>
 
 int32_t utf8_decode(const char *s, size_t n, size_t *len)
@@ -245,12 +246,24 @@ int bytelevel_decode(struct buf *out, const char *s, size_t n)
 {
     bytelevel_init();
     size_t i = 0;
+    buf_grow(out, n);
     while (i < n) {
+        /* printable ASCII stands for itself */
+        size_t st = i;
+        while (i < n && (unsigned char)s[i] >= 33 && (unsigned char)s[i] <= 126) i++;
+        if (i > st) {
+            memcpy(out->data + out->len, s + st, i - st);
+            out->len += i - st;
+            out->data[out->len] = 0;
+            continue;
+        }
         size_t k;
         int32_t cp = utf8_decode(s + i, n - i, &k);
         int b = cp < 324 ? cp_to_byte[cp] : -1;
         if (b < 0) return -1;
-        buf_addc(out, (char)b);
+        /* n bytes always suffice: every character is at least one byte */
+        out->data[out->len++] = (char)b;
+        out->data[out->len] = 0;
         i += k;
     }
     return 0;
