@@ -332,7 +332,7 @@ void tok_bpe_encode(struct tok_bpe *b, const char *s, size_t n, struct tok_ids *
         c->ids = xgrow(c->ids, &c->capids, c->nids + cnt, sizeof *c->ids);
         c->e[c->n].start = (uint32_t)c->nids;
         c->e[c->n].count = (uint32_t)cnt;
-        memcpy(c->ids + c->nids, out->v + first, cnt * sizeof *c->ids);
+        if (cnt) memcpy(c->ids + c->nids, out->v + first, cnt * sizeof *c->ids);
         c->nids += cnt;
         strmap_put(&c->index, s, n, (int32_t)c->n);
         c->n++;

@@ -418,7 +418,7 @@ int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, bool add
         } else if (t->post) {
             size_t n = out->n - mark;
             int32_t *seq = xmalloc((n ? n : 1) * sizeof *seq);
-            memcpy(seq, out->v + mark, n * sizeof *seq);
+            if (n) memcpy(seq, out->v + mark, n * sizeof *seq);
             out->n = mark;
             post_process(t->post, seq, n, out);
             free(seq);
