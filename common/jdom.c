@@ -20,6 +20,7 @@ struct parser {
     char *text;
     size_t len, pos;
     const char *name;
+    bool (*lazy)(int depth, const char *key, size_t keylen);
     struct jd_block *blocks;
     /* nodes of containers still open, children appended in order */
     struct jd *stack;
@@ -256,6 +257,47 @@ static int parse_number(struct parser *p, struct jd *n)
     return 0;
 }
 
+/* Skip a bracketed value starting at p->pos, honouring strings: one
+ * tight pass, a table telling the few bytes that matter. */
+static int skip_container(struct parser *p, int64_t *elements)
+{
+    static uint8_t cls[256];
+    if (!cls['"']) {
+        cls['"'] = 1;
+        cls['['] = cls['{'] = 2;
+        cls[']'] = cls['}'] = 3;
+        cls[','] = 4;
+    }
+    int depth = 0;
+    int64_t commas = 0;
+    bool any = false;
+    const unsigned char *t = (const unsigned char *)p->text, *q = t + p->pos, *end = t + p->len;
+    while (q < end) {
+        while (q < end && !cls[*q]) q++;
+        if (q >= end) break;
+        unsigned char c = *q++;
+        if (depth == 1 && cls[c] != 3) any = true;
+        if (cls[c] == 1) {
+            while (q < end && *q != '"') q += *q == '\\' ? 2 : 1;
+            if (q >= end) break;
+            q++;
+        } else if (cls[c] == 4) {
+            if (depth == 1) commas++;
+        } else if (cls[c] == 2) {
+            if (++depth > JD_MAX_DEPTH) {
+                p->pos = (size_t)(q - t) - 1;
+                return perr(p, "nesting too deep");
+            }
+        } else if (--depth == 0) {
+            p->pos = (size_t)(q - t);
+            *elements = any ? commas + 1 : 0;
+            return 0;
+        }
+    }
+    p->pos = p->len;
+    return perr(p, "unexpected end of input");
+}
+
 static bool match_word(struct parser *p, const char *w)
 {
     size_t k = strlen(w);
@@ -276,7 +318,19 @@ static int parse_value_tree(struct parser *p, struct jd *root)
         skip_ws(p);
         if (p->pos >= p->len) return perr(p, "unexpected end of input");
         char c = p->text[p->pos];
-        if (c == '{' || c == '[') {
+        if ((c == '{' || c == '[') && p->lazy && cur->key && depth > 0 &&
+            p->lazy(depth, cur->key, cur->keylen)) {
+            size_t start = p->pos;
+            size_t idx = (size_t)(cur - p->stack);
+            int64_t elements = 0;
+            if (skip_container(p, &elements)) return -1;
+            cur = p->stack + idx;
+            cur->type = JD_LAZY;
+            cur->ival = elements;
+            cur->u.str = p->text + start;
+            if (p->pos - start > UINT32_MAX) return perr(p, "value too long");
+            cur->n = (uint32_t)(p->pos - start);
+        } else if (c == '{' || c == '[') {
             if (depth == JD_MAX_DEPTH) return perr(p, "nesting too deep");
             cur->type = c == '{' ? JD_OBJECT : JD_ARRAY;
             open[depth++] = (size_t)(cur - p->stack);
@@ -365,8 +419,17 @@ static int parse_value_tree(struct parser *p, struct jd *root)
 
 int jd_parse(struct jd_doc *doc, char *text, size_t len, const char *name)
 {
-    struct parser p = {.text = text, .len = len, .name = name};
+    return jd_parse_lazy(doc, text, len, name, NULL);
+}
+
+int jd_parse_lazy(struct jd_doc *doc, char *text, size_t len, const char *name,
+                  bool (*lazy)(int depth, const char *key, size_t keylen))
+{
+    struct parser p = {.text = text, .len = len, .name = name, .lazy = lazy};
     memset(doc, 0, sizeof *doc);
+    doc->text = text;
+    doc->len = len;
+    doc->name = name;
     int rc = parse_value_tree(&p, &doc->root);
     if (rc == 0) {
         skip_ws(&p);
@@ -379,6 +442,143 @@ int jd_parse(struct jd_doc *doc, char *text, size_t len, const char *name)
         return -1;
     }
     return 0;
+}
+
+/* ---- iteration over lazy containers ---- */
+
+struct iter_state {
+    struct parser p;
+    size_t end;          /* one past the closing bracket */
+    char close;
+    bool first, done;
+    struct jd node;
+    struct jd pair[2];
+};
+
+/* A two-string array ["A", "B"] (merges in the newer form) parsed
+ * directly; false (position unchanged) if the element is anything else. */
+static bool parse_pair(struct parser *p, struct iter_state *st)
+{
+    size_t save = p->pos;
+    if (p->pos >= p->len || p->text[p->pos] != '[') return false;
+    p->pos++;
+    for (int k = 0; k < 2; k++) {
+        skip_ws(p);
+        const char *str;
+        uint32_t n;
+        if (p->pos >= p->len || p->text[p->pos] != '"') goto no;
+        /* only strings without escapes: parse_string leaves those
+         * untouched, so giving up later leaves the text as it was */
+        const char *q = memchr(p->text + p->pos + 1, '"', p->len - p->pos - 1);
+        if (!q || memchr(p->text + p->pos + 1, '\\', (size_t)(q - p->text - p->pos - 1))) goto no;
+        if (parse_string(p, &str, &n)) goto no;
+        memset(&st->pair[k], 0, sizeof st->pair[k]);
+        st->pair[k].type = JD_STRING;
+        st->pair[k].u.str = str;
+        st->pair[k].n = n;
+        skip_ws(p);
+        if (p->pos >= p->len || p->text[p->pos] != (k == 0 ? ',' : ']')) goto no;
+        p->pos++;
+    }
+    memset(&st->node, 0, sizeof st->node);
+    st->node.type = JD_ARRAY;
+    st->node.n = 2;
+    st->node.u.kids = st->pair;
+    return true;
+no:
+    /* nothing was modified: the general parser takes over */
+    p->pos = save;
+    return false;
+}
+
+int jd_iter_begin(struct jd_iter *it, const struct jd_doc *doc, const struct jd *lazy)
+{
+    memset(it, 0, sizeof *it);
+    if (!lazy || lazy->type != JD_LAZY) return fail("%s: not a lazy value", doc->name);
+    struct iter_state *st = xcalloc(1, sizeof *st);
+    st->p.text = doc->text;
+    st->p.len = (size_t)(lazy->u.str - doc->text) + lazy->n;
+    st->p.pos = (size_t)(lazy->u.str - doc->text) + 1;
+    st->p.name = doc->name;
+    st->close = lazy->u.str[0] == '{' ? '}' : ']';
+    st->first = true;
+    it->p = st;
+    it->object = st->close == '}';
+    return 0;
+}
+
+static void reset_blocks(struct parser *p)
+{
+    for (struct jd_block *b = p->blocks; b; b = b->next) b->used = 0;
+    p->depth_nodes = 0;
+}
+
+int jd_iter_next(struct jd_iter *it, const struct jd **out)
+{
+    struct iter_state *st = it->p;
+    struct parser *p = &st->p;
+    if (st->done) return 0;
+    skip_ws(p);
+    if (p->pos >= p->len) return perr(p, "unexpected end of input");
+    char c = p->text[p->pos];
+    if (c == st->close) {
+        p->pos++;
+        st->done = true;
+        return 0;
+    }
+    if (!st->first) {
+        /* between elements */
+        if (c != ',') return perr(p, it->object ? "expected ',' or '}'" : "expected ',' or ']'");
+        p->pos++;
+        skip_ws(p);
+    }
+    st->first = false;
+    reset_blocks(p);
+    const char *key = NULL;
+    uint32_t keylen = 0;
+    if (it->object) {
+        if (p->pos >= p->len || p->text[p->pos] != '"') return perr(p, "expected a string key");
+        if (parse_string(p, &key, &keylen)) return -1;
+        skip_ws(p);
+        if (p->pos >= p->len || p->text[p->pos] != ':') return perr(p, "expected ':'");
+        p->pos++;
+    }
+    if (p->pos < p->len && p->text[p->pos] == '"') {
+        /* strings (merges, and most values) without the tree machinery */
+        const char *str;
+        uint32_t n;
+        if (parse_string(p, &str, &n)) return -1;
+        memset(&st->node, 0, sizeof st->node);
+        st->node.type = JD_STRING;
+        st->node.u.str = str;
+        st->node.n = n;
+    } else if (p->pos < p->len && (p->text[p->pos] == '-' || (p->text[p->pos] >= '0' && p->text[p->pos] <= '9'))) {
+        memset(&st->node, 0, sizeof st->node);
+        if (parse_number(p, &st->node)) return -1;
+    } else if (parse_pair(p, st)) {
+        /* ["A", "B"]: done by parse_pair */
+    } else if (parse_value_tree(p, &st->node)) {
+        return -1;
+    }
+    st->node.key = key;
+    st->node.keylen = keylen;
+    *out = &st->node;
+    return 1;
+}
+
+void jd_iter_end(struct jd_iter *it)
+{
+    struct iter_state *st = it->p;
+    if (!st) return;
+    free(st->p.stack);
+    struct jd_block *b = st->p.blocks;
+    while (b) {
+        struct jd_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(st);
+    it->p = NULL;
 }
 
 void jd_free(struct jd_doc *doc)
@@ -423,6 +623,7 @@ const char *jd_type_name(const struct jd *v)
     case JD_NUMBER: return "a number";
     case JD_STRING: return "a string";
     case JD_ARRAY: return "an array";
-    default: return "an object";
+    case JD_OBJECT: return "an object";
+    default: return "a lazy value";
     }
 }

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum jd_type { JD_NULL, JD_FALSE, JD_TRUE, JD_NUMBER, JD_STRING, JD_ARRAY, JD_OBJECT };
+enum jd_type { JD_NULL, JD_FALSE, JD_TRUE, JD_NUMBER, JD_STRING, JD_ARRAY, JD_OBJECT, JD_LAZY };
 
 struct jd {
     uint8_t type;          /* enum jd_type */
@@ -37,11 +37,37 @@ struct jd {
 struct jd_doc {
     struct jd root;
     void *blocks;          /* private */
+    char *text;            /* the parsed text and its name, for jd_iter */
+    size_t len;
+    const char *name;
 };
 
 /* Parse text[0..len) (modified in place). On error returns -1 with
  * last_error() "NAME:LINE:COL: what". */
 int jd_parse(struct jd_doc *doc, char *text, size_t len, const char *name);
+
+/* The same, but an array or object value of an object member for which
+ * lazy(depth, key) says true (depth 1: members of the root) is not built:
+ * it becomes a JD_LAZY node (u.str: its first byte '[' or '{'; n: its
+ * length; ival: its number of elements) to walk later with jd_iter, one
+ * element at a time. Huge arrays (a vocabulary,
+ * merges) then cost no nodes at all. Skipping checks only strings and
+ * brackets; jd_iter reports any other error in the span. */
+int jd_parse_lazy(struct jd_doc *doc, char *text, size_t len, const char *name,
+                  bool (*lazy)(int depth, const char *key, size_t keylen));
+
+/* Walk the elements of a JD_LAZY array or object (of a document that is
+ * still alive). For objects each element carries its key. */
+struct jd_iter {
+    void *p;              /* private */
+    bool object;
+};
+
+int jd_iter_begin(struct jd_iter *it, const struct jd_doc *doc, const struct jd *lazy);
+/* 1: *out is the next element (valid until the next call); 0: the end;
+ * -1: a syntax error (last_error() "NAME:LINE:COL: what"). */
+int jd_iter_next(struct jd_iter *it, const struct jd **out);
+void jd_iter_end(struct jd_iter *it);
 void jd_free(struct jd_doc *doc);
 
 /* Member of an object by key, or NULL (also NULL when obj is not an object). */

@@ -83,7 +83,7 @@ int tok_bpe_add_merge(struct tok_bpe *b, const char *a, size_t alen, const char 
 
 #define MERGE_BATCH 64
 
-long tok_bpe_add_merges(struct tok_bpe *b, const struct merge_text *m, size_t n, uint32_t first_rank)
+long tok_bpe_add_merges(struct tok_bpe *b, const struct merge_text *m, size_t n)
 {
     uint64_t ha[MERGE_BATCH], hc[MERGE_BATCH], hm[MERGE_BATCH], key[MERGE_BATCH];
     int32_t ia[MERGE_BATCH], ic[MERGE_BATCH];
@@ -126,7 +126,7 @@ long tok_bpe_add_merges(struct tok_bpe *b, const struct merge_text *m, size_t n,
             u64map_prefetch(&b->merges, key[i]);
         }
         for (size_t i = 0; i < k && bad < 0; i++)
-            u64map_put(&b->merges, key[i], (uint64_t)(first_rank + base + i) << 32 | (uint32_t)ia[i]);
+            u64map_put(&b->merges, key[i], (uint64_t)q[i].rank << 32 | (uint32_t)ia[i]);
     }
     buf_free(&merged);
     return bad;

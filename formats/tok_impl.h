@@ -107,6 +107,12 @@ struct tok_pretok {
 /* Split every piece of in into out (out is reset first). */
 void tok_pretokenize(struct tok_pretok *pt, const struct tok_pieces *in, struct tok_pieces *out);
 void tok_pretok_free(struct tok_pretok *pt);
+/* Drop steps that change nothing (a deferred ByteLevel without regex and
+ * prefix space) and unwrap one-step sequences; returns the new root. */
+struct tok_pretok *tok_pretok_simplify(struct tok_pretok *pt);
+/* A Split step without copying: fn is called for each piece of s. */
+void tok_pretok_split_direct(const struct tok_pretok *pt, const char *s, size_t n,
+                             void (*fn)(void *ctx, const char *p, size_t len), void *ctx);
 /* The GPT-2 pattern ByteLevel uses with use_regex. */
 extern const char tok_gpt2_pattern[];
 
@@ -177,14 +183,15 @@ void tok_bpe_free(struct tok_bpe *b);
  * is not in the vocabulary. */
 int tok_bpe_add_merge(struct tok_bpe *b, const char *a, size_t alen, const char *c, size_t clen,
                       uint32_t rank);
-/* Many merges at once (ranks first_rank, first_rank+1, ...), with memory
- * prefetching: how a 280k-merge vocabulary loads fast. Returns -1, or the
- * index of the first merge that failed. */
+/* Many merges at once, with memory prefetching: how a 280k-merge
+ * vocabulary loads fast. Returns -1, or the index of the first merge that
+ * failed. */
 struct merge_text {
     const char *a, *c;
     uint32_t alen, clen;
+    uint32_t rank;
 };
-long tok_bpe_add_merges(struct tok_bpe *b, const struct merge_text *m, size_t n, uint32_t first_rank);
+long tok_bpe_add_merges(struct tok_bpe *b, const struct merge_text *m, size_t n);
 void tok_bpe_encode(struct tok_bpe *b, const char *s, size_t n, struct tok_ids *out);
 
 void tok_unigram_encode(const struct tok_unigram *u, const char *s, size_t n, struct tok_ids *out);
@@ -287,7 +294,8 @@ struct tokenizer {
     struct buf piece_text;           /* model vocabulary strings (file form) */
     size_t *piece_off;               /* SIZE_MAX: no such id */
     uint32_t *piece_len;
-    size_t npieces;                  /* model vocabulary size (id bound) */
+    size_t npieces;                  /* room in piece_off / piece_len */
+    size_t nmodel;                   /* largest model id + 1 */
     int32_t *added_index;            /* id -> index in added[], or -1; size vocab_size */
     size_t vocab_size;
     int32_t bos_id, eos_id;

@@ -16,7 +16,69 @@
 struct ctx {
     const char *file;
     struct tokenizer *t;
+    const struct jd_doc *doc;
 };
+
+static int bad(const struct ctx *c, const char *field, const char *what);
+
+/* model.vocab and model.merges are walked element by element, never
+ * built as nodes: they are most of the file. */
+static bool lazy_member(int depth, const char *key, size_t keylen)
+{
+    return depth == 2 && ((keylen == 5 && !memcmp(key, "vocab", 5)) || (keylen == 6 && !memcmp(key, "merges", 6)));
+}
+
+/* Elements of an array or object, built or lazy. */
+struct walk {
+    struct jd_iter it;
+    const struct jd *plain;
+    uint32_t i;
+    bool lazy;
+    bool object;
+};
+
+static int walk_begin(const struct ctx *c, struct walk *w, const struct jd *v, bool want_object, const char *field)
+{
+    memset(w, 0, sizeof *w);
+    if (jd_is(v, JD_LAZY)) {
+        w->lazy = true;
+        if (jd_iter_begin(&w->it, c->doc, v)) return -1;
+        w->object = w->it.object;
+    } else if (jd_is(v, JD_ARRAY) || jd_is(v, JD_OBJECT)) {
+        w->plain = v;
+        w->object = v->type == JD_OBJECT;
+    } else {
+        return bad(c, field, want_object ? "must be an object" : "must be an array");
+    }
+    if (w->object != want_object) {
+        if (w->lazy) jd_iter_end(&w->it);
+        w->lazy = false;
+        return bad(c, field, want_object ? "must be an object" : "must be an array");
+    }
+    return 0;
+}
+
+/* 1 and *e, 0 at the end, -1 on a syntax error */
+static int walk_next(struct walk *w, const struct jd **e)
+{
+    if (w->lazy) return jd_iter_next(&w->it, e);
+    if (w->i >= w->plain->n) return 0;
+    *e = &w->plain->u.kids[w->i++];
+    return 1;
+}
+
+static void walk_end(struct walk *w)
+{
+    if (w->lazy) jd_iter_end(&w->it);
+    w->lazy = false;
+}
+
+/* How many elements (to size tables once). */
+static size_t walk_hint(const struct jd *v)
+{
+    if (jd_is(v, JD_LAZY)) return (size_t)v->ival;
+    return v ? v->n : 0;
+}
 
 static int bad(const struct ctx *c, const char *field, const char *what)
 {
@@ -499,8 +561,7 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
     t->model.kind = MODEL_BPE;
     tok_bpe_init(b);
     const struct jd *vocab = jd_get(m, "vocab"), *merges = jd_get(m, "merges"), *s;
-    if (!jd_is(vocab, JD_OBJECT)) return bad(c, "model.vocab", "must be an object");
-    if (merges && merges->type != JD_NULL && !jd_is(merges, JD_ARRAY)) return bad(c, "model.merges", "must be an array");
+    if (!vocab) return bad(c, "model.vocab", "missing");
     if (opt_bool(c, m, "fuse_unk", false, &b->fuse_unk, "model") ||
         opt_bool(c, m, "byte_fallback", false, &b->byte_fallback, "model") ||
         opt_bool(c, m, "ignore_merges", false, &b->ignore_merges, "model"))
@@ -519,23 +580,31 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
         b->bytes_keyed = true;
     }
     strmap_free(&b->vocab);
-    strmap_init(&b->vocab, vocab->n);
-    tok_reserve_pieces(t, vocab->n);
+    strmap_init(&b->vocab, walk_hint(vocab));
+    tok_reserve_pieces(t, walk_hint(vocab));
     struct buf raw = BUF_INIT;
     buf_init(&raw);
+    /* sized from the text up front: growing these by doubling would copy
+     * megabytes several times */
+    buf_grow(&raw, jd_is(vocab, JD_LAZY) ? vocab->n : 0);
+    buf_grow(&t->piece_text, jd_is(vocab, JD_LAZY) ? vocab->n : 0);
     /* keys (raw bytes for byte-level vocabularies) into one arena, then
      * inserted in prefetched batches */
     struct vkey {
         size_t off, len;
         int32_t id;
-    } *vk = xmalloc((vocab->n ? vocab->n : 1) * sizeof *vk);
-    size_t nv = 0;
-    for (uint32_t i = 0; i < vocab->n; i++) {
-        const struct jd *e = &vocab->u.kids[i];
+    } *vk = NULL;
+    size_t nv = 0, capv = 0;
+    vk = xgrow(vk, &capv, walk_hint(vocab), sizeof *vk);
+    struct walk w;
+    const struct jd *e;
+    int r;
+    if (walk_begin(c, &w, vocab, true, "model.vocab")) goto fail;
+    while ((r = walk_next(&w, &e)) == 1) {
         int32_t id = 0;
         if (vocab_id(c, e, INT32_MAX, &id, "model.vocab")) {
-            free(vk);
-            goto fail;
+            r = -1;
+            break;
         }
         tok_set_piece(t, id, e->key, e->keylen);
         note_byte_token(b->byte_ids, e->key, e->keylen, id);
@@ -550,7 +619,13 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
         } else {
             buf_add(&raw, e->key, e->keylen);
         }
+        vk = xgrow(vk, &capv, nv + 1, sizeof *vk);
         vk[nv++] = (struct vkey){o, raw.len - o, id};
+    }
+    walk_end(&w);
+    if (r < 0) {
+        free(vk);
+        goto fail;
     }
     enum { VB = 64 };
     uint64_t hv[VB];
@@ -568,76 +643,93 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
     if (opt_str(c, m, "unk_token", &unk, "model")) goto fail;
     if (unk) {
         /* the unknown token must be in the model vocabulary */
-        const struct jd *u = NULL;
-        for (uint32_t i = 0; i < vocab->n && !u; i++)
-            if (vocab->u.kids[i].keylen == unk->n && !memcmp(vocab->u.kids[i].key, unk->u.str, unk->n))
-                u = &vocab->u.kids[i];
-        if (!u) {
+        b->unk_id = tokenizer_piece_to_id(t, unk->u.str, unk->n);
+        if (b->unk_id < 0) {
             buf_free(&raw);
             return bad(c, "model.unk_token", "not in the vocabulary");
         }
-        b->unk_id = (int32_t)u->ival;
     }
     u64map_free(&b->merges);
-    u64map_init(&b->merges, merges && merges->type == JD_ARRAY ? merges->n : 0);
-    size_t nm = merges && merges->type == JD_ARRAY ? merges->n : 0;
-    struct merge_text *mt = xcalloc(nm ? nm : 1, sizeof *mt);
+    u64map_init(&b->merges, merges && merges->type != JD_NULL ? walk_hint(merges) : 0);
+    size_t nm = 0, capm = 0;
+    uint32_t rank = 0;
+    struct merge_text *mt = NULL;
     /* byte-level vocabularies: the parts become raw bytes, kept in one
      * arena (offsets first, since the arena moves while it grows) */
     struct buf arena = BUF_INIT;
     buf_init(&arena);
-    for (uint32_t i = 0; i < nm; i++) {
-        const struct jd *e = &merges->u.kids[i];
-        const char *a, *bb;
-        size_t al, bl2;
-        if (e->type == JD_STRING && memchr(e->u.str, ' ', e->n)) {
-            const char *sp = memchr(e->u.str, ' ', e->n);
-            a = e->u.str;
-            al = (size_t)(sp - e->u.str);
-            bb = sp + 1;
-            bl2 = e->n - al - 1;
-        } else if (e->type == JD_ARRAY && e->n == 2 && e->u.kids[0].type == JD_STRING &&
-                   e->u.kids[1].type == JD_STRING) {
-            a = e->u.kids[0].u.str;
-            al = e->u.kids[0].n;
-            bb = e->u.kids[1].u.str;
-            bl2 = e->u.kids[1].n;
-        } else {
+    if (jd_is(merges, JD_LAZY)) {
+        mt = xgrow(mt, &capm, walk_hint(merges), sizeof *mt);
+        buf_grow(&arena, merges->n);
+    }
+    if (merges && merges->type != JD_NULL) {
+        if (walk_begin(c, &w, merges, false, "model.merges")) {
+            buf_free(&arena);
+            goto fail;
+        }
+        while ((r = walk_next(&w, &e)) == 1) {
+            const char *a, *bb;
+            size_t al, bl2;
+            uint32_t i = rank;
+            if (e->type == JD_STRING && memchr(e->u.str, ' ', e->n)) {
+                const char *sp = memchr(e->u.str, ' ', e->n);
+                a = e->u.str;
+                al = (size_t)(sp - e->u.str);
+                bb = sp + 1;
+                bl2 = e->n - al - 1;
+            } else if (e->type == JD_ARRAY && e->n == 2 && e->u.kids[0].type == JD_STRING &&
+                       e->u.kids[1].type == JD_STRING) {
+                a = e->u.kids[0].u.str;
+                al = e->u.kids[0].n;
+                bb = e->u.kids[1].u.str;
+                bl2 = e->u.kids[1].n;
+            } else {
+                walk_end(&w);
+                free(mt);
+                buf_free(&arena);
+                buf_free(&raw);
+                char f[64];
+                snprintf(f, sizeof f, "model.merges[%u]", i);
+                return bad(c, f, "a merge must be \"A B\" or [\"A\", \"B\"]");
+            }
+            mt = xgrow(mt, &capm, nm + 1, sizeof *mt);
+            if (b->bytes_keyed) {
+                size_t o1 = arena.len;
+                int r1 = bytelevel_decode(&arena, a, al);
+                size_t o2 = arena.len;
+                int r2 = bytelevel_decode(&arena, bb, bl2);
+                if (r1 || r2) {
+                    /* a part outside the byte alphabet: such a merge can
+                     * never apply to byte-level pieces; leave it out */
+                    arena.len = o1;
+                    rank++;
+                    continue;
+                }
+                mt[nm++] = (struct merge_text){(const char *)(uintptr_t)o1, (const char *)(uintptr_t)o2,
+                                               (uint32_t)(o2 - o1), (uint32_t)(arena.len - o2), rank++};
+            } else {
+                /* lazy elements are only valid until the next one: copy */
+                size_t o1 = arena.len;
+                buf_add(&arena, a, al);
+                size_t o2 = arena.len;
+                buf_add(&arena, bb, bl2);
+                mt[nm++] = (struct merge_text){(const char *)(uintptr_t)o1, (const char *)(uintptr_t)o2,
+                                               (uint32_t)al, (uint32_t)bl2, rank++};
+            }
+        }
+        walk_end(&w);
+        if (r < 0) {
             free(mt);
             buf_free(&arena);
-            buf_free(&raw);
-            char f[64];
-            snprintf(f, sizeof f, "model.merges[%u]", i);
-            return bad(c, f, "a merge must be \"A B\" or [\"A\", \"B\"]");
-        }
-        if (b->bytes_keyed) {
-            size_t o1 = arena.len;
-            int r1 = bytelevel_decode(&arena, a, al);
-            size_t o2 = arena.len;
-            int r2 = bytelevel_decode(&arena, bb, bl2);
-            if (r1 || r2) {
-                /* a part outside the byte alphabet: never applicable */
-                arena.len = o1;
-                mt[i] = (struct merge_text){NULL, NULL, UINT32_MAX, UINT32_MAX};
-                continue;
-            }
-            mt[i] = (struct merge_text){(const char *)(uintptr_t)o1, (const char *)(uintptr_t)o2,
-                                        (uint32_t)(o2 - o1), (uint32_t)(arena.len - o2)};
-        } else {
-            mt[i] = (struct merge_text){a, bb, (uint32_t)al, (uint32_t)bl2};
+            goto fail;
         }
     }
-    if (b->bytes_keyed)
-        for (size_t i = 0; i < nm; i++) {
-            if (mt[i].alen == UINT32_MAX) {
-                /* make it fail the lookup below with a clear message */
-                mt[i] = (struct merge_text){"", "", 0, 0};
-                continue;
-            }
-            mt[i].a = arena.data + (uintptr_t)mt[i].a;
-            mt[i].c = arena.data + (uintptr_t)mt[i].c;
-        }
-    long badm = tok_bpe_add_merges(b, mt, nm, 0);
+    for (size_t i = 0; i < nm; i++) {
+        mt[i].a = arena.data + (uintptr_t)mt[i].a;
+        mt[i].c = arena.data + (uintptr_t)mt[i].c;
+    }
+    long badm = tok_bpe_add_merges(b, mt, nm);
+    if (badm >= 0) badm = mt[badm].rank;
     free(mt);
     buf_free(&arena);
     if (badm >= 0) {
@@ -658,16 +750,22 @@ static int parse_wordpiece(const struct ctx *c, const struct jd *m)
     struct tokenizer *t = c->t;
     struct tok_wordpiece *w = &t->model.wp;
     t->model.kind = MODEL_WORDPIECE;
-    const struct jd *vocab = jd_get(m, "vocab"), *s;
-    if (!jd_is(vocab, JD_OBJECT)) return bad(c, "model.vocab", "must be an object");
-    strmap_init(&w->vocab, vocab->n);
-    tok_reserve_pieces(t, vocab->n);
-    for (uint32_t i = 0; i < vocab->n; i++) {
+    const struct jd *vocab = jd_get(m, "vocab"), *s, *e;
+    strmap_init(&w->vocab, walk_hint(vocab));
+    struct walk wk;
+    int r;
+    if (walk_begin(c, &wk, vocab, true, "model.vocab")) return -1;
+    while ((r = walk_next(&wk, &e)) == 1) {
         int32_t id = 0;
-        if (vocab_id(c, &vocab->u.kids[i], INT32_MAX, &id, "model.vocab")) return -1;
-        tok_set_piece(t, id, vocab->u.kids[i].key, vocab->u.kids[i].keylen);
-        strmap_put(&w->vocab, vocab->u.kids[i].key, vocab->u.kids[i].keylen, id);
+        if (vocab_id(c, e, INT32_MAX, &id, "model.vocab")) {
+            r = -1;
+            break;
+        }
+        tok_set_piece(t, id, e->key, e->keylen);
+        strmap_put(&w->vocab, e->key, e->keylen, id);
     }
+    walk_end(&wk);
+    if (r < 0) return -1;
     if (opt_str(c, m, "continuing_subword_prefix", &s, "model")) return -1;
     w->prefix = s ? xstrndup(s->u.str, s->n) : xstrdup("##");
     w->prefix_len = strlen(w->prefix);
@@ -683,29 +781,35 @@ static int parse_unigram(const struct ctx *c, const struct jd *m)
     struct tokenizer *t = c->t;
     struct tok_unigram *u = &t->model.uni;
     t->model.kind = MODEL_UNIGRAM;
-    const struct jd *vocab = jd_get(m, "vocab");
-    if (!jd_is(vocab, JD_ARRAY)) return bad(c, "model.vocab", "must be an array of [piece, score]");
-    strmap_init(&u->vocab, vocab->n);
-    u->n = vocab->n;
-    u->scores = xcalloc(u->n ? u->n : 1, sizeof *u->scores);
+    const struct jd *vocab = jd_get(m, "vocab"), *e;
+    strmap_init(&u->vocab, walk_hint(vocab));
     for (int i = 0; i < 256; i++) u->byte_ids[i] = -1;
-    tok_reserve_pieces(t, vocab->n);
     u->min_score = INFINITY;
-    for (uint32_t i = 0; i < vocab->n; i++) {
-        const struct jd *e = &vocab->u.kids[i];
-        if (!jd_is(e, JD_ARRAY) || e->n != 2 || !jd_is(&e->u.kids[0], JD_STRING) || !jd_is(&e->u.kids[1], JD_NUMBER)) {
+    size_t cap = 0;
+    struct walk wk;
+    int r;
+    if (walk_begin(c, &wk, vocab, false, "model.vocab")) return -1;
+    while ((r = walk_next(&wk, &e)) == 1) {
+        size_t i = u->n;
+        if (!jd_is(e, JD_ARRAY) || e->n != 2 || !jd_is(&e->u.kids[0], JD_STRING) || !jd_is(&e->u.kids[1], JD_NUMBER) ||
+            i >= INT32_MAX) {
+            walk_end(&wk);
             char f[64];
-            snprintf(f, sizeof f, "model.vocab[%u]", i);
+            snprintf(f, sizeof f, "model.vocab[%zu]", i);
             return bad(c, f, "must be [piece, score]");
         }
         const struct jd *p = &e->u.kids[0];
+        u->scores = xgrow(u->scores, &cap, i + 1, sizeof *u->scores);
         tok_set_piece(t, (int32_t)i, p->u.str, p->n);
         strmap_put(&u->vocab, p->u.str, p->n, (int32_t)i);
         note_byte_token(u->byte_ids, p->u.str, p->n, (int32_t)i);
         u->scores[i] = e->u.kids[1].u.num;
         if (u->scores[i] < u->min_score) u->min_score = u->scores[i];
         if (p->n > u->max_piece_len) u->max_piece_len = p->n;
+        u->n++;
     }
+    walk_end(&wk);
+    if (r < 0) return -1;
     size_t unk = 0;
     const struct jd *uv = jd_get(m, "unk_id");
     u->unk_id = -1;
@@ -725,7 +829,8 @@ static int parse_model(const struct ctx *c, const struct jd *m)
     if (!ty) {
         /* older files omit the type; the fields tell */
         if (jd_get(m, "merges")) return parse_bpe(c, m);
-        if (jd_is(jd_get(m, "vocab"), JD_ARRAY)) return parse_unigram(c, m);
+        const struct jd *v = jd_get(m, "vocab");
+        if (jd_is(v, JD_ARRAY) || (jd_is(v, JD_LAZY) && v->u.str[0] == '[')) return parse_unigram(c, m);
         return parse_wordpiece(c, m);
     }
     if (jd_streq(ty, "BPE")) return parse_bpe(c, m);
@@ -786,7 +891,7 @@ static int apply_config(struct tokenizer *t, const char *path)
         buf_free(&text);
         return -1;
     }
-    struct ctx c = {path, t};
+    struct ctx c = {path, t, &doc};
     int rc = 0;
     const struct jd *cfg = &doc.root;
     if (!jd_is(cfg, JD_OBJECT)) {
@@ -841,11 +946,11 @@ int tok_load_json_into(struct tokenizer *t, const char *path, const char *config
         return -1;
     }
     struct jd_doc doc;
-    if (jd_parse(&doc, text.data, text.len, path)) {
+    if (jd_parse_lazy(&doc, text.data, text.len, path, lazy_member)) {
         buf_free(&text);
         return -1;
     }
-    struct ctx c = {path, t};
+    struct ctx c = {path, t, &doc};
     const struct jd *root = &doc.root;
     int rc = -1;
     if (!jd_is(root, JD_OBJECT)) {
@@ -857,7 +962,7 @@ int tok_load_json_into(struct tokenizer *t, const char *path, const char *config
     (void)pad;   /* truncation and padding only matter for batches; ignored */
     if (parse_normalizer(&c, jd_get(root, "normalizer"), &t->norm, "normalizer", 0) ||
         parse_pretok(&c, jd_get(root, "pre_tokenizer"), &t->pretok, "pre_tokenizer", 0) ||
-        parse_model(&c, jd_get(root, "model")) ||
+        parse_model(&c, jd_get(root, "model")) || (t->pretok = tok_pretok_simplify(t->pretok), 0) ||
         parse_post(&c, jd_get(root, "post_processor"), &t->post, "post_processor", 0) ||
         parse_decoder(&c, jd_get(root, "decoder"), &t->dec, "decoder", 0) ||
         parse_added(&c, jd_get(root, "added_tokens")) || tok_finish(t, path))

@@ -102,10 +102,9 @@ static void char_events(char_pred pred, const struct tok_pretok *pt, const char 
     if (last < n) ev_add(ev, last, n, false);
 }
 
-/* Apply a delimiter behaviour to the events of piece s and add the
- * resulting pieces to out. */
-static void emit_split(const char *s, struct events *ev, enum split_behavior b, bool invert, bool at_start,
-                       struct tok_pieces *out)
+/* Apply a delimiter behaviour to the events: they become the pieces
+ * (their number is returned). */
+static size_t apply_behavior(struct events *ev, enum split_behavior b, bool invert)
 {
     if (invert)
         for (size_t i = 0; i < ev->n; i++) ev->v[i].match = !ev->v[i].match;
@@ -152,7 +151,16 @@ static void emit_split(const char *s, struct events *ev, enum split_behavior b, 
         break;
     }
     }
-    for (size_t i = 0; i < w; i++) tok_pieces_add(out, s + v[i].s, v[i].e - v[i].s, at_start && v[i].s == 0);
+    return w;
+}
+
+/* Apply a delimiter behaviour to the events of piece s and add the
+ * resulting pieces to out. */
+static void emit_split(const char *s, struct events *ev, enum split_behavior b, bool invert, bool at_start,
+                       struct tok_pieces *out)
+{
+    size_t w = apply_behavior(ev, b, invert);
+    for (size_t i = 0; i < w; i++) tok_pieces_add(out, s + ev->v[i].s, ev->v[i].e - ev->v[i].s, at_start && ev->v[i].s == 0);
 }
 
 static bool is_digit_pred(int32_t cp, const struct tok_pretok *pt)
@@ -340,6 +348,43 @@ void tok_pretokenize(struct tok_pretok *pt, const struct tok_pieces *in, struct 
     for (size_t i = 0; i < a.n; i++) tok_pieces_add(out, a.text.data + a.v[i].off, a.v[i].len, a.v[i].at_start);
     tok_pieces_free(&a);
     tok_pieces_free(&b);
+}
+
+void tok_pretok_split_direct(const struct tok_pretok *pt, const char *s, size_t n,
+                             void (*fn)(void *ctx, const char *p, size_t len), void *ctx)
+{
+    struct events ev = {0};
+    if (!pt->pat.re && !pt->pat.litlen) ev_add(&ev, 0, n, false);
+    else pattern_events(&pt->pat, s, n, &ev);
+    size_t w = apply_behavior(&ev, pt->behavior, pt->invert);
+    for (size_t i = 0; i < w; i++)
+        if (ev.v[i].e > ev.v[i].s) fn(ctx, s + ev.v[i].s, ev.v[i].e - ev.v[i].s);
+    free(ev.v);
+}
+
+struct tok_pretok *tok_pretok_simplify(struct tok_pretok *pt)
+{
+    if (!pt || pt->kind != PT_SEQUENCE) return pt;
+    size_t w = 0;
+    for (size_t i = 0; i < pt->nkids; i++) {
+        struct tok_pretok *k = tok_pretok_simplify(pt->kids[i]);
+        pt->kids[i] = k;
+        /* ByteLevel with deferred bytes, no regex and no prefix space
+         * changes nothing */
+        if (k->kind == PT_BYTELEVEL && k->defer_bytes && !k->use_regex && !k->add_prefix_space) {
+            tok_pretok_free(k);
+            continue;
+        }
+        pt->kids[w++] = k;
+    }
+    pt->nkids = w;
+    if (w == 1) {
+        struct tok_pretok *only = pt->kids[0];
+        pt->nkids = 0;
+        tok_pretok_free(pt);
+        return only;
+    }
+    return pt;
 }
 
 void tok_pretok_free(struct tok_pretok *pt)

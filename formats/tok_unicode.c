@@ -245,26 +245,29 @@ void bytelevel_encode(struct buf *out, const char *s, size_t n)
 int bytelevel_decode(struct buf *out, const char *s, size_t n)
 {
     bytelevel_init();
+    const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     buf_grow(out, n);
+    char *o = out->data + out->len;
     while (i < n) {
-        /* printable ASCII stands for itself */
-        size_t st = i;
-        while (i < n && (unsigned char)s[i] >= 33 && (unsigned char)s[i] <= 126) i++;
-        if (i > st) {
-            memcpy(out->data + out->len, s + st, i - st);
-            out->len += i - st;
-            out->data[out->len] = 0;
+        unsigned c = u[i];
+        if (c >= 33 && c <= 126) {
+            /* printable ASCII stands for itself */
+            *o++ = (char)c;
+            i++;
             continue;
         }
-        size_t k;
-        int32_t cp = utf8_decode(s + i, n - i, &k);
+        /* every other character of the alphabet is below U+0144: two
+         * UTF-8 bytes */
+        if (c < 0xC2 || c > 0xC5 || i + 1 >= n || (u[i + 1] & 0xC0) != 0x80) return -1;
+        unsigned cp = ((c & 0x1F) << 6) | (u[i + 1] & 0x3F);
         int b = cp < 324 ? cp_to_byte[cp] : -1;
         if (b < 0) return -1;
         /* n bytes always suffice: every character is at least one byte */
-        out->data[out->len++] = (char)b;
-        out->data[out->len] = 0;
-        i += k;
+        *o++ = (char)b;
+        i += 2;
     }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = 0;
     return 0;
 }

@@ -55,6 +55,7 @@ void tok_set_piece(struct tokenizer *t, int32_t id, const char *s, size_t len)
         while (n <= (size_t)id) n *= 2;
         tok_reserve_pieces(t, n);
     }
+    if ((size_t)id + 1 > t->nmodel) t->nmodel = (size_t)id + 1;
     t->piece_off[id] = t->piece_text.len;
     t->piece_len[id] = (uint32_t)len;
     buf_add(&t->piece_text, s, len);
@@ -135,7 +136,7 @@ static int32_t trie_find(const struct added_trie *tr, const char *s, size_t n, s
 
 int tok_finish(struct tokenizer *t, const char *file)
 {
-    size_t vs = t->npieces;
+    size_t vs = t->nmodel;
     for (size_t i = 0; i < t->nadded; i++) {
         if (t->added[i].id < 0) return fail("%s: added token '%s': negative id", file, t->added[i].content);
         if ((size_t)t->added[i].id + 1 > vs) vs = (size_t)t->added[i].id + 1;
@@ -275,12 +276,29 @@ static void model_encode(struct tokenizer *t, const char *s, size_t n, struct to
     }
 }
 
+struct direct_ctx {
+    struct tokenizer *t;
+    struct tok_ids *out;
+};
+
+static void direct_piece(void *ctx, const char *p, size_t len)
+{
+    struct direct_ctx *d = ctx;
+    model_encode(d->t, p, len, d->out);
+}
+
 /* Pre-tokenize one stretch of normalized text and run the model on it. */
 static void encode_text(struct tokenizer *t, const char *s, size_t n, bool at_start, struct tok_ids *out)
 {
     if (!n) return;
     if (!t->pretok) {
         model_encode(t, s, n, out);
+        return;
+    }
+    if (t->pretok->kind == PT_SPLIT) {
+        /* the common case (Llama 3, Qwen): one regex split, no copies */
+        struct direct_ctx d = {t, out};
+        tok_pretok_split_direct(t->pretok, s, n, direct_piece, &d);
         return;
     }
     struct tok_pieces *in = &t->scratch[0], *pieces = &t->scratch[1];
