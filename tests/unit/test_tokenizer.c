@@ -678,4 +678,73 @@ TEST(json_reader_unescapes_and_reports_positions)
     CHECK(jd_fails(deep, "nesting too deep"));
 }
 
+static bool lazy_big(int depth, const char *key, size_t keylen)
+{
+    return depth == 1 && keylen == 3 && !memcmp(key, "big", 3);
+}
+
+static int walk_all(const char *text, char *summary, size_t n)
+{
+    struct jd_doc doc;
+    char *copy = xstrdup(text);
+    int rc = jd_parse_lazy(&doc, copy, strlen(copy), "t.json", lazy_big);
+    summary[0] = 0;
+    if (rc == 0) {
+        const struct jd *big = jd_get(&doc.root, "big");
+        struct jd_iter it;
+        const struct jd *e;
+        size_t w = (size_t)snprintf(summary, n, "%lld:", (long long)big->ival);
+        if (jd_iter_begin(&it, &doc, big) == 0) {
+            while ((rc = jd_iter_next(&it, &e)) == 1 && w + 40 < n) {
+                if (e->key) w += (size_t)snprintf(summary + w, n - w, "%.*s=", (int)e->keylen, e->key);
+                if (e->type == JD_STRING) w += (size_t)snprintf(summary + w, n - w, "s%.*s ", (int)e->n, e->u.str);
+                else if (e->type == JD_NUMBER) w += (size_t)snprintf(summary + w, n - w, "n%lld ", (long long)e->ival);
+                else if (e->type == JD_ARRAY) w += (size_t)snprintf(summary + w, n - w, "a%u ", e->n);
+                else w += (size_t)snprintf(summary + w, n - w, "t%d ", e->type);
+            }
+            jd_iter_end(&it);
+        }
+        jd_free(&doc);
+    }
+    free(copy);
+    return rc;
+}
+
+TEST(json_lazy_members_are_walked_one_by_one)
+{
+    char sum[512];
+    CHECK_EQ(walk_all("{\"x\": [1], \"big\": {\"a\": 1, \"b\\\"]\": \"c\", \"d\": [\"e\", \"f\"]}, \"y\": 2}", sum, sizeof sum), 0);
+    CHECK_STR(sum, "3:a=n1 b\"]=sc d=a2 ");
+    CHECK_EQ(walk_all("{\"big\": [\"p q\", [\"r\", \"s\\u0041\"], [\"t\", 2], {\"u\": 1}, -7]}", sum, sizeof sum), 0);
+    CHECK_STR(sum, "5:sp q a2 a2 t6 n-7 ");
+    CHECK_EQ(walk_all("{\"big\": []}", sum, sizeof sum), 0);
+    CHECK_STR(sum, "0:");
+    /* errors inside a lazy value surface while walking, with positions */
+    CHECK_EQ(walk_all("{\"big\": [1,\n ]}", sum, sizeof sum), -1);
+    CHECK_CONTAINS(last_error(), "t.json:2:2: unexpected character");
+    CHECK_EQ(walk_all("{\"big\": {\"a\" 1}}", sum, sizeof sum), -1);
+    CHECK_CONTAINS(last_error(), "expected ':'");
+    CHECK_EQ(walk_all("{\"big\": [1 2]}", sum, sizeof sum), -1);
+    CHECK_CONTAINS(last_error(), "expected ',' or ']'");
+    /* an unclosed lazy value is an error of the parse itself */
+    CHECK_EQ(walk_all("{\"big\": [\"a\", ", sum, sizeof sum), -1);
+    CHECK_CONTAINS(last_error(), "unexpected end of input");
+}
+
+TEST(vocabulary_errors_name_the_field)
+{
+    struct tokenizer *t = load("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":\"x\"},\"merges\":[]}}");
+    CHECK(t == NULL);
+    CHECK_CONTAINS(last_error(), "tokenizer.json: model.vocab: token ids must be integers");
+    t = load("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a a\", 5]}}");
+    CHECK(t == NULL);
+    CHECK_CONTAINS(last_error(), "model.merges[1]: a merge must be");
+    t = load("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",-1],[\"b\"]]}}");
+    CHECK(t == NULL);
+    CHECK_CONTAINS(last_error(), "model.vocab[1]: must be [piece, score]");
+    t = load("{\"model\":{\"type\":\"BPE\",\"vocab\":[],\"merges\":[]}}");
+    CHECK(t == NULL);
+    CHECK_CONTAINS(last_error(), "model.vocab: must be an object");
+}
+
 TEST_MAIN()
