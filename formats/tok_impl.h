@@ -164,6 +164,7 @@ struct tok_spm_bpe {
     float *scores;
     uint8_t *type;               /* SentencePiece piece types */
     size_t n;
+    size_t user_max;             /* longest user-defined piece (bytes) */
     int32_t unk_id;
     bool byte_fallback;
     int32_t byte_ids[256];
@@ -302,6 +303,8 @@ struct tokenizer {
     bool spm;                        /* SentencePiece decoding rules */
     bool spm_add_dummy_prefix, spm_remove_extra_ws, spm_escape_ws;
     struct tok_charsmap *spm_charsmap;
+    uint8_t *spm_types;              /* SentencePiece piece type of each id */
+    size_t spm_user_max;             /* longest user-defined piece (bytes) */
     pthread_mutex_t lock;            /* encode: word cache and regex match data */
     struct tok_pieces scratch[3];
     struct buf nbuf;

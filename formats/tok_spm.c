@@ -155,13 +155,13 @@ static size_t user_symbol_at(const struct tokenizer *t, const char *s, size_t n)
     size_t best = 0;
     if (t->model.kind == MODEL_SPM_BPE) {
         const struct tok_spm_bpe *m = &t->model.sbpe;
-        for (size_t l = 1; l <= n && l <= 64; l++) {
+        for (size_t l = 1; l <= n && l <= t->spm_user_max; l++) {
             int32_t id = strmap_get(&m->vocab, s, l);
             if (id >= 0 && m->type[id] == SPM_USER) best = l;
         }
     } else {
         const struct tok_unigram *u = &t->model.uni;
-        for (size_t l = 1; l <= n && l <= 64; l++) {
+        for (size_t l = 1; l <= n && l <= t->spm_user_max; l++) {
             int32_t id = strmap_get(&u->vocab, s, l);
             if (id >= 0 && u->is_user[id]) best = l;
         }
@@ -355,7 +355,7 @@ void tok_spm_bpe_encode(const struct tok_spm_bpe *m, const char *s, size_t n, st
     while (i < n) {
         /* user-defined symbols are single, frozen symbols */
         size_t ul = 0;
-        for (size_t l = 1; l <= n - i && l <= 64; l++) {
+        for (size_t l = 1; l <= n - i && l <= m->user_max; l++) {
             int32_t id = strmap_get(&m->vocab, s + i, l);
             if (id >= 0 && m->type[id] == SPM_USER) ul = l;
         }
@@ -658,6 +658,12 @@ int tok_load_spm_into(struct tokenizer *t, const char *path)
         u->byte_fallback = sf.byte_fallback;
         memcpy(u->byte_ids, byte_ids, sizeof byte_ids);
     }
+    t->spm_types = xmalloc(sf.n);
+    for (size_t i = 0; i < sf.n; i++) {
+        t->spm_types[i] = (uint8_t)sf.pieces[i].type;
+        if (sf.pieces[i].type == SPM_USER && sf.pieces[i].len > t->spm_user_max) t->spm_user_max = sf.pieces[i].len;
+    }
+    if (t->model.kind == MODEL_SPM_BPE) t->model.sbpe.user_max = t->spm_user_max;
     if (sf.bos_id >= 0 && (size_t)sf.bos_id < sf.n) t->bos_id = (int32_t)sf.bos_id;
     if (sf.eos_id >= 0 && (size_t)sf.eos_id < sf.n) t->eos_id = (int32_t)sf.eos_id;
     rc = tok_finish(t, path);
@@ -671,17 +677,7 @@ out:
 
 static int spm_type(const struct tokenizer *t, int32_t id)
 {
-    if (t->model.kind == MODEL_SPM_BPE) return t->model.sbpe.type[id];
-    const struct tok_unigram *u = &t->model.uni;
-    if (u->is_unused[id]) return SPM_UNUSED;
-    if (u->is_user[id]) return SPM_USER;
-    if (id == u->unk_id) return SPM_UNKNOWN;
-    if (t->added_index[id] >= 0 && t->added[t->added_index[id]].special) return SPM_CONTROL;
-    size_t len;
-    const char *p = tokenizer_id_to_piece(t, id, &len);
-    for (int b = 0; b < 256; b++)
-        if (u->byte_ids[b] == id && p) return SPM_BYTE;
-    return SPM_NORMAL;
+    return t->spm_types[id];
 }
 
 void tok_spm_decode(const struct tokenizer *t, const int32_t *ids, size_t n, bool skip_special, struct buf *out)

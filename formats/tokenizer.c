@@ -180,6 +180,7 @@ void tokenizer_free(struct tokenizer *t)
     free(t->piece_len);
     free(t->added_index);
     if (t->spm_charsmap) tok_charsmap_free(t->spm_charsmap);
+    free(t->spm_types);
     for (int i = 0; i < 3; i++) tok_pieces_free(&t->scratch[i]);
     buf_free(&t->nbuf);
     pthread_mutex_destroy(&t->lock);
