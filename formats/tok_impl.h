@@ -327,7 +327,10 @@ int tok_load_gpt2_into(struct tokenizer *t, const char *vocab, const char *merge
 /* SentencePiece normalization (tok_spm.c) */
 void tok_charsmap_free(struct tok_charsmap *m);
 struct tok_charsmap *tok_charsmap_parse(const unsigned char *blob, size_t n, const char *what);
+/* SentencePiece's use of a charsmap: longest rule at each position */
 void tok_charsmap_normalize(const struct tok_charsmap *m, const char *s, size_t n, struct buf *out);
+/* HuggingFace's "Precompiled" normalizer: per grapheme, shortest rule */
+void tok_charsmap_normalize_hf(const struct tok_charsmap *m, const char *s, size_t n, struct buf *out);
 void tok_spm_normalize(const struct tokenizer *t, const char *s, size_t n, struct buf *out);
 void tok_spm_decode(const struct tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
                     struct buf *out);

@@ -154,7 +154,7 @@ static void apply(const struct tok_norm *nm, const char *s, size_t n, struct buf
     case NORM_REPLACE: tok_pattern_replace(&nm->pat, s, n, nm->str, nm->strlen_, out); break;
     case NORM_BERT: bert(nm, s, n, out); break;
     case NORM_NMT: nmt(s, n, out); break;
-    case NORM_PRECOMPILED: tok_charsmap_normalize(nm->charsmap, s, n, out); break;
+    case NORM_PRECOMPILED: tok_charsmap_normalize_hf(nm->charsmap, s, n, out); break;
     case NORM_BYTELEVEL: bytelevel_encode(out, s, n); break;
     case NORM_SEQUENCE: {
         struct buf a = BUF_INIT, b = BUF_INIT;

@@ -13,6 +13,7 @@
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "common/fsutil.h"
 
@@ -144,6 +145,62 @@ void tok_charsmap_normalize(const struct tok_charsmap *m, const char *s, size_t 
         size_t rl;
         i += norm_prefix(m, s + i, n - i, &rep, &rl);
         buf_add(out, rep, rl);
+    }
+}
+
+/* HuggingFace's reading of a charsmap (its "Precompiled" normalizer): the
+ * shortest rule matching a prefix of a chunk replaces the whole chunk;
+ * chunks are grapheme clusters under 6 bytes, else single characters. */
+static const char *charsmap_first(const struct tok_charsmap *m, const char *s, size_t n, size_t *replen)
+{
+    if (!m->nunits) return NULL;
+    size_t pos = unit_offset(m->units[0]);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!c) break;
+        pos ^= c;
+        if (pos >= m->nunits) return NULL;
+        uint32_t u = m->units[pos];
+        if (unit_label(u) != c) return NULL;
+        pos ^= unit_offset(u);
+        if (pos >= m->nunits) return NULL;
+        if (unit_has_leaf(u)) {
+            uint32_t v = unit_value(m->units[pos]);
+            if (v >= m->nstrings) return NULL;
+            *replen = strlen(m->strings + v);
+            return m->strings + v;
+        }
+    }
+    return NULL;
+}
+
+void tok_charsmap_normalize_hf(const struct tok_charsmap *m, const char *s, size_t n, struct buf *out)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t gs = i, k;
+        int32_t cp = utf8_decode(s + i, n - i, &k);
+        i += k;
+        utf8proc_int32_t state = 0;
+        while (i < n) {
+            int32_t next = utf8_decode(s + i, n - i, &k);
+            if (utf8proc_grapheme_break_stateful(cp, next, &state)) break;
+            cp = next;
+            i += k;
+        }
+        const char *rep;
+        size_t rl;
+        if (i - gs < 6 && (rep = charsmap_first(m, s + gs, i - gs, &rl))) {
+            buf_add(out, rep, rl);
+            continue;
+        }
+        for (size_t j = gs; j < i; j += k) {
+            k = utf8_lead_len((unsigned char)s[j]);
+            if (k > i - j) k = i - j;
+            rep = charsmap_first(m, s + j, k, &rl);
+            if (rep) buf_add(out, rep, rl);
+            else buf_add(out, s + j, k);
+        }
     }
 }
 

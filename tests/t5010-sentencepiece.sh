@@ -33,6 +33,16 @@ for m in unigram-nfkc bpe-plain unigram-bytes; do
 	"
 done
 
+test_expect_success 'its charsmap as a Precompiled normalizer in tokenizer.json agrees too' '
+	# the unigram-nfkc model converted the way HuggingFace converts
+	# T5/ALBERT tokenizers, on the strings where the pipelines must agree
+	"$PYTHON" "$TESTS_DIR/helpers/spm_to_json.py" "$FIXTURES/sentencepiece/unigram-nfkc.model" "$CORPUS" conv &&
+	n=$(wc -l <conv/expected.jsonl) &&
+	test "$n" -gt 200 &&
+	tokcorpus conv conv/expected.jsonl >conv.out &&
+	test_grep ": $n of $n strings agree" conv.out
+'
+
 test_expect_success 'tokenizer.model differs from tokenizer.json only where documented' '
 	# SentencePiece removes extra whitespace, the tokenizer.json of the same
 	# model does not (tests/fixtures/stories260K/README.md)
