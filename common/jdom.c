@@ -20,7 +20,9 @@ struct parser {
     char *text;
     size_t len, pos;
     const char *name;
-    bool (*lazy)(int depth, const char *key, size_t keylen);
+    bool (*want)(int depth, const char *parent, size_t parentlen, const char *key, size_t keylen);
+    int (*consume)(void *user, const char *key, size_t keylen, struct jd_iter *it);
+    void *user;
     struct jd_block *blocks;
     /* nodes of containers still open, children appended in order */
     struct jd *stack;
@@ -257,46 +259,7 @@ static int parse_number(struct parser *p, struct jd *n)
     return 0;
 }
 
-/* Skip a bracketed value starting at p->pos, honouring strings: one
- * tight pass, a table telling the few bytes that matter. */
-static int skip_container(struct parser *p, int64_t *elements)
-{
-    static uint8_t cls[256];
-    if (!cls['"']) {
-        cls['"'] = 1;
-        cls['['] = cls['{'] = 2;
-        cls[']'] = cls['}'] = 3;
-        cls[','] = 4;
-    }
-    int depth = 0;
-    int64_t commas = 0;
-    bool any = false;
-    const unsigned char *t = (const unsigned char *)p->text, *q = t + p->pos, *end = t + p->len;
-    while (q < end) {
-        while (q < end && !cls[*q]) q++;
-        if (q >= end) break;
-        unsigned char c = *q++;
-        if (depth == 1 && cls[c] != 3) any = true;
-        if (cls[c] == 1) {
-            while (q < end && *q != '"') q += *q == '\\' ? 2 : 1;
-            if (q >= end) break;
-            q++;
-        } else if (cls[c] == 4) {
-            if (depth == 1) commas++;
-        } else if (cls[c] == 2) {
-            if (++depth > JD_MAX_DEPTH) {
-                p->pos = (size_t)(q - t) - 1;
-                return perr(p, "nesting too deep");
-            }
-        } else if (--depth == 0) {
-            p->pos = (size_t)(q - t);
-            *elements = any ? commas + 1 : 0;
-            return 0;
-        }
-    }
-    p->pos = p->len;
-    return perr(p, "unexpected end of input");
-}
+static int stream_member(struct parser *p, struct jd *node);
 
 static bool match_word(struct parser *p, const char *w)
 {
@@ -318,18 +281,13 @@ static int parse_value_tree(struct parser *p, struct jd *root)
         skip_ws(p);
         if (p->pos >= p->len) return perr(p, "unexpected end of input");
         char c = p->text[p->pos];
-        if ((c == '{' || c == '[') && p->lazy && cur->key && depth > 0 &&
-            p->lazy(depth, cur->key, cur->keylen)) {
-            size_t start = p->pos;
+        if ((c == '{' || c == '[') && p->want && cur->key && depth > 0 &&
+            p->want(depth, p->stack[open[depth - 1]].key, p->stack[open[depth - 1]].keylen, cur->key, cur->keylen)) {
             size_t idx = (size_t)(cur - p->stack);
-            int64_t elements = 0;
-            if (skip_container(p, &elements)) return -1;
+            struct jd tmp = *cur;
+            if (stream_member(p, &tmp)) return -1;
             cur = p->stack + idx;
-            cur->type = JD_LAZY;
-            cur->ival = elements;
-            cur->u.str = p->text + start;
-            if (p->pos - start > UINT32_MAX) return perr(p, "value too long");
-            cur->n = (uint32_t)(p->pos - start);
+            *cur = tmp;
         } else if (c == '{' || c == '[') {
             if (depth == JD_MAX_DEPTH) return perr(p, "nesting too deep");
             cur->type = c == '{' ? JD_OBJECT : JD_ARRAY;
@@ -419,13 +377,14 @@ static int parse_value_tree(struct parser *p, struct jd *root)
 
 int jd_parse(struct jd_doc *doc, char *text, size_t len, const char *name)
 {
-    return jd_parse_lazy(doc, text, len, name, NULL);
+    return jd_parse_stream(doc, text, len, name, NULL, NULL, NULL);
 }
 
-int jd_parse_lazy(struct jd_doc *doc, char *text, size_t len, const char *name,
-                  bool (*lazy)(int depth, const char *key, size_t keylen))
+int jd_parse_stream(struct jd_doc *doc, char *text, size_t len, const char *name,
+                    bool (*want)(int depth, const char *parent, size_t parentlen, const char *key, size_t keylen),
+                    int (*consume)(void *user, const char *key, size_t keylen, struct jd_iter *it), void *user)
 {
-    struct parser p = {.text = text, .len = len, .name = name, .lazy = lazy};
+    struct parser p = {.text = text, .len = len, .name = name, .want = want, .consume = consume, .user = user};
     memset(doc, 0, sizeof *doc);
     doc->text = text;
     doc->len = len;
@@ -444,13 +403,13 @@ int jd_parse_lazy(struct jd_doc *doc, char *text, size_t len, const char *name,
     return 0;
 }
 
-/* ---- iteration over lazy containers ---- */
+/* ---- streamed members ---- */
 
 struct iter_state {
-    struct parser p;
-    size_t end;          /* one past the closing bracket */
+    struct parser p;     /* shares the text; its own node blocks */
     char close;
     bool first, done;
+    int64_t count;
     struct jd node;
     struct jd pair[2];
 };
@@ -491,22 +450,6 @@ no:
     return false;
 }
 
-int jd_iter_begin(struct jd_iter *it, const struct jd_doc *doc, const struct jd *lazy)
-{
-    memset(it, 0, sizeof *it);
-    if (!lazy || lazy->type != JD_LAZY) return fail("%s: not a lazy value", doc->name);
-    struct iter_state *st = xcalloc(1, sizeof *st);
-    st->p.text = doc->text;
-    st->p.len = (size_t)(lazy->u.str - doc->text) + lazy->n;
-    st->p.pos = (size_t)(lazy->u.str - doc->text) + 1;
-    st->p.name = doc->name;
-    st->close = lazy->u.str[0] == '{' ? '}' : ']';
-    st->first = true;
-    it->p = st;
-    it->object = st->close == '}';
-    return 0;
-}
-
 static void reset_blocks(struct parser *p)
 {
     for (struct jd_block *b = p->blocks; b; b = b->next) b->used = 0;
@@ -521,13 +464,18 @@ int jd_iter_next(struct jd_iter *it, const struct jd **out)
     skip_ws(p);
     if (p->pos >= p->len) return perr(p, "unexpected end of input");
     char c = p->text[p->pos];
-    if (c == st->close) {
+    if (c == st->close && st->first) {
         p->pos++;
         st->done = true;
         return 0;
     }
     if (!st->first) {
         /* between elements */
+        if (c == st->close) {
+            p->pos++;
+            st->done = true;
+            return 0;
+        }
         if (c != ',') return perr(p, it->object ? "expected ',' or '}'" : "expected ',' or ']'");
         p->pos++;
         skip_ws(p);
@@ -542,6 +490,7 @@ int jd_iter_next(struct jd_iter *it, const struct jd **out)
         skip_ws(p);
         if (p->pos >= p->len || p->text[p->pos] != ':') return perr(p, "expected ':'");
         p->pos++;
+        skip_ws(p);
     }
     if (p->pos < p->len && p->text[p->pos] == '"') {
         /* strings (merges, and most values) without the tree machinery */
@@ -556,20 +505,40 @@ int jd_iter_next(struct jd_iter *it, const struct jd **out)
         memset(&st->node, 0, sizeof st->node);
         if (parse_number(p, &st->node)) return -1;
     } else if (parse_pair(p, st)) {
-        /* ["A", "B"]: done by parse_pair */
+        /* ["A", "B"] */
     } else if (parse_value_tree(p, &st->node)) {
         return -1;
     }
     st->node.key = key;
     st->node.keylen = keylen;
+    st->count++;
     *out = &st->node;
     return 1;
 }
 
-void jd_iter_end(struct jd_iter *it)
+/* The member value at p->pos goes to the consumer; then whatever it left
+ * is walked, and the main parse continues after the value. */
+static int stream_member(struct parser *p, struct jd *node)
 {
-    struct iter_state *st = it->p;
-    if (!st) return;
+    struct iter_state *st = xcalloc(1, sizeof *st);
+    st->p.text = p->text;
+    st->p.len = p->len;
+    st->p.pos = p->pos + 1;
+    st->p.name = p->name;
+    st->close = p->text[p->pos] == '{' ? '}' : ']';
+    st->first = true;
+    struct jd_iter it = {st, st->close == '}'};
+    size_t start = p->pos;
+    int rc = p->consume(p->user, node->key, node->keylen, &it);
+    const struct jd *e;
+    while (rc == 0 && (rc = jd_iter_next(&it, &e)) == 1) rc = 0;
+    if (rc == 0) {
+        p->pos = st->p.pos;
+        node->type = JD_LAZY;
+        node->u.str = p->text + start;
+        node->n = p->pos - start > UINT32_MAX ? UINT32_MAX : (uint32_t)(p->pos - start);
+        node->ival = st->count;
+    }
     free(st->p.stack);
     struct jd_block *b = st->p.blocks;
     while (b) {
@@ -578,7 +547,7 @@ void jd_iter_end(struct jd_iter *it)
         b = next;
     }
     free(st);
-    it->p = NULL;
+    return rc < 0 ? -1 : 0;
 }
 
 void jd_free(struct jd_doc *doc)

@@ -46,28 +46,30 @@ struct jd_doc {
  * last_error() "NAME:LINE:COL: what". */
 int jd_parse(struct jd_doc *doc, char *text, size_t len, const char *name);
 
-/* The same, but an array or object value of an object member for which
- * lazy(depth, key) says true (depth 1: members of the root) is not built:
- * it becomes a JD_LAZY node (u.str: its first byte '[' or '{'; n: its
- * length; ival: its number of elements) to walk later with jd_iter, one
- * element at a time. Huge arrays (a vocabulary,
- * merges) then cost no nodes at all. Skipping checks only strings and
- * brackets; jd_iter reports any other error in the span. */
-int jd_parse_lazy(struct jd_doc *doc, char *text, size_t len, const char *name,
-                  bool (*lazy)(int depth, const char *key, size_t keylen));
-
-/* Walk the elements of a JD_LAZY array or object (of a document that is
- * still alive). For objects each element carries its key. */
+/* Walk the elements of an array or object one at a time (see
+ * jd_parse_stream). For objects each element carries its key. */
 struct jd_iter {
     void *p;              /* private */
     bool object;
 };
 
-int jd_iter_begin(struct jd_iter *it, const struct jd_doc *doc, const struct jd *lazy);
-/* 1: *out is the next element (valid until the next call); 0: the end;
- * -1: a syntax error (last_error() "NAME:LINE:COL: what"). */
+/* 1: *out is the next element (valid until the next call; strings point
+ * into the document text and stay valid with it); 0: the end; -1: a
+ * syntax error (last_error() "NAME:LINE:COL: what"). */
 int jd_iter_next(struct jd_iter *it, const struct jd **out);
-void jd_iter_end(struct jd_iter *it);
+
+/* Parse like jd_parse, but hand the array or object value of every object
+ * member for which want(depth, parent_key, key) says true (depth 1: members
+ * of the root; parent_key: the key of the object holding the member, NULL
+ * for the root) to consume(), which walks it with jd_iter_next: huge
+ * arrays (a vocabulary, merges) then cost no nodes at all. Elements
+ * consume() leaves are walked (and checked) anyway. consume() returns -1
+ * (with fail()) to stop the parse. In the document such a member becomes
+ * a JD_LAZY node (u.str: its first byte, n: its length, ival: its number
+ * of elements). */
+int jd_parse_stream(struct jd_doc *doc, char *text, size_t len, const char *name,
+                    bool (*want)(int depth, const char *parent, size_t parentlen, const char *key, size_t keylen),
+                    int (*consume)(void *user, const char *key, size_t keylen, struct jd_iter *it), void *user);
 void jd_free(struct jd_doc *doc);
 
 /* Member of an object by key, or NULL (also NULL when obj is not an object). */

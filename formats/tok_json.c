@@ -13,71 +13,107 @@
 #include "common/jdom.h"
 #include "common/json.h"
 
+/* model.vocab and model.merges, collected while the file is parsed
+ * (common/jdom.h jd_parse_stream): pointers into the text, no nodes. */
+struct vitem {
+    const char *s;
+    uint32_t n;
+    int32_t id;       /* object form: the id */
+    double score;     /* array form (Unigram): the score */
+};
+
+struct mitem {
+    const char *a, *b;
+    uint32_t alen, blen;
+};
+
 struct ctx {
     const char *file;
     struct tokenizer *t;
-    const struct jd_doc *doc;
+    bool vocab_seen, vocab_object, merges_seen;
+    struct vitem *vocab;
+    size_t nvocab, capvocab;
+    struct mitem *merges;
+    size_t nmerges, capmerges;
 };
 
 static int bad(const struct ctx *c, const char *field, const char *what);
 
-/* model.vocab and model.merges are walked element by element, never
- * built as nodes: they are most of the file. */
-static bool lazy_member(int depth, const char *key, size_t keylen)
+static bool streamed_member(int depth, const char *parent, size_t parentlen, const char *key, size_t keylen)
 {
-    return depth == 2 && ((keylen == 5 && !memcmp(key, "vocab", 5)) || (keylen == 6 && !memcmp(key, "merges", 6)));
+    return depth == 2 && parentlen == 5 && !memcmp(parent, "model", 5) &&
+           ((keylen == 5 && !memcmp(key, "vocab", 5)) || (keylen == 6 && !memcmp(key, "merges", 6)));
 }
 
-/* Elements of an array or object, built or lazy. */
-struct walk {
-    struct jd_iter it;
-    const struct jd *plain;
-    uint32_t i;
-    bool lazy;
-    bool object;
-};
-
-static int walk_begin(const struct ctx *c, struct walk *w, const struct jd *v, bool want_object, const char *field)
+static int consume_vocab(struct ctx *c, struct jd_iter *it)
 {
-    memset(w, 0, sizeof *w);
-    if (jd_is(v, JD_LAZY)) {
-        w->lazy = true;
-        if (jd_iter_begin(&w->it, c->doc, v)) return -1;
-        w->object = w->it.object;
-    } else if (jd_is(v, JD_ARRAY) || jd_is(v, JD_OBJECT)) {
-        w->plain = v;
-        w->object = v->type == JD_OBJECT;
-    } else {
-        return bad(c, field, want_object ? "must be an object" : "must be an array");
+    const struct jd *e;
+    int r;
+    c->vocab_seen = true;
+    c->vocab_object = it->object;
+    while ((r = jd_iter_next(it, &e)) == 1) {
+        struct vitem v = {0};
+        if (it->object) {
+            if (!jd_is(e, JD_NUMBER) || !e->is_int || e->ival < 0 || e->ival > INT32_MAX)
+                return bad(c, "model.vocab", "token ids must be integers from 0 to 2^31-1");
+            v = (struct vitem){e->key, e->keylen, (int32_t)e->ival, 0};
+        } else {
+            if (!jd_is(e, JD_ARRAY) || e->n != 2 || !jd_is(&e->u.kids[0], JD_STRING) ||
+                !jd_is(&e->u.kids[1], JD_NUMBER) || c->nvocab >= INT32_MAX) {
+                char f[64];
+                snprintf(f, sizeof f, "model.vocab[%zu]", c->nvocab);
+                return bad(c, f, "must be [piece, score]");
+            }
+            v = (struct vitem){e->u.kids[0].u.str, e->u.kids[0].n, (int32_t)c->nvocab, e->u.kids[1].u.num};
+        }
+        if (c->nvocab == c->capvocab) c->vocab = xgrow(c->vocab, &c->capvocab, c->nvocab + 1, sizeof *c->vocab);
+        c->vocab[c->nvocab++] = v;
     }
-    if (w->object != want_object) {
-        if (w->lazy) jd_iter_end(&w->it);
-        w->lazy = false;
-        return bad(c, field, want_object ? "must be an object" : "must be an array");
+    return r;
+}
+
+static int consume_merges(struct ctx *c, struct jd_iter *it)
+{
+    const struct jd *e;
+    int r;
+    c->merges_seen = true;
+    if (it->object) return bad(c, "model.merges", "must be an array");
+    while ((r = jd_iter_next(it, &e)) == 1) {
+        struct mitem m;
+        const char *sp;
+        if (e->type == JD_STRING && (sp = memchr(e->u.str, ' ', e->n))) {
+            m = (struct mitem){e->u.str, sp + 1, (uint32_t)(sp - e->u.str), (uint32_t)(e->n - (size_t)(sp - e->u.str) - 1)};
+        } else if (e->type == JD_ARRAY && e->n == 2 && e->u.kids[0].type == JD_STRING &&
+                   e->u.kids[1].type == JD_STRING) {
+            m = (struct mitem){e->u.kids[0].u.str, e->u.kids[1].u.str, e->u.kids[0].n, e->u.kids[1].n};
+        } else {
+            char f[64];
+            snprintf(f, sizeof f, "model.merges[%zu]", c->nmerges);
+            return bad(c, f, "a merge must be \"A B\" or [\"A\", \"B\"]");
+        }
+        if (c->nmerges == c->capmerges)
+            c->merges = xgrow(c->merges, &c->capmerges, c->nmerges + 1, sizeof *c->merges);
+        c->merges[c->nmerges++] = m;
+    }
+    return r;
+}
+
+static int consume_member(void *user, const char *key, size_t keylen, struct jd_iter *it)
+{
+    struct ctx *c = user;
+    if (keylen == 5 && key[0] == 'v') return consume_vocab(c, it) < 0 ? -1 : 0;
+    return consume_merges(c, it) < 0 ? -1 : 0;
+}
+
+/* The vocabulary must have come as an object (BPE, WordPiece) or an
+ * array (Unigram). */
+static int need_vocab(const struct ctx *c, const struct jd *m, bool object)
+{
+    if (!c->vocab_seen || c->vocab_object != object) {
+        (void)m;
+        return bad(c, "model.vocab", object ? "must be an object" : "must be an array");
     }
     return 0;
-}
-
-/* 1 and *e, 0 at the end, -1 on a syntax error */
-static int walk_next(struct walk *w, const struct jd **e)
-{
-    if (w->lazy) return jd_iter_next(&w->it, e);
-    if (w->i >= w->plain->n) return 0;
-    *e = &w->plain->u.kids[w->i++];
-    return 1;
-}
-
-static void walk_end(struct walk *w)
-{
-    if (w->lazy) jd_iter_end(&w->it);
-    w->lazy = false;
-}
-
-/* How many elements (to size tables once). */
-static size_t walk_hint(const struct jd *v)
-{
-    if (jd_is(v, JD_LAZY)) return (size_t)v->ival;
-    return v ? v->n : 0;
 }
 
 static int bad(const struct ctx *c, const char *field, const char *what)
@@ -560,8 +596,9 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
     struct tok_bpe *b = &t->model.bpe;
     t->model.kind = MODEL_BPE;
     tok_bpe_init(b);
-    const struct jd *vocab = jd_get(m, "vocab"), *merges = jd_get(m, "merges"), *s;
-    if (!vocab) return bad(c, "model.vocab", "missing");
+    const struct jd *s, *merges = jd_get(m, "merges");
+    if (need_vocab(c, m, true)) return -1;
+    if (merges && merges->type != JD_NULL && !c->merges_seen) return bad(c, "model.merges", "must be an array");
     if (opt_bool(c, m, "fuse_unk", false, &b->fuse_unk, "model") ||
         opt_bool(c, m, "byte_fallback", false, &b->byte_fallback, "model") ||
         opt_bool(c, m, "ignore_merges", false, &b->ignore_merges, "model"))
@@ -580,65 +617,52 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
         b->bytes_keyed = true;
     }
     strmap_free(&b->vocab);
-    strmap_init(&b->vocab, walk_hint(vocab));
-    tok_reserve_pieces(t, walk_hint(vocab));
+    strmap_init(&b->vocab, c->nvocab);
+    tok_reserve_pieces(t, c->nvocab);
+    /* byte-level vocabularies are keyed by raw bytes: decoded into one
+     * arena, then inserted in prefetched batches */
     struct buf raw = BUF_INIT;
     buf_init(&raw);
-    /* sized from the text up front: growing these by doubling would copy
-     * megabytes several times */
-    buf_grow(&raw, jd_is(vocab, JD_LAZY) ? vocab->n : 0);
-    buf_grow(&t->piece_text, jd_is(vocab, JD_LAZY) ? vocab->n : 0);
-    /* keys (raw bytes for byte-level vocabularies) into one arena, then
-     * inserted in prefetched batches */
+    uint64_t *hv = xmalloc((c->nvocab ? c->nvocab : 1) * sizeof *hv);
     struct vkey {
         size_t off, len;
         int32_t id;
-    } *vk = NULL;
-    size_t nv = 0, capv = 0;
-    vk = xgrow(vk, &capv, walk_hint(vocab), sizeof *vk);
-    struct walk w;
-    const struct jd *e;
-    int r;
-    if (walk_begin(c, &w, vocab, true, "model.vocab")) goto fail;
-    while ((r = walk_next(&w, &e)) == 1) {
-        int32_t id = 0;
-        if (vocab_id(c, e, INT32_MAX, &id, "model.vocab")) {
-            r = -1;
-            break;
-        }
-        tok_set_piece(t, id, e->key, e->keylen);
-        note_byte_token(b->byte_ids, e->key, e->keylen, id);
-        size_t o = raw.len;
+    } *vk = xmalloc((c->nvocab ? c->nvocab : 1) * sizeof *vk);
+    size_t nv = 0;
+    for (size_t i = 0; i < c->nvocab; i++) {
+        const struct vitem *e = &c->vocab[i];
+        tok_set_piece(t, e->id, e->s, e->n);
+        note_byte_token(b->byte_ids, e->s, e->n, e->id);
         if (b->bytes_keyed) {
             /* tokens with characters outside the byte alphabet can never
              * come out of byte-level pre-tokenization: not matchable */
-            if (bytelevel_decode(&raw, e->key, e->keylen) != 0) {
+            size_t o = raw.len;
+            if (bytelevel_decode(&raw, e->s, e->n) != 0) {
                 raw.len = o;
                 continue;
             }
+            vk[nv++] = (struct vkey){o, raw.len - o, e->id};
         } else {
-            buf_add(&raw, e->key, e->keylen);
+            vk[nv++] = (struct vkey){(size_t)(uintptr_t)e->s, e->n, e->id};
         }
-        vk = xgrow(vk, &capv, nv + 1, sizeof *vk);
-        vk[nv++] = (struct vkey){o, raw.len - o, id};
-    }
-    walk_end(&w);
-    if (r < 0) {
-        free(vk);
-        goto fail;
     }
     enum { VB = 64 };
-    uint64_t hv[VB];
     for (size_t base = 0; base < nv; base += VB) {
         size_t k = nv - base < VB ? nv - base : VB;
         for (size_t i = 0; i < k; i++) {
-            hv[i] = tok_hash_bytes(raw.data + vk[base + i].off, vk[base + i].len);
+            const struct vkey *v = &vk[base + i];
+            const char *key = b->bytes_keyed ? raw.data + v->off : (const char *)(uintptr_t)v->off;
+            hv[i] = tok_hash_bytes(key, v->len);
             strmap_prefetch(&b->vocab, hv[i]);
         }
-        for (size_t i = 0; i < k; i++)
-            strmap_put_hashed(&b->vocab, raw.data + vk[base + i].off, vk[base + i].len, hv[i], vk[base + i].id);
+        for (size_t i = 0; i < k; i++) {
+            const struct vkey *v = &vk[base + i];
+            const char *key = b->bytes_keyed ? raw.data + v->off : (const char *)(uintptr_t)v->off;
+            strmap_put_hashed(&b->vocab, key, v->len, hv[i], v->id);
+        }
     }
     free(vk);
+    free(hv);
     const struct jd *unk;
     if (opt_str(c, m, "unk_token", &unk, "model")) goto fail;
     if (unk) {
@@ -649,96 +673,50 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
             return bad(c, "model.unk_token", "not in the vocabulary");
         }
     }
+
     u64map_free(&b->merges);
-    u64map_init(&b->merges, merges && merges->type != JD_NULL ? walk_hint(merges) : 0);
-    size_t nm = 0, capm = 0;
-    uint32_t rank = 0;
-    struct merge_text *mt = NULL;
-    /* byte-level vocabularies: the parts become raw bytes, kept in one
-     * arena (offsets first, since the arena moves while it grows) */
+    u64map_init(&b->merges, c->nmerges);
+    struct merge_text *mt = xmalloc((c->nmerges ? c->nmerges : 1) * sizeof *mt);
+    size_t nm = 0;
+    /* the parts of byte-level merges become raw bytes in one arena
+     * (offsets first, since the arena moves while it grows) */
     struct buf arena = BUF_INIT;
     buf_init(&arena);
-    if (jd_is(merges, JD_LAZY)) {
-        mt = xgrow(mt, &capm, walk_hint(merges), sizeof *mt);
-        buf_grow(&arena, merges->n);
-    }
-    if (merges && merges->type != JD_NULL) {
-        if (walk_begin(c, &w, merges, false, "model.merges")) {
-            buf_free(&arena);
-            goto fail;
-        }
-        while ((r = walk_next(&w, &e)) == 1) {
-            const char *a, *bb;
-            size_t al, bl2;
-            uint32_t i = rank;
-            if (e->type == JD_STRING && memchr(e->u.str, ' ', e->n)) {
-                const char *sp = memchr(e->u.str, ' ', e->n);
-                a = e->u.str;
-                al = (size_t)(sp - e->u.str);
-                bb = sp + 1;
-                bl2 = e->n - al - 1;
-            } else if (e->type == JD_ARRAY && e->n == 2 && e->u.kids[0].type == JD_STRING &&
-                       e->u.kids[1].type == JD_STRING) {
-                a = e->u.kids[0].u.str;
-                al = e->u.kids[0].n;
-                bb = e->u.kids[1].u.str;
-                bl2 = e->u.kids[1].n;
-            } else {
-                walk_end(&w);
-                free(mt);
-                buf_free(&arena);
-                buf_free(&raw);
-                char f[64];
-                snprintf(f, sizeof f, "model.merges[%u]", i);
-                return bad(c, f, "a merge must be \"A B\" or [\"A\", \"B\"]");
+    if (b->bytes_keyed) buf_grow(&arena, raw.len + c->nmerges * 8);
+    for (size_t i = 0; i < c->nmerges; i++) {
+        const struct mitem *e = &c->merges[i];
+        if (b->bytes_keyed) {
+            size_t o1 = arena.len;
+            int r1 = bytelevel_decode(&arena, e->a, e->alen);
+            size_t o2 = arena.len;
+            int r2 = bytelevel_decode(&arena, e->b, e->blen);
+            if (r1 || r2) {
+                /* a part outside the byte alphabet: such a merge can never
+                 * apply to byte-level pieces; leave it out */
+                arena.len = o1;
+                continue;
             }
-            mt = xgrow(mt, &capm, nm + 1, sizeof *mt);
-            if (b->bytes_keyed) {
-                size_t o1 = arena.len;
-                int r1 = bytelevel_decode(&arena, a, al);
-                size_t o2 = arena.len;
-                int r2 = bytelevel_decode(&arena, bb, bl2);
-                if (r1 || r2) {
-                    /* a part outside the byte alphabet: such a merge can
-                     * never apply to byte-level pieces; leave it out */
-                    arena.len = o1;
-                    rank++;
-                    continue;
-                }
-                mt[nm++] = (struct merge_text){(const char *)(uintptr_t)o1, (const char *)(uintptr_t)o2,
-                                               (uint32_t)(o2 - o1), (uint32_t)(arena.len - o2), rank++};
-            } else {
-                /* lazy elements are only valid until the next one: copy */
-                size_t o1 = arena.len;
-                buf_add(&arena, a, al);
-                size_t o2 = arena.len;
-                buf_add(&arena, bb, bl2);
-                mt[nm++] = (struct merge_text){(const char *)(uintptr_t)o1, (const char *)(uintptr_t)o2,
-                                               (uint32_t)al, (uint32_t)bl2, rank++};
-            }
-        }
-        walk_end(&w);
-        if (r < 0) {
-            free(mt);
-            buf_free(&arena);
-            goto fail;
+            mt[nm++] = (struct merge_text){(const char *)(uintptr_t)o1, (const char *)(uintptr_t)o2,
+                                           (uint32_t)(o2 - o1), (uint32_t)(arena.len - o2), (uint32_t)i};
+        } else {
+            mt[nm++] = (struct merge_text){e->a, e->b, e->alen, e->blen, (uint32_t)i};
         }
     }
-    for (size_t i = 0; i < nm; i++) {
-        mt[i].a = arena.data + (uintptr_t)mt[i].a;
-        mt[i].c = arena.data + (uintptr_t)mt[i].c;
-    }
+    if (b->bytes_keyed)
+        for (size_t i = 0; i < nm; i++) {
+            mt[i].a = arena.data + (uintptr_t)mt[i].a;
+            mt[i].c = arena.data + (uintptr_t)mt[i].c;
+        }
     long badm = tok_bpe_add_merges(b, mt, nm);
     if (badm >= 0) badm = mt[badm].rank;
     free(mt);
     buf_free(&arena);
+    buf_free(&raw);
     if (badm >= 0) {
-        buf_free(&raw);
         char f[64];
         snprintf(f, sizeof f, "model.merges[%ld]", badm);
         return bad(c, f, "a merge whose parts or result are not in the vocabulary");
     }
-    buf_free(&raw);
     return 0;
 fail:
     buf_free(&raw);
@@ -750,22 +728,14 @@ static int parse_wordpiece(const struct ctx *c, const struct jd *m)
     struct tokenizer *t = c->t;
     struct tok_wordpiece *w = &t->model.wp;
     t->model.kind = MODEL_WORDPIECE;
-    const struct jd *vocab = jd_get(m, "vocab"), *s, *e;
-    strmap_init(&w->vocab, walk_hint(vocab));
-    struct walk wk;
-    int r;
-    if (walk_begin(c, &wk, vocab, true, "model.vocab")) return -1;
-    while ((r = walk_next(&wk, &e)) == 1) {
-        int32_t id = 0;
-        if (vocab_id(c, e, INT32_MAX, &id, "model.vocab")) {
-            r = -1;
-            break;
-        }
-        tok_set_piece(t, id, e->key, e->keylen);
-        strmap_put(&w->vocab, e->key, e->keylen, id);
+    const struct jd *s;
+    if (need_vocab(c, m, true)) return -1;
+    strmap_init(&w->vocab, c->nvocab);
+    for (size_t i = 0; i < c->nvocab; i++) {
+        const struct vitem *e = &c->vocab[i];
+        tok_set_piece(t, e->id, e->s, e->n);
+        strmap_put(&w->vocab, e->s, e->n, e->id);
     }
-    walk_end(&wk);
-    if (r < 0) return -1;
     if (opt_str(c, m, "continuing_subword_prefix", &s, "model")) return -1;
     w->prefix = s ? xstrndup(s->u.str, s->n) : xstrdup("##");
     w->prefix_len = strlen(w->prefix);
@@ -781,35 +751,22 @@ static int parse_unigram(const struct ctx *c, const struct jd *m)
     struct tokenizer *t = c->t;
     struct tok_unigram *u = &t->model.uni;
     t->model.kind = MODEL_UNIGRAM;
-    const struct jd *vocab = jd_get(m, "vocab"), *e;
-    strmap_init(&u->vocab, walk_hint(vocab));
+    if (need_vocab(c, m, false)) return -1;
+    strmap_init(&u->vocab, c->nvocab);
     for (int i = 0; i < 256; i++) u->byte_ids[i] = -1;
     u->min_score = INFINITY;
-    size_t cap = 0;
-    struct walk wk;
-    int r;
-    if (walk_begin(c, &wk, vocab, false, "model.vocab")) return -1;
-    while ((r = walk_next(&wk, &e)) == 1) {
-        size_t i = u->n;
-        if (!jd_is(e, JD_ARRAY) || e->n != 2 || !jd_is(&e->u.kids[0], JD_STRING) || !jd_is(&e->u.kids[1], JD_NUMBER) ||
-            i >= INT32_MAX) {
-            walk_end(&wk);
-            char f[64];
-            snprintf(f, sizeof f, "model.vocab[%zu]", i);
-            return bad(c, f, "must be [piece, score]");
-        }
-        const struct jd *p = &e->u.kids[0];
-        u->scores = xgrow(u->scores, &cap, i + 1, sizeof *u->scores);
-        tok_set_piece(t, (int32_t)i, p->u.str, p->n);
-        strmap_put(&u->vocab, p->u.str, p->n, (int32_t)i);
-        note_byte_token(u->byte_ids, p->u.str, p->n, (int32_t)i);
-        u->scores[i] = e->u.kids[1].u.num;
+    u->n = c->nvocab;
+    u->scores = xmalloc((u->n ? u->n : 1) * sizeof *u->scores);
+    tok_reserve_pieces(t, c->nvocab);
+    for (size_t i = 0; i < c->nvocab; i++) {
+        const struct vitem *e = &c->vocab[i];
+        tok_set_piece(t, (int32_t)i, e->s, e->n);
+        strmap_put(&u->vocab, e->s, e->n, (int32_t)i);
+        note_byte_token(u->byte_ids, e->s, e->n, (int32_t)i);
+        u->scores[i] = e->score;
         if (u->scores[i] < u->min_score) u->min_score = u->scores[i];
-        if (p->n > u->max_piece_len) u->max_piece_len = p->n;
-        u->n++;
+        if (e->n > u->max_piece_len) u->max_piece_len = e->n;
     }
-    walk_end(&wk);
-    if (r < 0) return -1;
     size_t unk = 0;
     const struct jd *uv = jd_get(m, "unk_id");
     u->unk_id = -1;
@@ -829,8 +786,7 @@ static int parse_model(const struct ctx *c, const struct jd *m)
     if (!ty) {
         /* older files omit the type; the fields tell */
         if (jd_get(m, "merges")) return parse_bpe(c, m);
-        const struct jd *v = jd_get(m, "vocab");
-        if (jd_is(v, JD_ARRAY) || (jd_is(v, JD_LAZY) && v->u.str[0] == '[')) return parse_unigram(c, m);
+        if (c->vocab_seen && !c->vocab_object) return parse_unigram(c, m);
         return parse_wordpiece(c, m);
     }
     if (jd_streq(ty, "BPE")) return parse_bpe(c, m);
@@ -891,7 +847,7 @@ static int apply_config(struct tokenizer *t, const char *path)
         buf_free(&text);
         return -1;
     }
-    struct ctx c = {path, t, &doc};
+    struct ctx c = {.file = path, .t = t};
     int rc = 0;
     const struct jd *cfg = &doc.root;
     if (!jd_is(cfg, JD_OBJECT)) {
@@ -946,11 +902,13 @@ int tok_load_json_into(struct tokenizer *t, const char *path, const char *config
         return -1;
     }
     struct jd_doc doc;
-    if (jd_parse_lazy(&doc, text.data, text.len, path, lazy_member)) {
+    struct ctx c = {.file = path, .t = t};
+    if (jd_parse_stream(&doc, text.data, text.len, path, streamed_member, consume_member, &c)) {
+        free(c.vocab);
+        free(c.merges);
         buf_free(&text);
         return -1;
     }
-    struct ctx c = {path, t, &doc};
     const struct jd *root = &doc.root;
     int rc = -1;
     if (!jd_is(root, JD_OBJECT)) {
@@ -970,6 +928,8 @@ int tok_load_json_into(struct tokenizer *t, const char *path, const char *config
     if (config_path && apply_config(t, config_path)) goto out;
     rc = 0;
 out:
+    free(c.vocab);
+    free(c.merges);
     jd_free(&doc);
     buf_free(&text);
     return rc;
