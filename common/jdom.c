@@ -67,13 +67,12 @@ static struct jd *push(struct parser *p)
     return n;
 }
 
-static void skip_ws(struct parser *p)
+static inline void skip_ws(struct parser *p)
 {
-    while (p->pos < p->len) {
-        char c = p->text[p->pos];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') p->pos++;
-        else break;
-    }
+    const char *t = p->text;
+    size_t i = p->pos, n = p->len;
+    while (i < n && (t[i] == ' ' || t[i] == '\n' || t[i] == '\r' || t[i] == '\t')) i++;
+    p->pos = i;
 }
 
 static int hexval(char c)
@@ -155,6 +154,14 @@ static int parse_string(struct parser *p, const char **out, uint32_t *outlen)
             return 0;
         }
         if (c < 0x20) { p->pos = i; return perr(p, "control character in string"); }
+        if (c >= 0xC2 && c < 0xE0 && i + 1 < p->len && ((unsigned char)t[i + 1] & 0xC0) == 0x80) {
+            /* two-byte characters (Ġ and the rest of the byte-level
+             * alphabet) are most of the non-ASCII in tokenizer files */
+            if (w != i) t[w] = t[i], t[w + 1] = t[i + 1];
+            w += 2;
+            i += 2;
+            continue;
+        }
         if (c >= 0x80) {
             size_t k = utf8_valid_len((const unsigned char *)t + i, p->len - i);
             if (!k) { p->pos = i; return perr(p, "invalid UTF-8 in string"); }

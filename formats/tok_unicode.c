@@ -244,14 +244,13 @@ void bytelevel_encode(struct buf *out, const char *s, size_t n)
 
 int bytelevel_decode(struct buf *out, const char *s, size_t n)
 {
-    bytelevel_init();
+    if (!__atomic_load_n(&bytelevel_ready, __ATOMIC_ACQUIRE)) bytelevel_init();
     const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    buf_grow(out, n);
+    if (out->cap - out->len <= n) buf_grow(out, n);
     char *o = out->data + out->len;
-    while (i < n) {
+    for (size_t i = 0; i < n;) {
         unsigned c = u[i];
-        if (c >= 33 && c <= 126) {
+        if (c - 33u <= 126u - 33u) {
             /* printable ASCII stands for itself */
             *o++ = (char)c;
             i++;
@@ -259,7 +258,7 @@ int bytelevel_decode(struct buf *out, const char *s, size_t n)
         }
         /* every other character of the alphabet is below U+0144: two
          * UTF-8 bytes */
-        if (c < 0xC2 || c > 0xC5 || i + 1 >= n || (u[i + 1] & 0xC0) != 0x80) return -1;
+        if (c - 0xC2u > 0xC5u - 0xC2u || i + 1 >= n || (u[i + 1] & 0xC0) != 0x80) return -1;
         unsigned cp = ((c & 0x1F) << 6) | (u[i + 1] & 0x3F);
         int b = cp < 324 ? cp_to_byte[cp] : -1;
         if (b < 0) return -1;
