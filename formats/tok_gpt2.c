@@ -27,8 +27,8 @@ static int load_object(const char *path, struct buf *text, struct jd_doc *doc)
 
 static int entry_id(const char *path, const struct jd *e, int32_t *id)
 {
-    if (!jd_is(e, JD_NUMBER) || !e->is_int || e->ival < 0 || e->ival > INT32_MAX)
-        return fail("%s: %.*s: the id must be a non-negative integer", path, (int)(e->keylen > 80 ? 80 : e->keylen),
+    if (!jd_is(e, JD_NUMBER) || !e->is_int || e->ival < 0 || e->ival > TOK_MAX_ID)
+        return fail("%s: %.*s: the id must be an integer from 0 to 16777215", path, (int)(e->keylen > 80 ? 80 : e->keylen),
                     e->key);
     *id = (int32_t)e->ival;
     return 0;

@@ -12,6 +12,10 @@
 #include "tok_map.h"
 #include "tokenizer.h"
 
+/* Token ids are dense tables indexed by id: a file naming id 2^31-1
+ * would ask for gigabytes. Real vocabularies stay far below this. */
+#define TOK_MAX_ID 16777215
+
 /* ---- patterns (Split, Replace): a literal string or a regex ---- */
 
 struct tok_pattern {

@@ -54,12 +54,12 @@ static int consume_vocab(struct ctx *c, struct jd_iter *it)
     while ((r = jd_iter_next(it, &e)) == 1) {
         struct vitem v = {0};
         if (it->object) {
-            if (!jd_is(e, JD_NUMBER) || !e->is_int || e->ival < 0 || e->ival > INT32_MAX)
-                return bad(c, "model.vocab", "token ids must be integers from 0 to 2^31-1");
+            if (!jd_is(e, JD_NUMBER) || !e->is_int || e->ival < 0 || e->ival > TOK_MAX_ID)
+                return bad(c, "model.vocab", "token ids must be integers from 0 to 16777215");
             v = (struct vitem){e->key, e->keylen, (int32_t)e->ival, 0};
         } else {
             if (!jd_is(e, JD_ARRAY) || e->n != 2 || !jd_is(&e->u.kids[0], JD_STRING) ||
-                !jd_is(&e->u.kids[1], JD_NUMBER) || c->nvocab >= INT32_MAX) {
+                !jd_is(&e->u.kids[1], JD_NUMBER) || c->nvocab >= TOK_MAX_ID) {
                 char f[64];
                 snprintf(f, sizeof f, "model.vocab[%zu]", c->nvocab);
                 return bad(c, f, "must be [piece, score]");
@@ -475,7 +475,7 @@ static int id_pair(const struct ctx *c, const struct jd *o, const char *key, int
     char f[160];
     snprintf(f, sizeof f, "%s.%s", where, key);
     if (!jd_is(v, JD_ARRAY) || v->n != 2 || !jd_is(&v->u.kids[1], JD_NUMBER) || !v->u.kids[1].is_int ||
-        v->u.kids[1].ival < 0 || v->u.kids[1].ival > INT32_MAX)
+        v->u.kids[1].ival < 0 || v->u.kids[1].ival > TOK_MAX_ID)
         return bad(c, f, "must be [TOKEN, ID]");
     *id = (int32_t)v->u.kids[1].ival;
     return 0;
@@ -529,7 +529,7 @@ static int parse_post(const struct ctx *c, const struct jd *o, struct tok_post *
             pi->ids = xcalloc(ids->n ? ids->n : 1, sizeof *pi->ids);
             for (uint32_t k = 0; k < ids->n; k++) {
                 const struct jd *v = &ids->u.kids[k];
-                if (!jd_is(v, JD_NUMBER) || !v->is_int || v->ival < 0 || v->ival > INT32_MAX)
+                if (!jd_is(v, JD_NUMBER) || !v->is_int || v->ival < 0 || v->ival > TOK_MAX_ID)
                     return bad(c, f, "special token ids must be non-negative integers");
                 pi->ids[pi->n++] = (int32_t)v->ival;
             }
@@ -559,7 +559,7 @@ static int parse_post(const struct ctx *c, const struct jd *o, struct tok_post *
 static int vocab_id(const struct ctx *c, const struct jd *v, size_t limit, int32_t *id, const char *f)
 {
     if (!jd_is(v, JD_NUMBER) || !v->is_int || v->ival < 0 || (uint64_t)v->ival >= limit)
-        return bad(c, f, "token ids must be integers from 0 to 2^31-1");
+        return bad(c, f, "token ids must be integers from 0 to 16777215");
     *id = (int32_t)v->ival;
     return 0;
 }
@@ -810,7 +810,7 @@ static int parse_added(const struct ctx *c, const struct jd *list)
         char f[80];
         snprintf(f, sizeof f, "%s.id", where);
         if (!jd_is(e, JD_OBJECT)) return bad(c, where, "must be an object");
-        if (need_str(c, e, "content", &content, where) || vocab_id(c, idv, INT32_MAX, &id, f)) return -1;
+        if (need_str(c, e, "content", &content, where) || vocab_id(c, idv, TOK_MAX_ID + 1, &id, f)) return -1;
         if (!content->n) return bad(c, where, "empty content");
         struct added_token a = {.content = (char *)content->u.str, .len = content->n, .id = id};
         if (opt_bool(c, e, "special", false, &a.special, where) || opt_bool(c, e, "lstrip", false, &a.lstrip, where) ||

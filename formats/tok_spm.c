@@ -569,6 +569,7 @@ static int parse_spm(const char *path, const unsigned char *data, size_t n, stru
             if (parse_piece(&sub, &sf->pieces[sf->n]) < 0)
                 return fail("%s: pieces[%zu]: malformed protobuf", path, sf->n);
             if (!sf->pieces[sf->n].len) return fail("%s: pieces[%zu]: empty piece", path, sf->n);
+            if (sf->n >= TOK_MAX_ID) return fail("%s: more than 16777215 pieces", path);
             if (!utf8_is_valid((const char *)sf->pieces[sf->n].s, sf->pieces[sf->n].len))
                 return fail("%s: pieces[%zu]: not valid UTF-8", path, sf->n);
             if (sf->pieces[sf->n].type < SPM_NORMAL || sf->pieces[sf->n].type > SPM_BYTE)
@@ -718,7 +719,10 @@ int tok_load_spm_into(struct tokenizer *t, const char *path)
     t->spm_types = xmalloc(sf.n);
     for (size_t i = 0; i < sf.n; i++) {
         t->spm_types[i] = (uint8_t)sf.pieces[i].type;
-        if (sf.pieces[i].type == SPM_USER && sf.pieces[i].len > t->spm_user_max) t->spm_user_max = sf.pieces[i].len;
+        /* longer user-defined pieces would make every position cost that
+         * many lookups; they are matched as ordinary pieces instead */
+        if (sf.pieces[i].type == SPM_USER && sf.pieces[i].len > t->spm_user_max && sf.pieces[i].len <= 256)
+            t->spm_user_max = sf.pieces[i].len;
     }
     if (t->model.kind == MODEL_SPM_BPE) t->model.sbpe.user_max = t->spm_user_max;
     if (sf.bos_id >= 0 && (size_t)sf.bos_id < sf.n) t->bos_id = (int32_t)sf.bos_id;

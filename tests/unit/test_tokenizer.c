@@ -796,6 +796,14 @@ TEST(vocabulary_errors_name_the_field)
     struct tokenizer *t = load("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":\"x\"},\"merges\":[]}}");
     CHECK(t == NULL);
     CHECK_CONTAINS(last_error(), "tokenizer.json: model.vocab: token ids must be integers");
+    /* a huge id would make the id tables huge: refused */
+    t = load("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":2147483647},\"merges\":[]}}");
+    CHECK(t == NULL);
+    CHECK_CONTAINS(last_error(), "model.vocab: token ids must be integers from 0 to 16777215");
+    t = load("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},"
+             "\"added_tokens\":[{\"id\":99999999,\"content\":\"x\"}]}");
+    CHECK(t == NULL);
+    CHECK_CONTAINS(last_error(), "added_tokens[0].id: token ids must be integers from 0 to 16777215");
     t = load("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a a\", 5]}}");
     CHECK(t == NULL);
     CHECK_CONTAINS(last_error(), "model.merges[1]: a merge must be");
