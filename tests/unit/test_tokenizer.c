@@ -469,10 +469,30 @@ TEST(byte_level_with_split_regex_and_prefix_space)
     tokenizer_free(t);
 }
 
+/* A fixture path: relative to the source tree, which is the current
+ * directory under make, else two levels above this binary (build/tests). */
+static char *fixture(const char *rel)
+{
+    char *p = path_join("tests/fixtures", rel);
+    if (path_exists(p)) return p;
+    free(p);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return path_join("tests/fixtures", rel);
+    exe[n] = 0;
+    char *d1 = path_dirname(exe), *d2 = path_dirname(d1), *d3 = path_dirname(d2);
+    char *base = path_join(d3, "tests/fixtures");
+    p = path_join(base, rel);
+    free(d1);
+    free(d2);
+    free(d3);
+    free(base);
+    return p;
+}
+
 static struct tokenizer *stories(void)
 {
-    const char *dir = getenv("MLC_TEST_STORIES");
-    char *d = dir ? xstrdup(dir) : xstrdup("tests/fixtures/stories260K");
+    char *d = fixture("stories260K");
     struct tokenizer *t = tokenizer_load(d);
     free(d);
     return t;
@@ -582,8 +602,11 @@ TEST(truncated_and_corrupted_files_fail_cleanly)
     struct buf json = BUF_INIT, model = BUF_INIT;
     buf_init(&json);
     buf_init(&model);
-    if (read_file("tests/fixtures/stories260K/tokenizer.json", &json, 0) ||
-        read_file("tests/fixtures/stories260K/tokenizer.model", &model, 0)) {
+    char *fj = fixture("stories260K/tokenizer.json"), *fm = fixture("stories260K/tokenizer.model");
+    int missing = read_file(fj, &json, 0) || read_file(fm, &model, 0);
+    free(fj);
+    free(fm);
+    if (missing) {
         TEST_FAIL_AT("fixtures missing: %s", last_error());
         return;
     }
@@ -686,7 +709,9 @@ TEST(charsmap_read_as_sentencepiece_and_as_huggingface)
      * replaces a grapheme cluster under 6 bytes by its first rule and
      * longer clusters character by character, so a+3 accents (7 bytes)
      * and KA+voiced mark (6 bytes) stay uncomposed there */
-    struct tokenizer *t = tokenizer_load_sentencepiece("tests/fixtures/sentencepiece/unigram-nfkc.model");
+    char *path = fixture("sentencepiece/unigram-nfkc.model");
+    struct tokenizer *t = tokenizer_load_sentencepiece(path);
+    free(path);
     if (!t || !t->spm_charsmap) {
         TEST_FAIL_AT("no charsmap: %s", last_error());
         tokenizer_free(t);
