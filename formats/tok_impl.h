@@ -162,6 +162,14 @@ struct tok_wordpiece {
     size_t max_chars;
 };
 
+/* SentencePiece piece types */
+#define SPM_NORMAL 1
+#define SPM_UNKNOWN 2
+#define SPM_CONTROL 3
+#define SPM_USER 4
+#define SPM_UNUSED 5
+#define SPM_BYTE 6
+
 /* SentencePiece BPE: merges by piece score, not by rank. */
 struct tok_spm_bpe {
     struct strmap vocab;
@@ -331,6 +339,10 @@ int tok_load_gpt2_into(struct tokenizer *t, const char *vocab, const char *merge
 /* SentencePiece normalization (tok_spm.c) */
 void tok_charsmap_free(struct tok_charsmap *m);
 struct tok_charsmap *tok_charsmap_parse(const unsigned char *blob, size_t n, const char *what);
+/* One step of SentencePiece's use of a charsmap: the longest rule at the
+ * start of s (or one character, U+FFFD for invalid UTF-8); returns the
+ * bytes consumed. */
+size_t tok_charsmap_prefix(const struct tok_charsmap *m, const char *s, size_t n, const char **rep, size_t *replen);
 /* SentencePiece's use of a charsmap: longest rule at each position */
 void tok_charsmap_normalize(const struct tok_charsmap *m, const char *s, size_t n, struct buf *out);
 /* HuggingFace's "Precompiled" normalizer: per grapheme, shortest rule */

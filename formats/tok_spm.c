@@ -1,28 +1,18 @@
 /* SentencePiece models (tokenizer.model): the protobuf file, its
  * normalizer (precompiled character map, dummy prefix, extra whitespace,
- * whitespace escaping), score-driven BPE and Unigram encoding, and
- * SentencePiece's decoding rules, so that ids match the SentencePiece
- * library. The protobuf is read by hand: only the few fields used here.
- *
- * A precompiled charsmap (also the "Precompiled" normalizer of
- * tokenizer.json) is a Darts double-array trie mapping input prefixes to
- * offsets of NUL-terminated replacement strings. */
+ * whitespace escaping) and SentencePiece's decoding rules, so that ids and
+ * texts match the SentencePiece library. Encoding is score-driven BPE
+ * (tok_spm_bpe.c) or Unigram (tok_models.c). The protobuf is read by hand:
+ * only the few fields used here. */
 #include "tok_impl.h"
 #include "tok_unicode.h"
 
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "common/fsutil.h"
 
-#define SPM_NORMAL 1
-#define SPM_UNKNOWN 2
-#define SPM_CONTROL 3
-#define SPM_USER 4
-#define SPM_UNUSED 5
-#define SPM_BYTE 6
 
 static const char SPACE_SYMBOL[] = "\xE2\x96\x81";   /* U+2581 */
 
@@ -38,170 +28,6 @@ static int piece_byte(const char *p, size_t len)
         v = v * 16 + h;
     }
     return v;
-}
-
-/* ---- precompiled charsmap ---- */
-
-struct tok_charsmap {
-    uint32_t *units;
-    size_t nunits;
-    char *strings;          /* NUL-terminated replacements */
-    size_t nstrings;
-};
-
-struct tok_charsmap *tok_charsmap_parse(const unsigned char *blob, size_t n, const char *what)
-{
-    if (n < 4) {
-        fail("%s: precompiled charsmap shorter than its header", what);
-        return NULL;
-    }
-    uint32_t trie_size = (uint32_t)blob[0] | (uint32_t)blob[1] << 8 | (uint32_t)blob[2] << 16 | (uint32_t)blob[3] << 24;
-    if (trie_size % 4 || trie_size > n - 4 || trie_size == 0) {
-        fail("%s: precompiled charsmap: trie size %u does not fit in %zu bytes", what, trie_size, n);
-        return NULL;
-    }
-    struct tok_charsmap *m = xcalloc(1, sizeof *m);
-    m->nunits = trie_size / 4;
-    m->units = xmalloc(trie_size);
-    for (size_t i = 0; i < m->nunits; i++) {
-        const unsigned char *p = blob + 4 + 4 * i;
-        m->units[i] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    }
-    m->nstrings = n - 4 - trie_size;
-    m->strings = xmalloc(m->nstrings + 1);
-    memcpy(m->strings, blob + 4 + trie_size, m->nstrings);
-    m->strings[m->nstrings] = 0;   /* so the last string always ends */
-    return m;
-}
-
-void tok_charsmap_free(struct tok_charsmap *m)
-{
-    if (!m) return;
-    free(m->units);
-    free(m->strings);
-    free(m);
-}
-
-/* Darts-clone unit fields */
-static inline bool unit_has_leaf(uint32_t u) { return (u >> 8) & 1; }
-static inline uint32_t unit_value(uint32_t u) { return u & 0x7FFFFFFFu; }
-static inline uint32_t unit_label(uint32_t u) { return u & (0x80000000u | 0xFFu); }
-static inline uint32_t unit_offset(uint32_t u) { return (u >> 10) << ((u & (1u << 9)) >> 6); }
-
-/* Longest rule matching a prefix of s: its length (0 if none) and the
- * offset of its replacement. Every index is checked: the map is input. */
-static size_t charsmap_longest(const struct tok_charsmap *m, const char *s, size_t n, uint32_t *value)
-{
-    size_t pos = 0, best = 0;
-    if (!m->nunits) return 0;
-    uint32_t u = m->units[0];
-    pos ^= unit_offset(u);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        pos ^= c;
-        if (pos >= m->nunits) break;
-        u = m->units[pos];
-        if (unit_label(u) != c) break;
-        pos ^= unit_offset(u);
-        if (pos >= m->nunits) break;
-        if (unit_has_leaf(u)) {
-            uint32_t v = unit_value(m->units[pos]);
-            if (v < m->nstrings) {
-                best = i + 1;
-                *value = v;
-            }
-        }
-    }
-    return best;
-}
-
-/* One normalization step at the start of s: the replacement and how many
- * input bytes it consumed. */
-static size_t norm_prefix(const struct tok_charsmap *m, const char *s, size_t n, const char **rep, size_t *replen)
-{
-    uint32_t v = 0;
-    size_t l = m ? charsmap_longest(m, s, n, &v) : 0;
-    if (l) {
-        *rep = m->strings + v;
-        *replen = strlen(*rep);
-        return l;
-    }
-    size_t k = utf8_valid_prefix((const unsigned char *)s, n);
-    if (!k) {
-        *rep = "\xEF\xBF\xBD";
-        *replen = 3;
-        return 1;
-    }
-    *rep = s;
-    *replen = k;
-    return k;
-}
-
-void tok_charsmap_normalize(const struct tok_charsmap *m, const char *s, size_t n, struct buf *out)
-{
-    size_t i = 0;
-    while (i < n) {
-        const char *rep;
-        size_t rl;
-        i += norm_prefix(m, s + i, n - i, &rep, &rl);
-        buf_add(out, rep, rl);
-    }
-}
-
-/* HuggingFace's reading of a charsmap (its "Precompiled" normalizer): the
- * shortest rule matching a prefix of a chunk replaces the whole chunk;
- * chunks are grapheme clusters under 6 bytes, else single characters. */
-static const char *charsmap_first(const struct tok_charsmap *m, const char *s, size_t n, size_t *replen)
-{
-    if (!m->nunits) return NULL;
-    size_t pos = unit_offset(m->units[0]);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!c) break;
-        pos ^= c;
-        if (pos >= m->nunits) return NULL;
-        uint32_t u = m->units[pos];
-        if (unit_label(u) != c) return NULL;
-        pos ^= unit_offset(u);
-        if (pos >= m->nunits) return NULL;
-        if (unit_has_leaf(u)) {
-            uint32_t v = unit_value(m->units[pos]);
-            if (v >= m->nstrings) return NULL;
-            *replen = strlen(m->strings + v);
-            return m->strings + v;
-        }
-    }
-    return NULL;
-}
-
-void tok_charsmap_normalize_hf(const struct tok_charsmap *m, const char *s, size_t n, struct buf *out)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t gs = i, k;
-        int32_t cp = utf8_decode(s + i, n - i, &k);
-        i += k;
-        utf8proc_int32_t state = 0;
-        while (i < n) {
-            int32_t next = utf8_decode(s + i, n - i, &k);
-            if (utf8proc_grapheme_break_stateful(cp, next, &state)) break;
-            cp = next;
-            i += k;
-        }
-        const char *rep;
-        size_t rl;
-        if (i - gs < 6 && (rep = charsmap_first(m, s + gs, i - gs, &rl))) {
-            buf_add(out, rep, rl);
-            continue;
-        }
-        for (size_t j = gs; j < i; j += k) {
-            k = utf8_lead_len((unsigned char)s[j]);
-            if (k > i - j) k = i - j;
-            rep = charsmap_first(m, s + j, k, &rl);
-            if (rep) buf_add(out, rep, rl);
-            else buf_add(out, s + j, k);
-        }
-    }
 }
 
 /* ---- SentencePiece normalizer ---- */
@@ -243,7 +69,7 @@ void tok_spm_normalize(const struct tokenizer *t, const char *s, size_t n, struc
     do {                                                                   \
         size_t u_ = users ? user_symbol_at(t, s + i, n - i) : 0;           \
         if (u_) { rep = s + i; rl = u_; used = u_; }                      \
-        else used = norm_prefix(m, s + i, n - i, &rep, &rl);               \
+        else used = tok_charsmap_prefix(m, s + i, n - i, &rep, &rl);               \
     } while (0)
     if (t->spm_remove_extra_ws) {
         while (i < n) {
@@ -280,180 +106,6 @@ void tok_spm_normalize(const struct tokenizer *t, const char *s, size_t n, struc
         while (out->len >= sl && !memcmp(out->data + out->len - sl, sp, sl)) out->len -= sl;
         out->data[out->len] = 0;
     }
-}
-
-/* ---- score-driven BPE ---- */
-
-struct sym {
-    size_t start, len;     /* bytes of the normalized text; len 0: merged away */
-    int prev, next;
-    bool freeze;
-};
-
-struct pair {
-    int left, right;
-    float score;
-    size_t size;
-};
-
-static bool pair_before(const struct pair *a, const struct pair *b)
-{
-    /* higher score first, then the leftmost */
-    return a->score != b->score ? a->score > b->score : a->left < b->left;
-}
-
-struct pheap {
-    struct pair *v;
-    size_t n, cap;
-};
-
-static void pheap_push(struct pheap *h, struct pair p)
-{
-    h->v = xgrow(h->v, &h->cap, h->n + 1, sizeof *h->v);
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t par = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[par])) break;
-        h->v[i] = h->v[par];
-        i = par;
-    }
-    h->v[i] = p;
-}
-
-static struct pair pheap_pop(struct pheap *h)
-{
-    struct pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= h->n) break;
-        size_t c = l;
-        if (l + 1 < h->n && pair_before(&h->v[l + 1], &h->v[l])) c = l + 1;
-        if (!pair_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-/* A merge of unused pieces is undone afterwards: remember its parts. */
-struct revmerge {
-    struct strmap index;     /* merged piece -> entry */
-    size_t *ls, *ll, *rs, *rl;
-    size_t n, cap;
-};
-
-static void maybe_pair(const struct tok_spm_bpe *m, const char *s, struct sym *sy, int l, int r, struct pheap *h,
-                       struct revmerge *rv)
-{
-    if (l < 0 || r < 0 || sy[l].freeze || sy[r].freeze) return;
-    size_t size = sy[l].len + sy[r].len;
-    int32_t id = strmap_get(&m->vocab, s + sy[l].start, size);
-    if (id < 0) return;
-    pheap_push(h, (struct pair){l, r, m->scores[id], size});
-    if (m->type[id] == SPM_UNUSED && strmap_get(&rv->index, s + sy[l].start, size) < 0) {
-        size_t cap = rv->cap;
-        rv->ls = xgrow(rv->ls, &cap, rv->n + 1, sizeof *rv->ls);
-        cap = rv->cap;
-        rv->ll = xgrow(rv->ll, &cap, rv->n + 1, sizeof *rv->ll);
-        cap = rv->cap;
-        rv->rs = xgrow(rv->rs, &cap, rv->n + 1, sizeof *rv->rs);
-        rv->rl = xgrow(rv->rl, &rv->cap, rv->n + 1, sizeof *rv->rl);
-        rv->ls[rv->n] = sy[l].start;
-        rv->ll[rv->n] = sy[l].len;
-        rv->rs[rv->n] = sy[r].start;
-        rv->rl[rv->n] = sy[r].len;
-        strmap_put(&rv->index, s + sy[l].start, size, (int32_t)rv->n);
-        rv->n++;
-    }
-}
-
-struct spm_out {
-    const struct tok_spm_bpe *m;
-    struct tok_ids *ids;
-    bool prev_unk;
-};
-
-static void emit_piece(struct spm_out *o, const char *p, size_t len)
-{
-    const struct tok_spm_bpe *m = o->m;
-    int32_t id = strmap_get(&m->vocab, p, len);
-    bool unk = id < 0 || id == m->unk_id;
-    if (unk && m->byte_fallback) {
-        for (size_t i = 0; i < len; i++) tok_ids_push(o->ids, m->byte_ids[(unsigned char)p[i]]);
-    } else if (unk) {
-        /* runs of unknown pieces become one unknown token */
-        if (!o->prev_unk) tok_ids_push(o->ids, m->unk_id);
-    } else {
-        tok_ids_push(o->ids, id);
-    }
-    o->prev_unk = unk;
-}
-
-static void resegment(struct spm_out *o, const struct revmerge *rv, const char *s, size_t start, size_t len, int depth)
-{
-    int32_t id = strmap_get(&o->m->vocab, s + start, len);
-    int32_t e = id >= 0 && o->m->type[id] == SPM_UNUSED && depth < 256 ? strmap_get(&rv->index, s + start, len) : -1;
-    if (e < 0) {
-        emit_piece(o, s + start, len);
-        return;
-    }
-    resegment(o, rv, s, rv->ls[e], rv->ll[e], depth + 1);
-    resegment(o, rv, s, rv->rs[e], rv->rl[e], depth + 1);
-}
-
-void tok_spm_bpe_encode(const struct tok_spm_bpe *m, const char *s, size_t n, struct tok_ids *out)
-{
-    if (!n) return;
-    struct sym *sy = xmalloc(n * sizeof *sy);
-    int count = 0;
-    size_t i = 0;
-    while (i < n) {
-        /* user-defined symbols are single, frozen symbols */
-        size_t ul = 0;
-        for (size_t l = 1; l <= n - i && l <= m->user_max; l++) {
-            int32_t id = strmap_get(&m->vocab, s + i, l);
-            if (id >= 0 && m->type[id] == SPM_USER) ul = l;
-        }
-        size_t k = ul ? ul : utf8_lead_len((unsigned char)s[i]);
-        if (k > n - i) k = n - i;
-        sy[count] = (struct sym){i, k, count - 1, -1, ul > 0};
-        if (count > 0) sy[count - 1].next = count;
-        count++;
-        i += k;
-    }
-    struct pheap h = {0};
-    struct revmerge rv = {0};
-    strmap_init(&rv.index, 16);
-    for (int k = 1; k < count; k++) maybe_pair(m, s, sy, k - 1, k, &h, &rv);
-    while (h.n) {
-        struct pair top = pheap_pop(&h);
-        if (!sy[top.left].len || !sy[top.right].len || sy[top.left].len + sy[top.right].len != top.size) continue;
-        sy[top.left].len += sy[top.right].len;
-        sy[top.left].next = sy[top.right].next;
-        if (sy[top.right].next >= 0) sy[sy[top.right].next].prev = top.left;
-        sy[top.right].len = 0;
-        maybe_pair(m, s, sy, sy[top.left].prev, top.left, &h, &rv);
-        maybe_pair(m, s, sy, top.left, sy[top.left].next, &h, &rv);
-    }
-    struct spm_out o = {m, out, false};
-    for (int k = 0; k >= 0; k = sy[k].next) resegment(&o, &rv, s, sy[k].start, sy[k].len, 0);
-    free(h.v);
-    strmap_free(&rv.index);
-    free(rv.ls);
-    free(rv.ll);
-    free(rv.rs);
-    free(rv.rl);
-    free(sy);
-}
-
-void tok_spm_bpe_free(struct tok_spm_bpe *m)
-{
-    strmap_free(&m->vocab);
-    free(m->scores);
-    free(m->type);
-    memset(m, 0, sizeof *m);
 }
 
 /* ---- protobuf ---- */
