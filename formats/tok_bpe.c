@@ -1,5 +1,6 @@
 /* The BPE model of HuggingFace tokenizers: split a word into characters
- * (or bytes, for byte-level vocabularies keyed by raw bytes), then apply
+ * (pieces of a byte-level pipeline arrive as raw bytes and are mapped to
+ * the byte-level alphabet here, only when the word cache misses), then apply
  * merges lowest rank first, leftmost first among equal ranks, exactly as
  * tokenizers' Word::merge_all does with its priority queue. Unknown
  * characters go to byte fallback, then to the unknown token (fused or
@@ -251,7 +252,7 @@ static void bpe_word(const struct tok_bpe *b, const char *s, size_t n, struct wo
     size_t unk_len = 0;
     size_t i = 0;
     while (i < n) {
-        size_t k = b->bytes_keyed ? 1 : utf8_lead_len((unsigned char)s[i]);
+        size_t k = utf8_lead_len((unsigned char)s[i]);
         if (k > n - i) k = n - i;
         bool first = i == 0, last = i + k == n;
         const char *key = s + i;
@@ -305,13 +306,8 @@ static void bpe_word(const struct tok_bpe *b, const char *s, size_t n, struct wo
 void tok_bpe_encode(struct tok_bpe *b, const char *s, size_t n, struct tok_ids *out)
 {
     if (!n) return;
-    if (b->ignore_merges) {
-        int32_t id = strmap_get(&b->vocab, s, n);
-        if (id >= 0) {
-            tok_ids_push(out, id);
-            return;
-        }
-    }
+    /* the cache is keyed by the piece as it arrives (raw bytes for a
+     * byte-level pipeline): a hit skips the mapping too */
     struct word_cache *c = b->cache;
     if (n <= CACHE_MAX_WORD) {
         int32_t e = strmap_get(&c->index, s, n);
@@ -320,11 +316,26 @@ void tok_bpe_encode(struct tok_bpe *b, const char *s, size_t n, struct tok_ids *
             return;
         }
     }
-    struct word w = {0};
-    bpe_word(b, s, n, &w);
+    const char *w_s = s;
+    size_t w_n = n;
+    struct buf mapped = BUF_INIT;
+    if (b->map_bytes) {
+        buf_init(&mapped);
+        bytelevel_encode(&mapped, s, n);
+        w_s = mapped.data;
+        w_n = mapped.len;
+    }
     size_t first = out->n;
-    for (int32_t i = 0; i >= 0 && (size_t)i < w.n; i = w.s[i].next) tok_ids_push(out, w.s[i].id);
-    free(w.s);
+    int32_t whole = b->ignore_merges ? strmap_get(&b->vocab, w_s, w_n) : -1;
+    if (whole >= 0) {
+        tok_ids_push(out, whole);
+    } else {
+        struct word w = {0};
+        bpe_word(b, w_s, w_n, &w);
+        for (int32_t i = 0; i >= 0 && (size_t)i < w.n; i = w.s[i].next) tok_ids_push(out, w.s[i].id);
+        free(w.s);
+    }
+    if (b->map_bytes) buf_free(&mapped);
     if (n <= CACHE_MAX_WORD) {
         if (c->n >= CACHE_MAX_ENTRIES) cache_clear(c);
         size_t cnt = out->n - first;

@@ -47,14 +47,11 @@ int tok_load_gpt2_into(struct tokenizer *t, const char *vocab_path, const char *
     t->model.kind = MODEL_BPE;
     struct tok_bpe *b = &t->model.bpe;
     tok_bpe_init(b);
-    b->bytes_keyed = true;
+    b->map_bytes = true;
 
-    struct buf vtext, raw = BUF_INIT, left = BUF_INIT, right = BUF_INIT, mtext = BUF_INIT;
+    struct buf vtext, mtext = BUF_INIT;
     struct jd_doc vdoc;
     int rc = -1;
-    buf_init(&raw);
-    buf_init(&left);
-    buf_init(&right);
     buf_init(&mtext);
     if (load_object(vocab_path, &vtext, &vdoc)) {
         buf_free(&vtext);
@@ -67,8 +64,7 @@ int tok_load_gpt2_into(struct tokenizer *t, const char *vocab_path, const char *
         const struct jd *e = &v->u.kids[i];
         if (entry_id(vocab_path, e, &id)) goto out;
         tok_set_piece(t, id, e->key, e->keylen);
-        buf_reset(&raw);
-        if (bytelevel_decode(&raw, e->key, e->keylen) == 0) strmap_put(&b->vocab, raw.data, raw.len, id);
+        strmap_put(&b->vocab, e->key, e->keylen, id);
         if (e->keylen == 13 && !memcmp(e->key, "<|endoftext|>", 13)) t->bos_id = t->eos_id = id;
     }
     if (read_file(merges_path, &mtext, 1024u << 20)) goto out;
@@ -88,11 +84,8 @@ int tok_load_gpt2_into(struct tokenizer *t, const char *vocab_path, const char *
             fail("%s:%zu: a merge must be two tokens separated by one space", merges_path, line);
             goto out;
         }
-        buf_reset(&left);
-        buf_reset(&right);
-        if (!utf8_is_valid(s, len) || bytelevel_decode(&left, s, (size_t)(sp - s)) ||
-            bytelevel_decode(&right, sp + 1, len - (size_t)(sp + 1 - s)) ||
-            tok_bpe_add_merge(b, left.data, left.len, right.data, right.len, rank)) {
+        if (!utf8_is_valid(s, len) ||
+            tok_bpe_add_merge(b, s, (size_t)(sp - s), sp + 1, len - (size_t)(sp + 1 - s), rank)) {
             fail("%s:%zu: a merge whose parts or result are not in vocab.json", merges_path, line);
             goto out;
         }
@@ -126,9 +119,6 @@ out:
     jd_free(&vdoc);
     buf_free(&vtext);
 out_bufs:
-    buf_free(&raw);
-    buf_free(&left);
-    buf_free(&right);
     buf_free(&mtext);
     return rc;
 }

@@ -96,8 +96,8 @@ struct tok_pretok {
     struct tok_pattern pat;      /* Split */
     bool add_prefix_space;       /* ByteLevel */
     bool use_regex;              /* ByteLevel */
-    bool defer_bytes;            /* ByteLevel: leave raw bytes; the model's
-                                    vocabulary is keyed by bytes instead */
+    bool defer_bytes;            /* ByteLevel: leave raw bytes; the BPE
+                                    model maps them (after its cache) */
     bool individual_digits;      /* Digits */
     char replacement[8];         /* Metaspace (UTF-8), CharDelimiterSplit */
     size_t replacement_len;
@@ -127,11 +127,12 @@ enum model_kind { MODEL_BPE, MODEL_WORDPIECE, MODEL_UNIGRAM, MODEL_SPM_BPE };
 struct word_cache;
 
 struct tok_bpe {
-    struct strmap vocab;         /* token (raw bytes when bytes_keyed) -> id */
+    struct strmap vocab;         /* token -> id */
     struct u64map merges;        /* (left << 32 | right) -> (rank << 32 | merged) */
     int32_t unk_id;              /* -1: none */
     bool fuse_unk, byte_fallback, ignore_merges;
-    bool bytes_keyed;            /* vocab keys are raw bytes (byte-level) */
+    bool map_bytes;              /* pieces come as raw bytes (a deferred
+                                    ByteLevel step): map them first */
     char *prefix, *suffix;       /* continuing_subword_prefix, end_of_word_suffix */
     size_t prefix_len, suffix_len;
     int32_t byte_ids[256];       /* "<0xXX>" tokens, -1 if absent */

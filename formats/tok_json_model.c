@@ -133,116 +133,58 @@ static int parse_bpe(const struct ctx *c, const struct jd *m)
     if (tok_json_opt_str(c, m, "end_of_word_suffix", &s, "model")) return -1;
     if (s && s->n) b->suffix = xstrndup(s->u.str, s->n), b->suffix_len = s->n;
 
+    /* a byte-level pipeline hands raw-byte pieces to the model, which
+     * maps them only when its word cache misses */
     struct tok_pretok *bl = final_bytelevel(t->pretok);
-    if (bl && !b->prefix && !b->suffix) {
+    if (bl) {
         bl->defer_bytes = true;
-        b->bytes_keyed = true;
+        b->map_bytes = true;
     }
     strmap_free(&b->vocab);
     strmap_init(&b->vocab, c->nvocab);
     tok_reserve_pieces(t, c->nvocab);
-    /* byte-level vocabularies are keyed by raw bytes: decoded into one
-     * arena, then inserted in prefetched batches */
-    struct buf raw = BUF_INIT;
-    buf_init(&raw);
-    uint64_t *hv = xmalloc((c->nvocab ? c->nvocab : 1) * sizeof *hv);
-    struct vkey {
-        size_t off, len;
-        int32_t id;
-    } *vk = xmalloc((c->nvocab ? c->nvocab : 1) * sizeof *vk);
-    size_t nv = 0;
-    for (size_t i = 0; i < c->nvocab; i++) {
-        const struct vitem *e = &c->vocab[i];
-        tok_set_piece(t, e->id, e->s, e->n);
-        note_byte_token(b->byte_ids, e->s, e->n, e->id);
-        if (b->bytes_keyed) {
-            /* tokens with characters outside the byte alphabet can never
-             * come out of byte-level pre-tokenization: not matchable */
-            size_t o = raw.len;
-            if (bytelevel_decode(&raw, e->s, e->n) != 0) {
-                raw.len = o;
-                continue;
-            }
-            vk[nv++] = (struct vkey){o, raw.len - o, e->id};
-        } else {
-            vk[nv++] = (struct vkey){(size_t)(uintptr_t)e->s, e->n, e->id};
-        }
-    }
+    /* inserted in batches: hash, prefetch the slots, then insert */
     enum { VB = 64 };
-    for (size_t base = 0; base < nv; base += VB) {
-        size_t k = nv - base < VB ? nv - base : VB;
+    uint64_t hv[VB];
+    for (size_t base = 0; base < c->nvocab; base += VB) {
+        size_t k = c->nvocab - base < VB ? c->nvocab - base : VB;
         for (size_t i = 0; i < k; i++) {
-            const struct vkey *v = &vk[base + i];
-            const char *key = b->bytes_keyed ? raw.data + v->off : (const char *)(uintptr_t)v->off;
-            hv[i] = tok_hash_bytes(key, v->len);
+            const struct vitem *e = &c->vocab[base + i];
+            tok_set_piece(t, e->id, e->s, e->n);
+            note_byte_token(b->byte_ids, e->s, e->n, e->id);
+            hv[i] = tok_hash_bytes(e->s, e->n);
             strmap_prefetch(&b->vocab, hv[i]);
         }
         for (size_t i = 0; i < k; i++) {
-            const struct vkey *v = &vk[base + i];
-            const char *key = b->bytes_keyed ? raw.data + v->off : (const char *)(uintptr_t)v->off;
-            strmap_put_hashed(&b->vocab, key, v->len, hv[i], v->id);
+            const struct vitem *e = &c->vocab[base + i];
+            strmap_put_hashed(&b->vocab, e->s, e->n, hv[i], e->id);
         }
     }
-    free(vk);
-    free(hv);
     const struct jd *unk;
-    if (tok_json_opt_str(c, m, "unk_token", &unk, "model")) goto fail;
+    if (tok_json_opt_str(c, m, "unk_token", &unk, "model")) return -1;
     if (unk) {
         /* the unknown token must be in the model vocabulary */
-        b->unk_id = tokenizer_piece_to_id(t, unk->u.str, unk->n);
-        if (b->unk_id < 0) {
-            buf_free(&raw);
-            return tok_json_bad(c, "model.unk_token", "not in the vocabulary");
-        }
+        b->unk_id = strmap_get(&b->vocab, unk->u.str, unk->n);
+        if (b->unk_id < 0) return tok_json_bad(c, "model.unk_token", "not in the vocabulary");
     }
 
     u64map_free(&b->merges);
     u64map_init(&b->merges, c->nmerges);
     struct merge_text *mt = xmalloc((c->nmerges ? c->nmerges : 1) * sizeof *mt);
     size_t nm = 0;
-    /* the parts of byte-level merges become raw bytes in one arena
-     * (offsets first, since the arena moves while it grows) */
-    struct buf arena = BUF_INIT;
-    buf_init(&arena);
-    if (b->bytes_keyed) buf_grow(&arena, raw.len + c->nmerges * 8);
     for (size_t i = 0; i < c->nmerges; i++) {
         const struct mitem *e = &c->merges[i];
-        if (b->bytes_keyed) {
-            size_t o1 = arena.len;
-            int r1 = bytelevel_decode(&arena, e->a, e->alen);
-            size_t o2 = arena.len;
-            int r2 = bytelevel_decode(&arena, e->b, e->blen);
-            if (r1 || r2) {
-                /* a part outside the byte alphabet: such a merge can never
-                 * apply to byte-level pieces; leave it out */
-                arena.len = o1;
-                continue;
-            }
-            mt[nm++] = (struct merge_text){(const char *)(uintptr_t)o1, (const char *)(uintptr_t)o2,
-                                           (uint32_t)(o2 - o1), (uint32_t)(arena.len - o2), (uint32_t)i};
-        } else {
-            mt[nm++] = (struct merge_text){e->a, e->b, e->alen, e->blen, (uint32_t)i};
-        }
+        mt[nm++] = (struct merge_text){e->a, e->b, e->alen, e->blen, (uint32_t)i};
     }
-    if (b->bytes_keyed)
-        for (size_t i = 0; i < nm; i++) {
-            mt[i].a = arena.data + (uintptr_t)mt[i].a;
-            mt[i].c = arena.data + (uintptr_t)mt[i].c;
-        }
     long badm = tok_bpe_add_merges(b, mt, nm);
     if (badm >= 0) badm = mt[badm].rank;
     free(mt);
-    buf_free(&arena);
-    buf_free(&raw);
     if (badm >= 0) {
         char f[64];
         snprintf(f, sizeof f, "model.merges[%ld]", badm);
         return tok_json_bad(c, f, "a merge whose parts or result are not in the vocabulary");
     }
     return 0;
-fail:
-    buf_free(&raw);
-    return -1;
 }
 
 static int parse_wordpiece(const struct ctx *c, const struct jd *m)
