@@ -100,8 +100,8 @@ static void note_byte_token(int32_t *byte_ids, const char *s, size_t n, int32_t 
     }
 }
 
-/* Is the pre-tokenizer's last step ByteLevel? Then the BPE vocabulary can
- * be keyed by raw bytes and the byte -> character mapping skipped. */
+/* Is the pre-tokenizer's last step ByteLevel? Then its byte -> character
+ * mapping can move into the BPE model, after the word cache. */
 static struct tok_pretok *final_bytelevel(struct tok_pretok *pt)
 {
     if (!pt) return NULL;
