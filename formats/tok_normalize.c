@@ -9,6 +9,13 @@
 
 static void unicode_form(enum norm_kind k, const char *s, size_t n, struct buf *out)
 {
+    /* ASCII is the same in all four forms: most text needs no work */
+    size_t i = 0;
+    while (i < n && (unsigned char)s[i] < 0x80) i++;
+    if (i == n) {
+        buf_add(out, s, n);
+        return;
+    }
     int opt = UTF8PROC_STABLE;
     switch (k) {
     case NORM_NFC: opt |= UTF8PROC_COMPOSE; break;
