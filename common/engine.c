@@ -114,15 +114,23 @@ int engine_sequences_for(const struct engine *e, enum engine_mode mode)
     return n;
 }
 
-int engine_open(struct engine *e, const struct engine_options *o)
+int engine_open(struct engine *e, const struct engine_options *o, const char **stage)
 {
+    const char *unused;
+    if (!stage) stage = &unused;
     memset(e, 0, sizeof *e);
+    *stage = "config";
     if (chat_config_load(o->config_path, &e->cfg) != 0) return -1;
+    *stage = "library";
     if (library_read(o->library, &e->lib) != 0) goto fail_cfg;
     e->module = &e->lib.module;
+    *stage = "library/config mismatch";
     if (check_library_against_config(e) != 0) goto fail_lib;
+    *stage = "weights";
     if (tensor_cache_open(&e->tc, o->weights) != 0) goto fail_lib;
-    if (tensor_cache_validate(&e->tc, o->verify_md5) != 0 || check_params(e) != 0) goto fail_tc;
+    if (tensor_cache_validate(&e->tc, o->verify_md5) != 0) goto fail_tc;
+    *stage = "library/weights mismatch";
+    if (check_params(e) != 0) goto fail_tc;
     e->views = xcalloc(e->tc.nrecords + 1, sizeof *e->views);
     e->decoded = xcalloc(e->tc.nrecords + 1, sizeof *e->decoded);
     e->max_sequences = engine_sequences_for(e, o->mode);

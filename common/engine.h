@@ -45,7 +45,10 @@ struct engine {
 const char *engine_mode_name(enum engine_mode m);
 int engine_mode_from_name(const char *name);
 
-int engine_open(struct engine *e, const struct engine_options *o);
+/* On failure *stage (if given) names the artifact at fault: "config",
+ * "library", "library/config mismatch", "weights" (a damaged tensor cache)
+ * or "library/weights mismatch". */
+int engine_open(struct engine *e, const struct engine_options *o, const char **stage);
 /* The reference: the unquantized HuggingFace weights of hf_dir (float32,
  * under MLC's names) run through the same float32 path, lowered in-process
  * as q0f32 for the config's architecture and sizes. */

@@ -1,66 +1,184 @@
-/* mlc-check: load a model's pieces and check them (see mlc-check(1)).
- * For now it exposes the tokenizer by hand: --tokenize and --detokenize. */
+/* mlc-check: load a compiled model in the engine, generate, and judge the
+ * output; or use its tokenizer and templates by hand (see mlc-check(1)). */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/check.h"
 #include "common/cli.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/json.h"
+#include "common/stream.h"
 #include "formats/tokenizer.h"
 
 static const char help[] =
-    "Usage: mlc-check --model DIR --tokenize TEXT\n"
-    "       mlc-check --model DIR --detokenize IDS\n"
-    "Use the tokenizer of a model directory by hand: print the token ids and\n"
-    "pieces of TEXT, or the text of a list of token ids.\n"
+    "Usage: mlc-check [OPTION]...\n"
+    "Load a compiled model (mlc-chat-config.json, tensor cache, model library)\n"
+    "in the inference engine, run prompts, and judge the answers: non-empty,\n"
+    "valid UTF-8, finite, coherent, deterministic. Prints a summary on standard\n"
+    "error and a `check` record on standard output; exits 1 if any prompt fails,\n"
+    "naming the likely stage.\n"
     "\n"
-    "  -m, --model=DIR       model or output directory holding tokenizer.json,\n"
-    "                        tokenizer.model, or vocab.json + merges.txt\n"
-    "  -t, --tokenize=TEXT   print one line per token: ID, a tab, the piece as\n"
-    "                        a JSON string\n"
-    "  -d, --detokenize=IDS  print the text of IDS (separated by commas or\n"
-    "                        spaces) followed by a newline\n"
-    "      --ids             with --tokenize: print only the ids, on one line\n"
-    "      --no-special      do not add BOS/EOS when tokenizing; drop special\n"
-    "                        tokens when detokenizing\n"
-    "  -q, --quiet           no notes on standard error\n"
-    "  -h, --help            show this help and exit\n"
-    "      --version         show the version and exit\n"
+    "What to load (default: the last `library` record on standard input):\n"
+    "  -l, --library=FILE         the model library (.tar)\n"
+    "  -m, --model=DIR            the directory holding mlc-chat-config.json and\n"
+    "                             tensor-cache.json (and the tokenizer)\n"
+    "      --config=FILE          mlc-chat-config.json (overrides --model)\n"
+    "      --weights=PATH         tensor-cache.json or its directory (overrides)\n"
+    "      --verify               check every shard's md5 while loading\n"
+    "      --mode=MODE            interactive (1 sequence), local (4, default),\n"
+    "                             server (as many as memory holds)\n"
+    "      --threads=N            CPU threads (default: every core)\n"
     "\n"
-    "Exit status: 0 on success, 1 on an error (unreadable tokenizer, bad input),\n"
+    "Prompts and sampling:\n"
+    "  -p, --prompt=TEXT          a prompt (repeatable; default: a built-in set)\n"
+    "      --prompts=FILE         prompts, one per line\n"
+    "      --raw                  the prompt text as is, no conversation template\n"
+    "      --greedy               temperature 0\n"
+    "      --temperature=X --top-p=X --top-k=N --repetition-penalty=X\n"
+    "      --presence-penalty=X --frequency-penalty=X\n"
+    "                             (defaults: mlc-chat-config.json's)\n"
+    "      --seed=N               sampling seed (default 0)\n"
+    "      --max-tokens=N         per answer (default 64)\n"
+    "\n"
+    "Modes:\n"
+    "      --generate             print the generated text as it streams (no\n"
+    "                             judging, no record)\n"
+    "      --reference=HF_DIR     also run the unquantized HuggingFace weights\n"
+    "                             and report KL divergence, top-1 agreement and\n"
+    "                             perplexity (what quantization cost)\n"
+    "      --max-kl=X             with --reference: fail above this mean KL (0.5)\n"
+    "      --min-top1=X           with --reference: fail below this agreement (0.6)\n"
+    "      --logits-out=FILE      write float32 logits of --ids: the prefill of\n"
+    "                             the first --prefill N ids (default 1), then one\n"
+    "                             row per decoded id; sequences separated by ';'\n"
+    "                             are decoded together as one batch\n"
+    "  -t, --tokenize=TEXT        print one line per token: ID, a tab, the piece\n"
+    "  -d, --detokenize=IDS       print the text of IDS (commas or spaces)\n"
+    "      --ids                  with --tokenize: the ids only, on one line;\n"
+    "                             with --logits-out: the ids to run\n"
+    "      --no-special           no BOS/EOS when tokenizing; drop special tokens\n"
+    "                             when detokenizing\n"
+    "      --render=CONV.json     print the prompt a conversation becomes with the\n"
+    "                             model's conversation template\n"
+    "\n"
+    "      --stream=FILE          write the records to FILE instead of stdout\n"
+    "  -q, --quiet                no notes on standard error\n"
+    "  -h, --help                 show this help and exit\n"
+    "      --version              show the version and exit\n"
+    "\n"
+    "Exit status: 0 when every prompt passes, 1 on a failed check or an error,\n"
     "2 on a usage error.\n";
 
 struct options {
-    const char *model;
-    const char *tokenize;
-    const char *detokenize;
-    int ids_only;
-    int no_special;
+    const char *library, *model, *config, *weights, *reference, *stream;
+    const char **prompts;
+    size_t nprompts;
+    const char *prompts_file;
+    bool raw, greedy, verify, generate, ids_only, no_special;
+    const char *tokenize, *detokenize, *render, *logits_out;
+    const char *ids;
+    long prefill;
+    int mode, threads;
+    uint64_t seed;
+    long max_tokens;
+    double temperature, top_p, rep, presence, frequency, max_kl, min_top1;
+    long top_k;
+    bool set_temperature, set_top_p, set_rep, set_presence, set_frequency;
 };
 
-enum { OPT_IDS = 256, OPT_NO_SPECIAL, OPT_VERSION };
+enum {
+    OPT_CONFIG = 256, OPT_WEIGHTS, OPT_VERIFY, OPT_MODE, OPT_THREADS, OPT_PROMPTS, OPT_RAW, OPT_GREEDY,
+    OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_REP, OPT_PRESENCE, OPT_FREQUENCY, OPT_SEED, OPT_MAX_TOKENS,
+    OPT_GENERATE, OPT_REFERENCE, OPT_MAX_KL, OPT_MIN_TOP1, OPT_LOGITS, OPT_PREFILL, OPT_IDS, OPT_NO_SPECIAL,
+    OPT_RENDER, OPT_STREAM, OPT_VERSION
+};
+
+static double number(const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        usage_error("%s: expected a number from %g to %g, got '%s'", opt, lo, hi, s);
+    return v;
+}
 
 static struct options parse_command_line(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},      {"tokenize", required_argument, NULL, 't'},
-        {"detokenize", required_argument, NULL, 'd'}, {"ids", no_argument, NULL, OPT_IDS},
-        {"no-special", no_argument, NULL, OPT_NO_SPECIAL},
-        {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION},  {NULL, 0, NULL, 0},
+        {"library", required_argument, NULL, 'l'},       {"model", required_argument, NULL, 'm'},
+        {"config", required_argument, NULL, OPT_CONFIG}, {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"verify", no_argument, NULL, OPT_VERIFY},       {"mode", required_argument, NULL, OPT_MODE},
+        {"threads", required_argument, NULL, OPT_THREADS}, {"prompt", required_argument, NULL, 'p'},
+        {"prompts", required_argument, NULL, OPT_PROMPTS}, {"raw", no_argument, NULL, OPT_RAW},
+        {"greedy", no_argument, NULL, OPT_GREEDY},       {"temperature", required_argument, NULL, OPT_TEMPERATURE},
+        {"top-p", required_argument, NULL, OPT_TOP_P},   {"top-k", required_argument, NULL, OPT_TOP_K},
+        {"repetition-penalty", required_argument, NULL, OPT_REP},
+        {"presence-penalty", required_argument, NULL, OPT_PRESENCE},
+        {"frequency-penalty", required_argument, NULL, OPT_FREQUENCY},
+        {"seed", required_argument, NULL, OPT_SEED},     {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
+        {"generate", no_argument, NULL, OPT_GENERATE},   {"reference", required_argument, NULL, OPT_REFERENCE},
+        {"max-kl", required_argument, NULL, OPT_MAX_KL}, {"min-top1", required_argument, NULL, OPT_MIN_TOP1},
+        {"logits-out", required_argument, NULL, OPT_LOGITS}, {"prefill", required_argument, NULL, OPT_PREFILL},
+        {"tokenize", required_argument, NULL, 't'},      {"detokenize", required_argument, NULL, 'd'},
+        {"ids", optional_argument, NULL, OPT_IDS},       {"no-special", no_argument, NULL, OPT_NO_SPECIAL},
+        {"render", required_argument, NULL, OPT_RENDER}, {"stream", required_argument, NULL, OPT_STREAM},
+        {"quiet", no_argument, NULL, 'q'},               {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},     {NULL, 0, NULL, 0},
     };
-    struct options o = {0};
+    struct options o = {.mode = MODE_LOCAL, .max_tokens = 64, .prefill = 1, .max_kl = 0.5, .min_top1 = 0.6};
+    o.prompts = xcalloc((size_t)argc + 1, sizeof *o.prompts);
+    long v;
+    unsigned long long u;
     int c;
-    while ((c = getopt_long(argc, argv, "m:t:d:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:m:p:t:d:qh", longopts, NULL)) != -1) {
         switch (c) {
+        case 'l': o.library = optarg; break;
         case 'm': o.model = optarg; break;
+        case OPT_CONFIG: o.config = optarg; break;
+        case OPT_WEIGHTS: o.weights = optarg; break;
+        case OPT_VERIFY: o.verify = true; break;
+        case OPT_MODE:
+            if ((o.mode = engine_mode_from_name(optarg)) < 0)
+                usage_error("--mode: interactive, local or server, not '%s'", optarg);
+            break;
+        case OPT_THREADS: parse_int_option("--threads", optarg, 1, 1024, &v), o.threads = (int)v; break;
+        case 'p': o.prompts[o.nprompts++] = optarg; break;
+        case OPT_PROMPTS: o.prompts_file = optarg; break;
+        case OPT_RAW: o.raw = true; break;
+        case OPT_GREEDY: o.greedy = true; break;
+        case OPT_TEMPERATURE: o.temperature = number("--temperature", optarg, 0, 100), o.set_temperature = true; break;
+        case OPT_TOP_P: o.top_p = number("--top-p", optarg, 0, 1), o.set_top_p = true; break;
+        case OPT_TOP_K: parse_int_option("--top-k", optarg, 0, 1 << 30, &o.top_k); break;
+        case OPT_REP: o.rep = number("--repetition-penalty", optarg, 1e-6, 100), o.set_rep = true; break;
+        case OPT_PRESENCE: o.presence = number("--presence-penalty", optarg, -2, 2), o.set_presence = true; break;
+        case OPT_FREQUENCY: o.frequency = number("--frequency-penalty", optarg, -2, 2), o.set_frequency = true; break;
+        case OPT_SEED:
+            if (parse_u64(optarg, &u, 0) != 0) usage_error("--seed: expected a non-negative integer");
+            o.seed = u;
+            break;
+        case OPT_MAX_TOKENS: parse_int_option("--max-tokens", optarg, 1, 1 << 24, &o.max_tokens); break;
+        case OPT_GENERATE: o.generate = true; break;
+        case OPT_REFERENCE: o.reference = optarg; break;
+        case OPT_MAX_KL: o.max_kl = number("--max-kl", optarg, 0, 1e9); break;
+        case OPT_MIN_TOP1: o.min_top1 = number("--min-top1", optarg, 0, 1); break;
+        case OPT_LOGITS: o.logits_out = optarg; break;
+        case OPT_PREFILL: parse_int_option("--prefill", optarg, 1, 1 << 24, &o.prefill); break;
         case 't': o.tokenize = optarg; break;
         case 'd': o.detokenize = optarg; break;
-        case OPT_IDS: o.ids_only = 1; break;
-        case OPT_NO_SPECIAL: o.no_special = 1; break;
+        case OPT_IDS:
+            if (optarg) o.ids = optarg;
+            else o.ids_only = true;
+            break;
+        case OPT_NO_SPECIAL: o.no_special = true; break;
+        case OPT_RENDER: o.render = optarg; break;
+        case OPT_STREAM: o.stream = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -68,10 +186,13 @@ static struct options parse_command_line(int argc, char **argv)
         }
     }
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o.tokenize == !o.detokenize) usage_error("give one of --tokenize or --detokenize");
-    if (!o.model) usage_error("--model DIR is required");
+    if ((o.tokenize || o.detokenize) && !o.model) usage_error("--tokenize and --detokenize need --model DIR");
+    if (o.tokenize && o.detokenize) usage_error("give one of --tokenize or --detokenize");
+    if (o.logits_out && !o.ids) usage_error("--logits-out needs --ids=LIST");
     return o;
 }
+
+/* ---- the tokenizer and templates by hand ---- */
 
 static void tokenize(struct tokenizer *t, const struct options *o)
 {
@@ -97,22 +218,29 @@ static void tokenize(struct tokenizer *t, const struct options *o)
     tok_ids_free(&ids);
 }
 
-static void detokenize(struct tokenizer *t, const struct options *o)
+/* "1,2 3" → ids; -1 on a malformed list */
+static int parse_ids(const char *s, struct tok_ids *ids)
 {
-    struct tok_ids ids = {0};
-    const char *s = o->detokenize;
     while (*s) {
-        if (*s == ',' || *s == ' ' || *s == '\t' || *s == '\n') {
+        if (strchr(", \t\n", *s)) {
             s++;
             continue;
         }
         char *end;
+        errno = 0;
         long long v = strtoll(s, &end, 10);
-        if (end == s || v < 0 || v > INT32_MAX || (*end && !strchr(", \t\n", *end)))
-            usage_error("--detokenize: expected token ids separated by commas or spaces, got '%s'", s);
-        tok_ids_push(&ids, (int32_t)v);
+        if (errno || end == s || v < 0 || v > INT32_MAX || (*end && !strchr(", \t\n", *end))) return -1;
+        tok_ids_push(ids, (int32_t)v);
         s = end;
     }
+    return 0;
+}
+
+static void detokenize(struct tokenizer *t, const struct options *o)
+{
+    struct tok_ids ids = {0};
+    if (parse_ids(o->detokenize, &ids) != 0)
+        usage_error("--detokenize: expected token ids separated by commas or spaces, got '%s'", o->detokenize);
     size_t vs = tokenizer_vocab_size(t);
     for (size_t i = 0; i < ids.n; i++)
         if ((size_t)ids.v[i] >= vs) die("--detokenize: token id %d is outside the vocabulary (%zu tokens)", ids.v[i], vs);
@@ -125,16 +253,256 @@ static void detokenize(struct tokenizer *t, const struct options *o)
     tok_ids_free(&ids);
 }
 
+static void render(const struct chat_config *cfg, const char *path)
+{
+    if (!cfg->conv_template) die("%s has no conversation template", cfg->source);
+    json_t *doc = json_load_path(path);
+    if (!doc) die_last();
+    struct chat_message *msgs;
+    size_t n;
+    if (chat_messages_from_json(doc, path, &msgs, &n) != 0) die_last();
+    struct conv_prompt p;
+    if (conv_render(cfg->conv_template, msgs, n, NULL, &p) != 0) die("%s: %s", path, last_error());
+    printf("prefix_token_ids:");
+    for (size_t i = 0; i < p.n_prefix_token_ids; i++) printf(" %d", p.prefix_token_ids[i]);
+    printf("\n");
+    fwrite(p.text, 1, p.text_len, stdout);
+    printf("\n");
+    conv_prompt_free(&p);
+    free(msgs);
+    json_decref(doc);
+}
+
+/* ---- where things are ---- */
+
+struct paths {
+    char *library, *config, *weights, *tokenizer_dir;
+};
+
+static char *opt_field(const struct record *r, const char *key)
+{
+    char *s = NULL;
+    if (r && rec_opt_str(r, key, &s) < 0) die_last();
+    return s;
+}
+
+static struct paths resolve(const struct options *o, const struct record_set *in)
+{
+    struct paths p = {0};
+    const struct record *lib = record_set_last(in, "library");
+    p.library = o->library ? xstrdup(o->library) : opt_field(lib, "path");
+    p.config = o->config ? xstrdup(o->config) : o->model ? path_join(o->model, "mlc-chat-config.json") : opt_field(lib, "config");
+    p.weights = o->weights ? xstrdup(o->weights) : o->model ? xstrdup(o->model) : opt_field(lib, "weights");
+    if (!p.config) die("no mlc-chat-config.json: give --model DIR (or --config FILE), or pipe in mlc-emit's output");
+    p.tokenizer_dir = path_dirname(p.config);
+    return p;
+}
+
+static void free_paths(struct paths *p)
+{
+    free(p->library);
+    free(p->config);
+    free(p->weights);
+    free(p->tokenizer_dir);
+}
+
+/* ---- running ---- */
+
+static void print_text(size_t request, const char *text, size_t len, void *ctx)
+{
+    (void)request;
+    (void)ctx;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
+static struct sampler_params sampling_from(const struct options *o, const struct chat_config *c)
+{
+    struct sampler_params s = sampler_defaults();
+    s.temperature = o->greedy ? 0 : o->set_temperature ? o->temperature : c->temperature;
+    s.top_p = o->set_top_p ? o->top_p : c->top_p;
+    s.top_k = (unsigned)o->top_k;
+    s.repetition_penalty = o->set_rep ? o->rep : c->repetition_penalty;
+    s.presence_penalty = o->set_presence ? o->presence : c->presence_penalty;
+    s.frequency_penalty = o->set_frequency ? o->frequency : c->frequency_penalty;
+    s.active_vocab_size = (size_t)(c->active_vocab_size > 0 ? c->active_vocab_size : 0);
+    if (sampler_check(&s) != 0) die_last();
+    return s;
+}
+
+static void read_prompts(struct options *o, struct buf *storage)
+{
+    if (!o->prompts_file) return;
+    if (read_file(o->prompts_file, storage, 64u << 20) != 0) die_last();
+    size_t lines = 1;
+    for (size_t i = 0; i < storage->len; i++) lines += storage->data[i] == '\n';
+    o->prompts = xrealloc(o->prompts, sizeof *o->prompts * (o->nprompts + lines + 1));
+    char *s = storage->data, *save = NULL;
+    for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\r') line[n - 1] = 0;
+        if (*line) o->prompts[o->nprompts++] = line;
+    }
+}
+
+/* --logits-out: teacher-forced logits, the prefill then one decode step per
+ * id, several sequences decoded together. */
+static void write_logits(struct engine *e, const struct options *o)
+{
+    struct tok_ids seqs[64];
+    size_t nseq = 0;
+    char *copy = xstrdup(o->ids), *save = NULL;
+    for (char *part = strtok_r(copy, ";", &save); part; part = strtok_r(NULL, ";", &save)) {
+        if (nseq == 64) die("--ids: at most 64 sequences");
+        memset(&seqs[nseq], 0, sizeof seqs[nseq]);
+        if (parse_ids(part, &seqs[nseq]) != 0 || seqs[nseq].n < (size_t)o->prefill)
+            usage_error("--ids: each sequence needs at least --prefill (%ld) ids: '%s'", o->prefill, part);
+        if (nseq && seqs[nseq].n != seqs[0].n) usage_error("--ids: the sequences must have the same length");
+        nseq++;
+    }
+    free(copy);
+    if ((int)nseq > e->max_sequences) die("--ids: %zu sequences, the engine's mode allows %d", nseq, e->max_sequences);
+    int64_t V = e->vocab_size;
+    size_t steps = seqs[0].n - (size_t)o->prefill + 1;
+    float *out = xmalloc(sizeof(float) * (size_t)V * steps * nseq);
+    int *sid = xmalloc(sizeof(int) * nseq);
+    int32_t *tok = xmalloc(sizeof(int32_t) * nseq);
+    float *batch = xmalloc(sizeof(float) * (size_t)V * nseq);
+    for (size_t s = 0; s < nseq; s++) {
+        if ((sid[s] = engine_new_sequence(e)) < 0) die_last();
+        if (engine_prefill(e, sid[s], seqs[s].v, o->prefill, out + (s * steps) * (size_t)V) != 0) die_last();
+    }
+    for (size_t k = 1; k < steps; k++) {
+        for (size_t s = 0; s < nseq; s++) tok[s] = seqs[s].v[(size_t)o->prefill + k - 1];
+        if (engine_decode(e, sid, tok, (int64_t)nseq, batch) != 0) die_last();
+        for (size_t s = 0; s < nseq; s++)
+            memcpy(out + (s * steps + k) * (size_t)V, batch + s * (size_t)V, sizeof(float) * (size_t)V);
+    }
+    if (atomic_write_file(o->logits_out, out, sizeof(float) * (size_t)V * steps * nseq) != 0) die_last();
+    note("wrote %zu x %zu logits rows of %lld to %s", nseq, steps, (long long)V, o->logits_out);
+    for (size_t s = 0; s < nseq; s++) tok_ids_free(&seqs[s]);
+    free(out);
+    free(sid);
+    free(tok);
+    free(batch);
+}
+
 int main(int argc, char **argv)
 {
     prog_init(argv[0]);
     struct options o = parse_command_line(argc, argv);
-    struct tokenizer *t = tokenizer_load(o.model);
-    if (!t) die_last();
-    note("tokenizer: %s, %zu tokens", tokenizer_source(t), tokenizer_vocab_size(t));
-    if (o.tokenize) tokenize(t, &o);
-    else detokenize(t, &o);
+    struct buf prompt_storage = BUF_INIT;
+    buf_init(&prompt_storage);
+    read_prompts(&o, &prompt_storage);
+
+    if (o.tokenize || o.detokenize) {
+        struct tokenizer *t = tokenizer_load(o.model);
+        if (!t) die_last();
+        note("tokenizer: %s, %zu tokens", tokenizer_source(t), tokenizer_vocab_size(t));
+        if (o.tokenize) tokenize(t, &o);
+        else detokenize(t, &o);
+        tokenizer_free(t);
+        if (fflush(stdout) || ferror(stdout)) die("write error on standard output");
+        return 0;
+    }
+
+    bool records = !o.generate && !o.render && !o.logits_out;
+    struct stream_writer out;
+    if (o.stream) {
+        if (stream_writer_open(&out, o.stream) != 0) die_last();
+    } else {
+        stream_writer_init_fd(&out, records ? 1 : -1, "<stdout>");
+    }
+    struct record_set in = {0};
+    if (stdin_has_stream()) {
+        struct stream_reader r;
+        stream_reader_init(&r, 0, "<stdin>");
+        if (stream_slurp(&r, records || o.stream ? &out : NULL, &in) != 0) die_last();
+        stream_reader_free(&r);
+    }
+    struct paths p = resolve(&o, &in);
+
+    if (o.render) {
+        struct chat_config cfg;
+        if (chat_config_load(p.config, &cfg) != 0) die_last();
+        render(&cfg, o.render);
+        chat_config_free(&cfg);
+        return fflush(stdout) ? 1 : 0;
+    }
+
+    struct check_options co = check_default_options();
+    co.raw = o.raw;
+    co.seed = o.seed;
+    co.max_tokens = (size_t)o.max_tokens;
+    co.max_kl = o.max_kl;
+    co.min_top1 = o.min_top1;
+    co.prompts = o.nprompts ? o.prompts : check_builtin_prompts(o.raw, &co.nprompts);
+    if (o.nprompts) co.nprompts = o.nprompts;
+
+    if (!p.library) die("no model library: give --library FILE, or pipe in mlc-emit's output");
+    if (!p.weights) die("no weights: give --model DIR or --weights PATH, or pipe in mlc-emit's output");
+    struct engine e;
+    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads,
+                                o.generate ? MODE_INTERACTIVE : (enum engine_mode)o.mode};
+    const char *stage = NULL;
+    int status = 1;
+    if (engine_open(&e, &eo, &stage) != 0) {
+        char *err = xstrdup(last_error());
+        const char *diagnosis = !strcmp(stage, "config") ? "config/tokenizer" : stage;
+        if (records) check_write_record(&out, NULL, &co, p.library, err, diagnosis);
+        if (stream_writer_close(&out) != 0) die_last();
+        die("%s (likely stage: %s)", err, diagnosis);
+    }
+    struct tokenizer *t = tokenizer_load(p.tokenizer_dir);
+    if (!t) {
+        char *err = xstrdup(last_error());
+        if (records) check_write_record(&out, NULL, &co, p.library, err, "config/tokenizer");
+        if (stream_writer_close(&out) != 0) die_last();
+        die("%s (likely stage: config/tokenizer)", err);
+    }
+    co.sampling = sampling_from(&o, &e.cfg);
+    note("loaded %s (%s, %s) in %s mode: %d sequence%s", p.library, e.cfg.model_type, e.cfg.quantization,
+         engine_mode_name(eo.mode), e.max_sequences, e.max_sequences == 1 ? "" : "s");
+
+    if (o.logits_out) {
+        write_logits(&e, &o);
+        status = 0;
+    } else if (o.generate) {
+        status = 0;
+        for (size_t i = 0; i < co.nprompts && status == 0; i++) {
+            struct generate_request rq = {co.prompts[i], co.raw, co.sampling, co.seed, co.max_tokens};
+            struct generation g;
+            if (generate_run(&e, t, &rq, 1, &g, print_text, NULL) != 0) {
+                generation_free(&g);
+                die_last();
+            }
+            printf("\n");
+            note("%zu tokens, stopped by %s", g.ids.n, stop_reason_name(g.reason));
+            generation_free(&g);
+        }
+    } else {
+        struct engine ref;
+        bool have_ref = false;
+        if (o.reference) {
+            if (engine_open_reference(&ref, o.reference, p.config, o.threads, (enum engine_mode)o.mode) != 0)
+                die("--reference %s: %s", o.reference, last_error());
+            have_ref = true;
+        }
+        struct check_report rep;
+        if (check_run(&e, have_ref ? &ref : NULL, t, &co, &rep) != 0) die_last();
+        check_print_summary(&rep);
+        check_write_record(&out, &rep, &co, p.library, NULL, rep.diagnosis);
+        status = rep.pass ? 0 : 1;
+        check_report_free(&rep);
+        if (have_ref) engine_close(&ref);
+    }
+    if (stream_writer_close(&out) != 0) die_last();
     tokenizer_free(t);
+    engine_close(&e);
+    record_set_free(&in);
+    free_paths(&p);
+    free(o.prompts);
+    buf_free(&prompt_storage);
     if (fflush(stdout) || ferror(stdout)) die("write error on standard output");
-    return 0;
+    return status;
 }
