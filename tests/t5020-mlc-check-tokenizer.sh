@@ -15,14 +15,22 @@ test_expect_success '--help and --version' '
 
 test_expect_success 'usage errors exit 2' '
 	set +e
-	mlc-check 2>err; rc1=$?
-	mlc-check -m "$S" 2>err; rc2=$?
 	mlc-check --tokenize x 2>err; rc3=$?
 	mlc-check -m "$S" --tokenize x --detokenize 1 2>err; rc4=$?
 	mlc-check -m "$S" --detokenize "1,x" 2>err; rc5=$?
 	set -e
-	test "$rc1$rc2$rc3$rc4$rc5" = 22222 &&
+	test "$rc3$rc4$rc5" = 222 &&
 	test_grep "expected token ids" err
+'
+
+test_expect_success 'a check with nothing to load says what is missing (exit 1)' '
+	set +e
+	mlc-check </dev/null 2>err1; rc1=$?
+	mlc-check -m "$S" </dev/null 2>err2; rc2=$?
+	set -e
+	test "$rc1$rc2" = 11 &&
+	test_grep "no mlc-chat-config.json: give --model DIR" err1 &&
+	test_grep "no model library: give --library FILE" err2
 '
 
 test_expect_success 'tokenize prints ids and pieces (stories260K, known ids)' '
