@@ -54,14 +54,13 @@ static const char help[] =
     "                             perplexity (what quantization cost)\n"
     "      --max-kl=X             with --reference: fail above this mean KL (0.5)\n"
     "      --min-top1=X           with --reference: fail below this agreement (0.6)\n"
-    "      --logits-out=FILE      write float32 logits of --ids: the prefill of\n"
-    "                             the first --prefill N ids (default 1), then one\n"
-    "                             row per decoded id; sequences separated by ';'\n"
-    "                             are decoded together as one batch\n"
+    "      --logits-out=FILE      write float32 logits of the ids of --score: the\n"
+    "      --score=IDS            prefill of the first --prefill N ids (default 1),\n"
+    "                             then one row per decoded id; sequences separated\n"
+    "                             by ';' are decoded together as one batch\n"
     "  -t, --tokenize=TEXT        print one line per token: ID, a tab, the piece\n"
     "  -d, --detokenize=IDS       print the text of IDS (commas or spaces)\n"
-    "      --ids                  with --tokenize: the ids only, on one line;\n"
-    "                             with --logits-out: the ids to run\n"
+    "      --ids                  with --tokenize: the ids only, on one line\n"
     "      --no-special           no BOS/EOS when tokenizing; drop special tokens\n"
     "                             when detokenizing\n"
     "      --render=CONV.json     print the prompt a conversation becomes with the\n"
@@ -95,7 +94,7 @@ struct options {
 enum {
     OPT_CONFIG = 256, OPT_WEIGHTS, OPT_VERIFY, OPT_MODE, OPT_THREADS, OPT_PROMPTS, OPT_RAW, OPT_GREEDY,
     OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_REP, OPT_PRESENCE, OPT_FREQUENCY, OPT_SEED, OPT_MAX_TOKENS,
-    OPT_GENERATE, OPT_REFERENCE, OPT_MAX_KL, OPT_MIN_TOP1, OPT_LOGITS, OPT_PREFILL, OPT_IDS, OPT_NO_SPECIAL,
+    OPT_GENERATE, OPT_REFERENCE, OPT_MAX_KL, OPT_MIN_TOP1, OPT_LOGITS, OPT_SCORE, OPT_PREFILL, OPT_IDS, OPT_NO_SPECIAL,
     OPT_RENDER, OPT_STREAM, OPT_VERSION
 };
 
@@ -127,7 +126,8 @@ static struct options parse_command_line(int argc, char **argv)
         {"max-kl", required_argument, NULL, OPT_MAX_KL}, {"min-top1", required_argument, NULL, OPT_MIN_TOP1},
         {"logits-out", required_argument, NULL, OPT_LOGITS}, {"prefill", required_argument, NULL, OPT_PREFILL},
         {"tokenize", required_argument, NULL, 't'},      {"detokenize", required_argument, NULL, 'd'},
-        {"ids", optional_argument, NULL, OPT_IDS},       {"no-special", no_argument, NULL, OPT_NO_SPECIAL},
+        {"ids", no_argument, NULL, OPT_IDS},             {"no-special", no_argument, NULL, OPT_NO_SPECIAL},
+        {"score", required_argument, NULL, OPT_SCORE},
         {"render", required_argument, NULL, OPT_RENDER}, {"stream", required_argument, NULL, OPT_STREAM},
         {"quiet", no_argument, NULL, 'q'},               {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},     {NULL, 0, NULL, 0},
@@ -172,10 +172,8 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_PREFILL: parse_int_option("--prefill", optarg, 1, 1 << 24, &o.prefill); break;
         case 't': o.tokenize = optarg; break;
         case 'd': o.detokenize = optarg; break;
-        case OPT_IDS:
-            if (optarg) o.ids = optarg;
-            else o.ids_only = true;
-            break;
+        case OPT_IDS: o.ids_only = true; break;
+        case OPT_SCORE: o.ids = optarg; break;
         case OPT_NO_SPECIAL: o.no_special = true; break;
         case OPT_RENDER: o.render = optarg; break;
         case OPT_STREAM: o.stream = optarg; break;
@@ -188,7 +186,7 @@ static struct options parse_command_line(int argc, char **argv)
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
     if ((o.tokenize || o.detokenize) && !o.model) usage_error("--tokenize and --detokenize need --model DIR");
     if (o.tokenize && o.detokenize) usage_error("give one of --tokenize or --detokenize");
-    if (o.logits_out && !o.ids) usage_error("--logits-out needs --ids=LIST");
+    if (!o.logits_out != !o.ids) usage_error("--logits-out and --score=IDS go together");
     return o;
 }
 
@@ -353,15 +351,15 @@ static void write_logits(struct engine *e, const struct options *o)
     size_t nseq = 0;
     char *copy = xstrdup(o->ids), *save = NULL;
     for (char *part = strtok_r(copy, ";", &save); part; part = strtok_r(NULL, ";", &save)) {
-        if (nseq == 64) die("--ids: at most 64 sequences");
+        if (nseq == 64) die("--score: at most 64 sequences");
         memset(&seqs[nseq], 0, sizeof seqs[nseq]);
         if (parse_ids(part, &seqs[nseq]) != 0 || seqs[nseq].n < (size_t)o->prefill)
-            usage_error("--ids: each sequence needs at least --prefill (%ld) ids: '%s'", o->prefill, part);
-        if (nseq && seqs[nseq].n != seqs[0].n) usage_error("--ids: the sequences must have the same length");
+            usage_error("--score: each sequence needs at least --prefill (%ld) ids: '%s'", o->prefill, part);
+        if (nseq && seqs[nseq].n != seqs[0].n) usage_error("--score: the sequences must have the same length");
         nseq++;
     }
     free(copy);
-    if ((int)nseq > e->max_sequences) die("--ids: %zu sequences, the engine's mode allows %d", nseq, e->max_sequences);
+    if ((int)nseq > e->max_sequences) die("--score: %zu sequences, the engine's mode allows %d", nseq, e->max_sequences);
     int64_t V = e->vocab_size;
     size_t steps = seqs[0].n - (size_t)o->prefill + 1;
     float *out = xmalloc(sizeof(float) * (size_t)V * steps * nseq);
