@@ -99,6 +99,25 @@ static int check_params(struct engine *e)
     return 0;
 }
 
+/* FP8 activation scales written as NaN by mlc-quant have never been
+ * calibrated: such a model prints garbage (MLC-LLM issue #2982). */
+static int check_calibrated(struct engine *e)
+{
+    static const char suffix[] = ".q_calibration_scale";
+    for (size_t i = 0; i < e->tc.nrecords; i++) {
+        const struct tc_record *r = &e->tc.records[i];
+        size_t n = strlen(r->name);
+        if (n < sizeof suffix || strcmp(r->name + n - (sizeof suffix - 1), suffix)) continue;
+        float v = 0;
+        if (tc_record_numel(r) != 1 || tensor_cache_read_f32(&e->tc, r, &v) != 0) continue;
+        if (!(v > 0) || v > 1e30f)
+            return fail("%s: %s is uncalibrated (%g): this FP8 model needs its activation scales measured by "
+                        "calibration before it can run",
+                        e->tc.json_path, r->name, v);
+    }
+    return 0;
+}
+
 int engine_sequences_for(const struct engine *e, enum engine_mode mode)
 {
     int max_batch = e->module->dims.max_batch_size;
@@ -131,6 +150,8 @@ int engine_open(struct engine *e, const struct engine_options *o, const char **s
     if (tensor_cache_validate(&e->tc, o->verify_md5) != 0) goto fail_tc;
     *stage = "library/weights mismatch";
     if (check_params(e) != 0) goto fail_tc;
+    *stage = "quantization";
+    if (check_calibrated(e) != 0) goto fail_tc;
     e->views = xcalloc(e->tc.nrecords + 1, sizeof *e->views);
     e->decoded = xcalloc(e->tc.nrecords + 1, sizeof *e->decoded);
     e->max_sequences = engine_sequences_for(e, o->mode);
