@@ -100,3 +100,20 @@ test_grep () {
         return 1
     fi
 }
+
+# test_must_be_empty FILE: prints the file when it is not empty
+test_must_be_empty () {
+    if [ -s "$1" ]; then
+        echo "'$1' is not empty; it holds:"
+        head -n 40 "$1"
+        return 1
+    fi
+}
+
+# test_lacks PATTERN FILE: grep finds nothing (prints the matches if it does)
+test_lacks () {
+    if grep -n "$1" "$2"; then
+        echo "'$2' should not match '$1'"
+        return 1
+    fi
+}

@@ -71,7 +71,7 @@ test_expect_success 'a closed downstream pipe ends quietly with status 141' '
 	mlc-dump --pack many.jsonl >many.mp &&
 	{ mlc-dump many.mp 2>err; echo $? >rc; } | head -c 10 >/dev/null &&
 	test "$(cat rc)" = 141 &&
-	test_must_be_empty () { test ! -s "$1"; } && test_must_be_empty err
+	test_must_be_empty err
 '
 
 test_expect_success 'usage errors exit 2; --help and --version exit 0' '

@@ -24,13 +24,13 @@ test_expect_success 'the make graph builds every file and checks the model' '
 '
 
 test_expect_success 'a second make does nothing; a changed config rebuilds the rest' '
-	mk OUT=dist/a >out 2>&1 && test ! -s out &&
+	mk OUT=dist/a >out 2>&1 && test_must_be_empty out &&
 	make -f "$SRC_DIR/scripts/model.mk" MODEL="$STORIES" BIN="$MLC_BUILD/bin/" OUT=dist/a -n >plan &&
-	! grep -q mlc- plan &&
+	test_lacks mlc- plan &&
 	cp dist/a/a-cpu.tar before.tar &&
 	touch dist/a/mlc-chat-config.json &&
 	make -f "$SRC_DIR/scripts/model.mk" MODEL="$STORIES" BIN="$MLC_BUILD/bin/" OUT=dist/a -n >plan &&
-	test_grep mlc-quant plan && test_grep mlc-lower plan && test_grep mlc-emit plan && ! grep -q mlc-cfg plan &&
+	test_grep mlc-quant plan && test_grep mlc-lower plan && test_grep mlc-emit plan && test_lacks mlc-cfg plan &&
 	mk OUT=dist/a && cmp before.tar dist/a/a-cpu.tar
 '
 
