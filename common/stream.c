@@ -259,8 +259,11 @@ int stream_slurp(struct stream_reader *r, struct stream_writer *pass, struct rec
     int got;
     while ((got = stream_next(r, &rec)) == 1) {
         if (pass) stream_write_raw(pass, rec.raw, rec.raw_len);
+        /* each kept record lives on its own: rec.map points into it, so it
+         * must not move when the list grows */
         set->items = xgrow(set->items, &set->cap, set->count + 1, sizeof *set->items);
-        struct kept_record *k = &set->items[set->count++];
+        struct kept_record *k = xcalloc(1, sizeof *k);
+        set->items[set->count++] = k;
         k->bytes = xmalloc(rec.raw_len);
         memcpy(k->bytes, rec.raw, rec.raw_len);
         msgpack_unpacked_init(&k->unpacked);
@@ -280,23 +283,24 @@ int stream_slurp(struct stream_reader *r, struct stream_writer *pass, struct rec
 const struct record *record_set_last(const struct record_set *set, const char *type)
 {
     for (size_t i = set->count; i-- > 0;)
-        if (!strcmp(set->items[i].rec.type, type)) return &set->items[i].rec;
+        if (!strcmp(set->items[i]->rec.type, type)) return &set->items[i]->rec;
     return NULL;
 }
 
 const struct record *record_set_nth(const struct record_set *set, const char *type, size_t n)
 {
     for (size_t i = 0; i < set->count; i++)
-        if (!strcmp(set->items[i].rec.type, type) && n-- == 0) return &set->items[i].rec;
+        if (!strcmp(set->items[i]->rec.type, type) && n-- == 0) return &set->items[i]->rec;
     return NULL;
 }
 
 void record_set_free(struct record_set *set)
 {
     for (size_t i = 0; i < set->count; i++) {
-        msgpack_unpacked_destroy(&set->items[i].unpacked);
-        free(set->items[i].bytes);
-        free((char *)set->items[i].rec.type);
+        msgpack_unpacked_destroy(&set->items[i]->unpacked);
+        free(set->items[i]->bytes);
+        free((char *)set->items[i]->rec.type);
+        free(set->items[i]);
     }
     free(set->items);
     memset(set, 0, sizeof *set);

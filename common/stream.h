@@ -74,7 +74,7 @@ bool mp_str_eq(const msgpack_object *o, const char *s);
 /* ---- all records of an input, kept for lookup ---- */
 
 struct record_set {
-    struct kept_record *items;
+    struct kept_record **items;
     size_t count, cap;
 };
 

@@ -280,6 +280,33 @@ TEST(random_input_never_crashes)
     }
 }
 
+TEST(kept_records_stay_valid_as_the_set_grows)
+{
+    /* many records: the set's list is reallocated several times, and the
+     * first record's fields must still read correctly (ASan checks) */
+    struct buf data = BUF_INIT;
+    buf_init(&data);
+    for (int i = 0; i < 200; i++) {
+        struct rec_builder b;
+        rb_init(&b, i == 0 ? "first" : "other");
+        rb_int(&b, "n", i);
+        rb_finish(&b, &data);
+    }
+    struct record_set set = {0};
+    CHECK_EQ(read_all(data.data, data.len, &set), 0);
+    CHECK_EQ(set.count, 200);
+    const struct record *r = record_set_last(&set, "first");
+    int64_t n = -1;
+    CHECK(r != NULL);
+    if (r) CHECK_EQ(rec_get_int(r, "n", &n), 0);
+    CHECK_EQ(n, 0);
+    const struct record *last = record_set_last(&set, "other");
+    if (last) CHECK_EQ(rec_get_int(last, "n", &n), 0);
+    CHECK_EQ(n, 199);
+    record_set_free(&set);
+    buf_free(&data);
+}
+
 TEST(empty_stream_is_fine)
 {
     struct record_set set = {0};
