@@ -400,6 +400,8 @@ int main(int argc, char **argv)
         if (o.tokenize) tokenize(t, &o);
         else detokenize(t, &o);
         tokenizer_free(t);
+        free(o.prompts);
+        buf_free(&prompt_storage);
         if (fflush(stdout) || ferror(stdout)) die("write error on standard output");
         return 0;
     }
@@ -425,6 +427,11 @@ int main(int argc, char **argv)
         if (chat_config_load(p.config, &cfg) != 0) die_last();
         render(&cfg, o.render);
         chat_config_free(&cfg);
+        stream_writer_close(&out);
+        record_set_free(&in);
+        free_paths(&p);
+        free(o.prompts);
+        buf_free(&prompt_storage);
         return fflush(stdout) ? 1 : 0;
     }
 
