@@ -2,6 +2,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/memplan.h"
 #include "common/reference.h"
 
 #include <stdlib.h>
@@ -143,6 +144,11 @@ int engine_open(struct engine *e, const struct engine_options *o, const char **s
     *stage = "library";
     if (library_read(o->library, &e->lib) != 0) goto fail_cfg;
     e->module = &e->lib.module;
+    for (int i = 0; i < e->module->nfns; i++)
+        if (!memplan_is_planned(&e->module->fns[i])) {
+            fail("%s: function %s has no memory plan", e->lib.path, e->module->fns[i].name);
+            goto fail_lib;
+        }
     *stage = "library/config mismatch";
     if (check_library_against_config(e) != 0) goto fail_lib;
     *stage = "weights";

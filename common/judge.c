@@ -140,7 +140,7 @@ void judge(const struct judge_input *in, const struct judge_thresholds *t, struc
     j->printable = printable_ratio(in->text, in->text_len);
     double v = in->vocab_size > 0 ? in->vocab_size : 1;
     j->coherent = true;
-    if (in->prompt_scored && j->prompt_ppl > t->max_prompt_ppl_fraction * v)
+    if (in->prompt_scored >= JUDGE_MIN_PROMPT_TOKENS && j->prompt_ppl > t->max_prompt_ppl_fraction * v)
         j->coherent = false, j->incoherence = "the model cannot read the tokenized prompt (prompt perplexity)";
     else if (in->n_ids && j->output_ppl > t->max_output_ppl_fraction * v)
         j->coherent = false, j->incoherence = "the model is unsure of its own output (output perplexity)";
@@ -154,7 +154,8 @@ void judge(const struct judge_input *in, const struct judge_thresholds *t, struc
 const char *judge_diagnosis(const struct judgement *j)
 {
     if (j->pass) return NULL;
-    if (!j->non_empty || !j->valid_utf8 || !j->finite) return "config/tokenizer";
+    if (!j->finite) return "quantization";
+    if (!j->non_empty || !j->valid_utf8) return "config/tokenizer";
     if (!j->coherent && j->incoherence && strstr(j->incoherence, "prompt")) return "config/tokenizer";
     if (!j->coherent && j->printable < 0.9) return "config/tokenizer";
     if (!j->coherent) return "quantization";

@@ -37,6 +37,10 @@ double printable_ratio(const char *text, size_t len);
  * decodes to). */
 bool text_is_clean_utf8(const char *text, size_t len);
 
+/* Prompts shorter than this (in scored tokens) are not judged by their
+ * perplexity: one rare first word says nothing about the tokenizer. */
+#define JUDGE_MIN_PROMPT_TOKENS 8
+
 struct judge_thresholds {
     double max_prompt_ppl_fraction;  /* of the vocabulary size */
     double max_output_ppl_fraction;  /* of the vocabulary size */
@@ -58,7 +62,7 @@ struct judge_input {
     size_t prompt_scored;        /* how many prompt tokens were scored */
     double output_nll;           /* Σ -log p of generated tokens (model's own distribution) */
     bool logits_finite;          /* no NaN/inf seen */
-    const char *stop_reason;     /* "eos", "stop_token", "stop_string", "max_tokens" */
+    const char *stop_reason;     /* stop_reason_name(): "stop token", "stop string", "length" */
     bool deterministic;          /* a second run with the same seed matched */
     int vocab_size;
 };
@@ -73,9 +77,10 @@ struct judgement {
 void judge(const struct judge_input *in, const struct judge_thresholds *t, struct judgement *out);
 
 /* The stage a failure most likely comes from, from the criteria that
- * failed: "library/weights mismatch" (load errors), "config/tokenizer"
- * (empty, broken text, a prompt the model cannot read), "quantization"
- * (degraded: unsure of itself, repeating, far from the reference). */
+ * failed: "config/tokenizer" (empty or broken text, a prompt the model
+ * cannot read), "quantization" (non-finite logits; degraded: unsure of
+ * itself, repeating, far from the reference). Load errors are named by the
+ * engine itself. */
 const char *judge_diagnosis(const struct judgement *j);
 
 #endif

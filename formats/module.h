@@ -130,7 +130,7 @@ struct memory_estimate {
     int64_t kv_bytes_per_token;
     int64_t kv_bytes_at_context;   /* per sequence, at the context window */
     int64_t arena_bytes;           /* the largest function's arena */
-    int64_t total_bytes;           /* params + kv (max_batch sequences) + arena */
+    int64_t total_bytes;           /* params + kv (one sequence at the context window) + arena */
 };
 
 struct model_dims {

@@ -255,6 +255,24 @@ void module_pack_fields(struct rec_builder *b, const struct module *m)
     pk = rb_key(b, "functions");
     msgpack_pack_array(pk, (size_t)m->nfns);
     for (int i = 0; i < m->nfns; i++) pack_function(pk, &m->fns[i]);
+    /* the symbolic sizes and their upper bounds (as MLC's
+     * tir_var_upper_bound): derived from dims, so readers recompute them */
+    const struct model_dims *d = &m->dims;
+    pk = rb_key(b, "vars");
+    bool sliding = d->sliding_window_size > 0;
+    msgpack_pack_array(pk, sliding ? 4 : 3);
+    struct { const char *name; int64_t max; } vars[4] = {
+        {"seq_len", d->prefill_chunk_size},
+        {"batch", d->max_batch_size},
+        {sliding ? "rolling_cache_len" : "total_seq_len", sliding ? d->sliding_window_size : d->context_window_size},
+        {"kv_seq_len", d->sliding_window_size + d->prefill_chunk_size},
+    };
+    for (int i = 0; i < (sliding ? 4 : 3); i++) {
+        msgpack_pack_map(pk, 2);
+        pack_str(pk, "name");
+        pack_str(pk, vars[i].name);
+        pack_kv_int(pk, "max", vars[i].max);
+    }
     pk = rb_key(b, "passes");
     msgpack_pack_array(pk, (size_t)m->npasses);
     for (int i = 0; i < m->npasses; i++) pack_str(pk, m->passes[i]);

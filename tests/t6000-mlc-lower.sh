@@ -19,6 +19,11 @@ test_expect_success 'the module record binds every tensor and has the four entry
 
 ops () { record_field "$1" module "sorted(set(o[\"op\"] for f in r[\"functions\"] for o in f[\"ops\"]))"; }
 
+test_expect_success 'symbolic sizes carry their bounds from the config' '
+	test "$(record_field m.4-lower.mp module "[(v[\"name\"], v[\"max\"]) for v in r[\"vars\"]]")" = \
+		"[('"'"'seq_len'"'"', 512), ('"'"'batch'"'"', 128), ('"'"'total_seq_len'"'"', 512)]"
+'
+
 test_expect_success 'levels: O0 dequantizes separately, O1 fuses it, O2 also fuses add+norm and the gate' '
 	mlc-lower -q -O0 <m.3-quant.mp >o0.mp && ops o0.mp >o0 &&
 	mlc-lower -q -O1 <m.3-quant.mp >o1.mp && ops o1.mp >o1 &&
@@ -85,6 +90,20 @@ test_expect_success 'a scheme mismatch between config and weights is refused' '
 	mlc-dump m.3-quant.mp | sed -e "s/\"scheme\":\"q4f16_1\"/\"scheme\":\"q0f32\"/" | mlc-dump --pack >mis.mp &&
 	test_must_fail mlc-lower <mis.mp 2>err &&
 	test_grep "the weights were quantized as q0f32 but .* says q4f16_1" err
+'
+
+test_expect_success 'a sliding window gives the rolling-cache bounds' '
+	mkmodel --arch mistral --tokenizer "$STORIES" -o mis >/dev/null &&
+	build_model mis q0f32 mo --prefill-chunk-size 16 &&
+	test "$(record_field mo.4-lower.mp module "[(v[\"name\"], v[\"max\"]) for v in r[\"vars\"]]")" = \
+		"[('"'"'seq_len'"'"', 16), ('"'"'batch'"'"', 128), ('"'"'rolling_cache_len'"'"', 32), ('"'"'kv_seq_len'"'"', 48)]"
+'
+
+test_expect_success 'a module without a memory plan is refused by mlc-emit' '
+	mlc-lower -q --pass-off plan-memory <m.3-quant.mp >unplanned.mp &&
+	test_must_fail mlc-emit -o u.tar <unplanned.mp 2>err &&
+	test_grep "function embed has no memory plan" err &&
+	test ! -e u.tar
 '
 
 test_expect_success 'standalone files give the same module, byte for byte, every time' '

@@ -9,6 +9,7 @@
 #include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/memplan.h"
 #include "common/mpjson.h"
 #include "common/stream.h"
 #include "formats/library.h"
@@ -150,6 +151,11 @@ int main(int argc, char **argv)
 
     struct module m;
     if (module_from_msgpack(mrec->map, &m, "module record") != 0) die_last();
+    for (int i = 0; i < m.nfns; i++)
+        if (!memplan_is_planned(&m.fns[i]))
+            die("module record: function %s has no memory plan (mlc-lower ran with --pass-off plan-memory); "
+                "the engine needs one",
+                m.fns[i].name);
     char *config_path = optional_str(mrec, "config");
     char *weights_dir = optional_str(mrec, "weights");
     char *path = output_path(&o, config_path, &m);

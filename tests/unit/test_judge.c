@@ -105,6 +105,18 @@ TEST(each_failure_names_its_stage)
     in.logits_finite = false;
     judge(&in, &t, &j);
     CHECK(!j.finite && !j.pass);
+    CHECK_STR(judge_diagnosis(&j), "quantization");
+
+    /* a short prompt is not judged by its perplexity */
+    in = good_input();
+    in.prompt_nll = 2 * log(5000.0);
+    in.prompt_scored = 2;
+    judge(&in, &t, &j);
+    CHECK(j.coherent && j.pass);
+    in.prompt_nll = 8 * log(5000.0);
+    in.prompt_scored = 8;
+    judge(&in, &t, &j);
+    CHECK(!j.coherent);
 
     in = good_input();
     in.deterministic = false;
