@@ -20,6 +20,8 @@ FIXTURES="$TESTS_DIR/fixtures"
 PYTHON=/usr/bin/python3
 export PATH MLC_BUILD SRC_DIR TESTS_DIR FIXTURES PYTHON
 export MLC_PROGRESS=never
+# tests that run make must not inherit the outer make's jobserver or level
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKE_TERMOUT MAKE_TERMERR
 
 test_name=$(basename "$0" .sh)
 TRASH=$(mktemp -d "${TMPDIR:-/tmp}/mlc-test.$test_name.XXXXXX")
