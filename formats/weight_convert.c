@@ -164,8 +164,13 @@ static void write_shard(void *arg)
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) snprintf(err, sizeof err, "%s: cannot create: %s", path, strerror(errno));
     else {
-        if (write_all(fd, data, (size_t)sh->nbytes) != 0 || fsync(fd) != 0)
+        /* start writing back now without waiting for it (this thread has
+         * the next shard to hash); the directory's commit fsyncs every file
+         * before the rename that publishes them */
+        if (write_all(fd, data, (size_t)sh->nbytes) != 0)
             snprintf(err, sizeof err, "%s: write error: %s", path, strerror(errno));
+        else
+            sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(fd);
     }
     free(path);
@@ -384,6 +389,18 @@ static bool is_shard_name(const char *name, size_t *index)
 static int publish(const char *tmp, const char *out, size_t nshards, bool b16)
 {
     static const char *const jsons[] = {TC_JSON_NAME, TC_JSON_B16_NAME, TC_JSON_OLD_NAME};
+    /* every shard on disk before any rename (their write-back started as
+     * they were written, so this mostly waits for the last ones) */
+    for (size_t s = 0; s < nshards; s++) {
+        char name[40];
+        tc_shard_name(s, name);
+        char *a = path_join(tmp, name);
+        int fd = open(a, O_RDONLY | O_CLOEXEC);
+        int rc = fd >= 0 && fsync(fd) == 0 ? 0 : fail("%s: cannot sync: %s", a, strerror(errno));
+        if (fd >= 0) close(fd);
+        free(a);
+        if (rc) return rc;
+    }
     for (size_t i = 0; i < 3; i++) {
         char *p = path_join(out, jsons[i]);
         if (unlink(p) != 0 && errno != ENOENT) {
