@@ -68,8 +68,3 @@ int parse_int_option(const char *opt, const char *s, long min, long max, long *o
     *out = v;
     return 0;
 }
-
-int stdin_has_stream(void)
-{
-    return !isatty(0);
-}

@@ -17,8 +17,4 @@ noreturn void print_version(void);
 int parse_u64(const char *s, unsigned long long *out, int allow_suffix);
 int parse_int_option(const char *opt, const char *s, long min, long max, long *out);
 
-/* True when stdin is a file or pipe rather than a terminal (then tools read
- * the record stream from it). */
-int stdin_has_stream(void);
-
 #endif

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,12 +76,26 @@ static int hash_fd(struct hasher *h, int fd, const char *path)
     return 0;
 }
 
-int hash_file_hex(enum hash_kind kind, const char *path, char hex[HASH_HEX_MAX])
+/* Digest of a file's bytes, after `blob_header` when asked (git's object
+ * format: "blob SIZE" and a NUL). */
+static int digest_file(enum hash_kind kind, const char *path, bool blob_header, char hex[HASH_HEX_MAX])
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail("%s: %s", path, strerror(errno));
     struct hasher h;
     hasher_init(&h, kind);
+    if (blob_header) {
+        struct stat st;
+        if (fstat(fd, &st) != 0) {
+            int e = errno;
+            close(fd);
+            hasher_abort(&h);
+            return fail("%s: %s", path, strerror(e));
+        }
+        char header[64];
+        int n = snprintf(header, sizeof header, "blob %lld", (long long)st.st_size);
+        hasher_update(&h, header, (size_t)n + 1); /* includes the NUL */
+    }
     int rc = hash_fd(&h, fd, path);
     close(fd);
     if (rc != 0) {
@@ -91,26 +106,12 @@ int hash_file_hex(enum hash_kind kind, const char *path, char hex[HASH_HEX_MAX])
     return 0;
 }
 
+int hash_file_hex(enum hash_kind kind, const char *path, char hex[HASH_HEX_MAX])
+{
+    return digest_file(kind, path, false, hex);
+}
+
 int git_blob_id_file(const char *path, char hex[HASH_HEX_MAX])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail("%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return fail("%s: %s", path, strerror(errno));
-    }
-    char header[64];
-    int n = snprintf(header, sizeof header, "blob %lld", (long long)st.st_size);
-    struct hasher h;
-    hasher_init(&h, HASH_SHA1);
-    hasher_update(&h, header, (size_t)n + 1); /* includes the NUL */
-    int rc = hash_fd(&h, fd, path);
-    close(fd);
-    if (rc != 0) {
-        hasher_abort(&h);
-        return -1;
-    }
-    hasher_final_hex(&h, hex);
-    return 0;
+    return digest_file(HASH_SHA1, path, true, hex);
 }

@@ -1,4 +1,5 @@
 #include "jdom.h"
+#include "utf8.h"
 #include "buf.h"
 #include "err.h"
 
@@ -96,41 +97,7 @@ static int read_hex4(struct parser *p, size_t at, unsigned *out)
     return 0;
 }
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
 
-/* Length of a valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && s[1] < 0xA0) return 0;          /* overlong */
-        if (c == 0xED && s[1] >= 0xA0) return 0;         /* surrogate */
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
-        if (c == 0xF0 && s[1] < 0x90) return 0;
-        if (c == 0xF4 && s[1] >= 0x90) return 0;
-        return 4;
-    }
-    return 0;
-}
 
 /* Parse the string starting at the opening quote; unescape in place. */
 static int parse_string(struct parser *p, const char **out, uint32_t *outlen)
@@ -163,7 +130,7 @@ static int parse_string(struct parser *p, const char **out, uint32_t *outlen)
             continue;
         }
         if (c >= 0x80) {
-            size_t k = utf8_valid_len((const unsigned char *)t + i, p->len - i);
+            size_t k = utf8_valid_prefix((const unsigned char *)t + i, p->len - i);
             if (!k) { p->pos = i; return perr(p, "invalid UTF-8 in string"); }
             if (w != i) memmove(t + w, t + i, k);
             w += k;
@@ -206,7 +173,7 @@ static int parse_string(struct parser *p, const char **out, uint32_t *outlen)
                 return perr(p, "lone surrogate in \\u escape");
             }
             /* the escape took at least 6 bytes; UTF-8 needs at most 4 */
-            w += put_utf8(t + w, cp);
+            w += utf8_encode(t + w, cp);
             break;
         }
         default: p->pos = i - 1; return perr(p, "bad escape in string");

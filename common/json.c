@@ -2,6 +2,7 @@
 #include "atomic.h"
 #include "err.h"
 #include "fsutil.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -84,33 +85,6 @@ void py_float_repr(double v, char out[32])
     }
 }
 
-/* Decode one UTF-8 sequence; returns its length, or 0 if invalid. */
-static size_t utf8_decode(const unsigned char *s, size_t n, unsigned *cp)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, c &= 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, c &= 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-    *cp = c;
-    return len;
-}
 
 void pyjson_string(struct buf *out, const char *str, size_t len, bool ensure_ascii)
 {
@@ -135,13 +109,14 @@ void pyjson_string(struct buf *out, const char *str, size_t len, bool ensure_asc
             buf_addc(out, (char)c);
             i++;
         } else {
-            unsigned cp;
-            size_t n = utf8_decode(s + i, len - i, &cp);
+            size_t n = utf8_valid_prefix(s + i, len - i);
             if (!n) { /* jansson only holds valid UTF-8; be safe anyway */
                 buf_printf(out, "\\u%04x", 0xfffd);
                 i++;
                 continue;
             }
+            size_t unused;
+            unsigned cp = (unsigned)utf8_decode((const char *)s + i, n, &unused);
             if (cp >= 0x10000) {
                 cp -= 0x10000;
                 buf_printf(out, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));

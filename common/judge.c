@@ -1,4 +1,5 @@
 #include "common/judge.h"
+#include "common/utf8.h"
 
 #include <math.h>
 #include <string.h>
@@ -55,40 +56,14 @@ size_t repeated_tail(const int32_t *ids, size_t n, int max_period)
     return best;
 }
 
-static size_t utf8_next(const unsigned char *s, size_t n, unsigned *cp)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, c &= 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, c &= 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-    *cp = c;
-    return len;
-}
 
 bool text_is_clean_utf8(const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
-        unsigned cp;
-        size_t k = utf8_next(s + i, len - i, &cp);
-        if (!k || cp == 0xfffd) return false;
+        size_t k = utf8_valid_prefix(s + i, len - i);
+        size_t unused;
+        if (!k || utf8_decode(text + i, k, &unused) == 0xfffd) return false;
         i += k;
     }
     return true;
@@ -96,15 +71,10 @@ bool text_is_clean_utf8(const char *text, size_t len)
 
 double printable_ratio(const char *text, size_t len)
 {
-    const unsigned char *s = (const unsigned char *)text;
     size_t total = 0, good = 0;
     for (size_t i = 0; i < len;) {
-        unsigned cp;
-        size_t k = utf8_next(s + i, len - i, &cp);
-        if (!k) {
-            k = 1;
-            cp = 0xfffd;
-        }
+        size_t k;
+        int32_t cp = utf8_decode(text + i, len - i, &k); /* invalid: U+FFFD */
         total++;
         bool ok = cp == '\n' || cp == '\t' || cp == '\r' || (cp >= 0x20 && cp < 0x7f) ||
                   (cp >= 0xa0 && cp != 0xfffd && !(cp >= 0xe000 && cp <= 0xf8ff));

@@ -442,3 +442,17 @@ void rb_free(struct rec_builder *b)
     msgpack_sbuffer_destroy(&b->body);
     memset(b, 0, sizeof *b);
 }
+
+void filter_start(struct stream_writer *out, const char *stream_path, bool discard, struct record_set *in)
+{
+    if (stream_path) {
+        if (stream_writer_open(out, stream_path) != 0) die_last();
+    } else {
+        stream_writer_init_fd(out, discard ? -1 : 1, "<stdout>");
+    }
+    if (isatty(0)) return;
+    struct stream_reader r;
+    stream_reader_init(&r, 0, "<stdin>");
+    if (stream_slurp(&r, stream_path || !discard ? out : NULL, in) != 0) die_last();
+    stream_reader_free(&r);
+}

@@ -128,4 +128,11 @@ void rb_free(struct rec_builder *b);
 
 void mp_pack_cstr(msgpack_packer *pk, const char *s);
 
+/* How every stage starts: its records go to the file `stream_path` (written
+ * atomically) or, without one, to standard output (nowhere when `discard`:
+ * a tool printing text instead, or a terminal); the records on standard
+ * input, when it is not a terminal, are read into `in`, each copied to the
+ * output as it arrives. Dies on errors. */
+void filter_start(struct stream_writer *out, const char *stream_path, bool discard, struct record_set *in);
+
 #endif

@@ -10,19 +10,8 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/utf8.h"
 
-/* Decode one code point from s[0..n) (n >= 1). Invalid input yields
- * U+FFFD and length 1 (never happens on validated text). */
-int32_t utf8_decode(const char *s, size_t n, size_t *len);
-size_t utf8_encode(char out[4], int32_t cp);
-/* Byte length of the UTF-8 character starting with lead byte c (1..4). */
-static inline size_t utf8_lead_len(unsigned char c)
-{
-    return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-}
-/* Length of the valid sequence at s, or 0 if s does not start with one. */
-size_t utf8_valid_prefix(const unsigned char *s, size_t n);
-bool utf8_is_valid(const char *s, size_t n);
 /* Append s as valid UTF-8, replacing each maximal invalid subpart with
  * U+FFFD (Rust's from_utf8_lossy, WHATWG decoding). */
 void utf8_append_lossy(struct buf *out, const char *s, size_t n);

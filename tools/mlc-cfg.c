@@ -186,20 +186,10 @@ int main(int argc, char **argv)
     prog_init(argv[0]);
     struct options o = parse_command_line(argc, argv);
     struct stream_writer out;
-    if (o.stream) {
-        if (stream_writer_open(&out, o.stream) != 0) die_last();
-    } else {
-        stream_writer_init_fd(&out, 1, "<stdout>");
-    }
     struct record_set records = {0};
     char *from_stream = NULL;
-    if (stdin_has_stream()) {
-        struct stream_reader in;
-        stream_reader_init(&in, 0, "<stdin>");
-        if (stream_slurp(&in, &out, &records) != 0) die_last();
-        stream_reader_free(&in);
-        from_stream = model_from_stream(&records);
-    }
+    filter_start(&out, o.stream, false, &records);
+    from_stream = model_from_stream(&records);
     o.gen.model_dir = o.model ? o.model : from_stream;
     if (!o.gen.model_dir) usage_error("no model: give --model DIR or a model record on standard input");
 

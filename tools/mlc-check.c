@@ -408,18 +408,8 @@ int main(int argc, char **argv)
 
     bool records = !o.generate && !o.render && !o.logits_out;
     struct stream_writer out;
-    if (o.stream) {
-        if (stream_writer_open(&out, o.stream) != 0) die_last();
-    } else {
-        stream_writer_init_fd(&out, records ? 1 : -1, "<stdout>");
-    }
     struct record_set in = {0};
-    if (stdin_has_stream()) {
-        struct stream_reader r;
-        stream_reader_init(&r, 0, "<stdin>");
-        if (stream_slurp(&r, records || o.stream ? &out : NULL, &in) != 0) die_last();
-        stream_reader_free(&r);
-    }
+    filter_start(&out, o.stream, !records, &in);
     struct paths p = resolve(&o, &in);
 
     if (o.render) {

@@ -192,20 +192,10 @@ int main(int argc, char **argv)
     fo.http.token = token;
 
     struct stream_writer out;
-    if (opt.stream_file) {
-        if (stream_writer_open(&out, opt.stream_file) != 0) die_last();
-    } else {
-        stream_writer_init_fd(&out, 1, "<stdout>");
-    }
     /* Records from earlier stages go through first, unchanged. */
-    if (stdin_has_stream()) {
-        struct stream_reader in;
-        struct record_set kept = {0};
-        stream_reader_init(&in, 0, "<stdin>");
-        if (stream_slurp(&in, &out, &kept) != 0) die_last();
-        record_set_free(&kept);
-        stream_reader_free(&in);
-    }
+    struct record_set kept = {0};
+    filter_start(&out, opt.stream_file, false, &kept);
+    record_set_free(&kept);
 
     struct fetch_result res;
     if (model_fetch(&src, &fo, &res) != 0) die_last();

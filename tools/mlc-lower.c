@@ -186,18 +186,8 @@ int main(int argc, char **argv)
     prog_init(argv[0]);
     struct options o = parse_command_line(argc, argv);
     struct stream_writer out;
-    if (o.stream) {
-        if (stream_writer_open(&out, o.stream) != 0) die_last();
-    } else {
-        stream_writer_init_fd(&out, 1, "<stdout>");
-    }
     struct record_set in = {0};
-    if (stdin_has_stream()) {
-        struct stream_reader r;
-        stream_reader_init(&r, 0, "<stdin>");
-        if (stream_slurp(&r, &out, &in) != 0) die_last();
-        stream_reader_free(&r);
-    }
+    filter_start(&out, o.stream, false, &in);
 
     struct chat_config cfg;
     char *cfg_path = load_config(&o, &in, &cfg);

@@ -194,21 +194,11 @@ int main(int argc, char **argv)
 
     struct stream_writer out;
     bool to_terminal = !o.stream && isatty(1);
-    if (o.stream) {
-        if (stream_writer_open(&out, o.stream) != 0) die_last();
-    } else {
-        stream_writer_init_fd(&out, to_terminal ? -1 : 1, "<stdout>");
-    }
     /* input records pass through as they arrive */
     struct inputs in = {0};
     struct record_set set = {0};
-    if (stdin_has_stream()) {
-        struct stream_reader r;
-        stream_reader_init(&r, 0, "<stdin>");
-        if (stream_slurp(&r, to_terminal ? NULL : &out, &set) != 0) die_last();
-        stream_reader_free(&r);
-        read_records(&set, &in);
-    }
+    filter_start(&out, o.stream, to_terminal, &set);
+    read_records(&set, &in);
 
     const char *model = o.model ? o.model : in.model_path;
     if (!model) usage_error("no model: give --model DIR or pipe in a `model` record");
