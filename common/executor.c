@@ -147,6 +147,8 @@ struct matmul_job {
 static const float *weight_row_ptr(const struct matmul_job *j, int64_t n, float *scratch)
 {
     if (j->wf) return j->wf + n * j->K;
+    const float *row = weight_row_in_place(j->w, n);
+    if (row) return row; /* unquantized float32: no copy */
     weight_row(j->w, n, scratch);
     return scratch;
 }

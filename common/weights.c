@@ -70,14 +70,23 @@ int weight_bind(struct bound_weight *w, const struct value *v, const char *quant
     return 0;
 }
 
+const float *weight_row_in_place(const struct bound_weight *w, int64_t n)
+{
+    const struct tensor_view *t = w->parts[0];
+    return !w->quantized && t->dtype == DT_F32 ? (const float *)t->data + n * w->cols : NULL;
+}
+
 void weight_row(const struct bound_weight *w, int64_t n, float *out)
 {
     const struct tensor_view *t = w->parts[0];
     int64_t K = w->cols;
+    const float *row = weight_row_in_place(w, n);
+    if (row) {
+        memcpy(out, row, sizeof *out * (size_t)K);
+        return;
+    }
     if (!w->quantized) {
-        if (t->dtype == DT_F32) memcpy(out, (const float *)t->data + n * K, sizeof *out * (size_t)K);
-        else
-            for (int64_t k = 0; k < K; k++) out[k] = quant_load(t->dtype, t->data, (size_t)(n * K + k));
+        for (int64_t k = 0; k < K; k++) out[k] = quant_load(t->dtype, t->data, (size_t)(n * K + k));
         return;
     }
     const struct quant_scheme *s = w->scheme;

@@ -51,6 +51,9 @@ int weight_bind(struct bound_weight *w, const struct value *v, const char *quant
 
 /* Row n of the logical matrix as float32 (cols values). */
 void weight_row(const struct bound_weight *w, int64_t n, float *out);
+/* Row n where it already lies in memory as float32 (an unquantized float32
+ * weight), or NULL when it has to be converted with weight_row. */
+const float *weight_row_in_place(const struct bound_weight *w, int64_t n);
 /* A vector parameter as float32 (rows values). */
 void weight_vector(const struct bound_weight *w, float *out);
 /* FP8 schemes quantize activations too: x → its FP8 value (after dividing by
