@@ -1,5 +1,6 @@
 #include "atomic.h"
 #include "buf.h"
+#include "cleanup.h"
 #include "err.h"
 #include "fsutil.h"
 
@@ -249,4 +250,36 @@ int atomic_clean_stale(const char *dir)
     }
     closedir(d);
     return removed;
+}
+
+int copy_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return fail("%s: %s", src, strerror(errno));
+    struct atomic_file out;
+    if (atomic_file_begin(&out, dst) != 0) {
+        close(in);
+        return -1;
+    }
+    char *chunk = xmalloc(1 << 20);
+    int rc = 0;
+    for (;;) {
+        long long n = read_full(in, chunk, 1 << 20);
+        if (n < 0) {
+            rc = fail("%s: read error: %s", src, strerror(errno));
+            break;
+        }
+        if (n == 0) break;
+        if (write_all(out.fd, chunk, (size_t)n) != 0) {
+            rc = fail("%s: write error: %s", out.tmp, strerror(errno));
+            break;
+        }
+    }
+    free(chunk);
+    close(in);
+    if (rc != 0) {
+        atomic_file_abort(&out);
+        return -1;
+    }
+    return atomic_file_commit(&out);
 }

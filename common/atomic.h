@@ -38,6 +38,9 @@ int atomic_dir_begin(struct atomic_dir *d, const char *path);
 int atomic_dir_commit(struct atomic_dir *d, bool replace);
 void atomic_dir_abort(struct atomic_dir *d);
 
+/* Copy a regular file (to a temporary name beside dst, then renamed). */
+int copy_file(const char *src, const char *dst);
+
 /* Remove temporaries in `dir` left by writers that no longer run. Returns
  * how many were removed. */
 int atomic_clean_stale(const char *dir);

@@ -1,12 +1,23 @@
 #include "cli.h"
+#include "cleanup.h"
 #include "version.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+void prog_init(const char *argv0)
+{
+    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    progname = slash ? slash + 1 : (argv0 ? argv0 : "mlc");
+    signal(SIGPIPE, SIG_IGN);
+    cleanup_on_signals();
+}
 
 noreturn void usage_error(const char *fmt, ...)
 {

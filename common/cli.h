@@ -8,6 +8,11 @@
 
 #include "err.h"
 
+/* Set progname from argv[0], ignore SIGPIPE (writes then fail with EPIPE,
+ * which the stream writer turns into a quiet exit) and remove registered
+ * temporaries on SIGINT/SIGTERM/SIGHUP (common/cleanup.h). */
+void prog_init(const char *argv0);
+
 noreturn void usage_error(const char *fmt, ...) MLC_PRINTF(1, 2);
 noreturn void print_help(const char *text);
 noreturn void print_version(void);

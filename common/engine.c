@@ -3,7 +3,6 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/memplan.h"
-#include "common/reference.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +191,7 @@ void engine_set_sizes(struct engine *e)
 void engine_close(struct engine *e)
 {
     executor_free(&e->ex);
-    reference_weights_free(e->ref);
+    if (e->free_own_tensors) e->free_own_tensors(e->own_tensors);
     if (e->module && e->module != &e->lib.module) {
         module_free(e->module);
         free(e->module);

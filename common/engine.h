@@ -27,12 +27,11 @@ struct engine_options {
     enum engine_mode mode;
 };
 
-struct reference_weights;
-
 struct engine {
     struct chat_config cfg;
     struct module *module;       /* the plan: the library's, or built in-process */
-    struct reference_weights *ref; /* the reference engine's own float32 tensors */
+    void *own_tensors;           /* tensors another opener (reference.h) loaded, */
+    void (*free_own_tensors)(void *); /* freed by engine_close with this */
     struct tensor_cache tc;
     struct library lib;
     struct executor ex;
@@ -49,12 +48,12 @@ int engine_mode_from_name(const char *name);
  * "library", "library/config mismatch", "weights" (a damaged tensor cache)
  * or "library/weights mismatch". */
 int engine_open(struct engine *e, const struct engine_options *o, const char **stage);
-/* The reference: the unquantized HuggingFace weights of hf_dir (float32,
- * under MLC's names) run through the same float32 path, lowered in-process
- * as q0f32 for the config's architecture and sizes. */
-int engine_open_reference(struct engine *e, const char *hf_dir, const char *config_path, int threads,
-                          enum engine_mode mode);
 void engine_close(struct engine *e);
+
+/* For other ways of opening an engine (reference.h): how many sequences a
+ * mode runs at once, and the sizes taken from e->module. */
+int engine_sequences_for(const struct engine *e, enum engine_mode mode);
+void engine_set_sizes(struct engine *e);
 
 /* A new sequence (empty KV cache), or -1 when all slots are taken. */
 int engine_new_sequence(struct engine *e);

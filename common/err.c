@@ -1,9 +1,6 @@
 #include "err.h"
-#include "fsutil.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,21 +10,6 @@ const char *progname = "mlc";
 bool quiet;
 
 static _Thread_local char error_text[1024];
-
-static void cleanup_on_signal(int sig);
-
-void prog_init(const char *argv0)
-{
-    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
-    progname = slash ? slash + 1 : (argv0 ? argv0 : "mlc");
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa = {0};
-    sa.sa_handler = cleanup_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-}
 
 static void report(const char *kind, const char *fmt, va_list ap)
 {
@@ -48,7 +30,6 @@ noreturn void die(const char *fmt, ...)
     va_start(ap, fmt);
     report("error: ", fmt, ap);
     va_end(ap);
-    cleanup_run();
     exit(1);
 }
 
@@ -111,58 +92,4 @@ int fail_prefix(const char *fmt, ...)
 const char *last_error(void)
 {
     return error_text;
-}
-
-/* ---- temporaries removed on failure ---- */
-
-#define MAX_CLEANUP 64
-static char *cleanup_paths[MAX_CLEANUP];
-static pthread_mutex_t cleanup_lock = PTHREAD_MUTEX_INITIALIZER;
-
-void cleanup_register(const char *path)
-{
-    pthread_mutex_lock(&cleanup_lock);
-    for (int i = 0; i < MAX_CLEANUP; i++)
-        if (!cleanup_paths[i]) {
-            cleanup_paths[i] = strdup(path);
-            break;
-        }
-    pthread_mutex_unlock(&cleanup_lock);
-}
-
-void cleanup_unregister(const char *path)
-{
-    pthread_mutex_lock(&cleanup_lock);
-    for (int i = 0; i < MAX_CLEANUP; i++)
-        if (cleanup_paths[i] && !strcmp(cleanup_paths[i], path)) {
-            free(cleanup_paths[i]);
-            cleanup_paths[i] = NULL;
-        }
-    pthread_mutex_unlock(&cleanup_lock);
-}
-
-void cleanup_run(void)
-{
-    for (int i = 0; i < MAX_CLEANUP; i++)
-        if (cleanup_paths[i]) {
-            remove_tree(cleanup_paths[i]);
-            free(cleanup_paths[i]);
-            cleanup_paths[i] = NULL;
-        }
-}
-
-static void cleanup_on_signal(int sig)
-{
-    /* Not strictly async-signal-safe (readdir), but the alternative is
-     * leaving half-written temporaries behind on every Ctrl-C. */
-    for (int i = 0; i < MAX_CLEANUP; i++)
-        if (cleanup_paths[i]) remove_tree(cleanup_paths[i]);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-noreturn void exit_broken_pipe(void)
-{
-    cleanup_run();
-    _exit(141);
 }

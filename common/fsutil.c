@@ -1,5 +1,4 @@
 #include "fsutil.h"
-#include "atomic.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -129,38 +128,6 @@ int remove_tree(const char *path)
     if (remove_at(AT_FDCWD, path) != 0)
         return fail("%s: cannot remove: %s", path, strerror(errno));
     return 0;
-}
-
-int copy_file(const char *src, const char *dst)
-{
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0) return fail("%s: %s", src, strerror(errno));
-    struct atomic_file out;
-    if (atomic_file_begin(&out, dst) != 0) {
-        close(in);
-        return -1;
-    }
-    char *chunk = xmalloc(1 << 20);
-    int rc = 0;
-    for (;;) {
-        long long n = read_full(in, chunk, 1 << 20);
-        if (n < 0) {
-            rc = fail("%s: read error: %s", src, strerror(errno));
-            break;
-        }
-        if (n == 0) break;
-        if (write_all(out.fd, chunk, (size_t)n) != 0) {
-            rc = fail("%s: write error: %s", out.tmp, strerror(errno));
-            break;
-        }
-    }
-    free(chunk);
-    close(in);
-    if (rc != 0) {
-        atomic_file_abort(&out);
-        return -1;
-    }
-    return atomic_file_commit(&out);
 }
 
 char *path_join(const char *a, const char *b)

@@ -23,8 +23,6 @@ bool is_dir(const char *path);
 int make_dirs(const char *path, unsigned mode);
 /* rm -rf; missing paths are not an error. Does not follow symlinks. */
 int remove_tree(const char *path);
-/* Copy a regular file (to a temporary name beside dst, then renamed). */
-int copy_file(const char *src, const char *dst);
 
 /* "a" + "/" + "b" (b absolute → b). Caller frees. */
 char *path_join(const char *a, const char *b);

@@ -1,7 +1,7 @@
 #include "common/lower.h"
 #include "common/buf.h"
 #include "common/err.h"
-#include "common/weights.h"
+#include "formats/param_map.h"
 #include "formats/quant.h"
 
 #include <stdio.h>

@@ -123,15 +123,22 @@ done:
     return r;
 }
 
+static void free_own_tensors(void *r)
+{
+    reference_weights_free(r);
+}
+
 int engine_open_reference(struct engine *e, const char *hf_dir, const char *config_path, int threads,
                           enum engine_mode mode)
 {
     memset(e, 0, sizeof *e);
     if (chat_config_load(config_path, &e->cfg) != 0) return -1;
-    e->ref = reference_weights_load(hf_dir, &e->cfg);
-    if (!e->ref) goto fail;
+    struct reference_weights *ref = reference_weights_load(hf_dir, &e->cfg);
+    if (!ref) goto fail;
+    e->own_tensors = ref;
+    e->free_own_tensors = free_own_tensors;
     struct lower_spec spec = {e->cfg.model_type, "q0f32", {0}, NULL, 0};
-    spec.tensors = reference_weights_tensors(e->ref, &spec.ntensors);
+    spec.tensors = reference_weights_tensors(ref, &spec.ntensors);
     if (lower_dims_from_config(&e->cfg, &spec.dims) != 0) goto fail;
     e->module = xcalloc(1, sizeof *e->module);
     if (lower_build(&spec, e->module) != 0) {
@@ -142,7 +149,7 @@ int engine_open_reference(struct engine *e, const char *hf_dir, const char *conf
     }
     if (passes_run(e->module, 2, NULL, 0, NULL, NULL) != 0) goto fail;
     e->max_sequences = engine_sequences_for(e, mode);
-    struct tensor_source ts = reference_weights_source(e->ref);
+    struct tensor_source ts = reference_weights_source(ref);
     if (executor_init(&e->ex, e->module, &ts, threads, e->max_sequences) != 0) goto fail;
     engine_set_sizes(e);
     return 0;

@@ -15,8 +15,10 @@ struct tensor_source reference_weights_source(struct reference_weights *r);
 /* The tensor list, for lowering. */
 const struct tensor_info *reference_weights_tensors(const struct reference_weights *r, int *n);
 
-/* engine.c internals shared with the reference engine */
-int engine_sequences_for(const struct engine *e, enum engine_mode mode);
-void engine_set_sizes(struct engine *e);
+/* The reference engine: the unquantized HuggingFace weights of hf_dir
+ * (float32, under MLC's names) run through the same float32 path, lowered
+ * in-process as q0f32 for the config's architecture and sizes. */
+int engine_open_reference(struct engine *e, const char *hf_dir, const char *config_path, int threads,
+                          enum engine_mode mode);
 
 #endif

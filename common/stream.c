@@ -1,5 +1,6 @@
 #include "stream.h"
 #include "err.h"
+#include "cleanup.h"
 #include "fsutil.h"
 
 #include <errno.h>

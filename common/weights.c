@@ -6,18 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int weight_storage(const struct quant_scheme *s, const char *name, enum param_role role, int64_t rows,
-                   int64_t cols, struct mlc_output out[3])
-{
-    struct mlc_param p;
-    memset(&p, 0, sizeof p);
-    snprintf(p.name, sizeof p.name, "%s", name);
-    p.ndim = role == ROLE_VECTOR ? 1 : 2;
-    p.module = role == ROLE_EMBEDDING ? PM_EMBEDDING : role == ROLE_VECTOR ? PM_OTHER : PM_LINEAR;
-    p.final_fc = role == ROLE_FINAL_FC;
-    return param_outputs(s, &p, rows, role == ROLE_VECTOR ? 1 : cols, out);
-}
-
 static bool same_layout(const struct tensor_view *t, const struct mlc_output *o)
 {
     if (t->ndim != o->ndim || t->dtype != o->dtype) return false;

@@ -29,10 +29,6 @@ struct tensor_source {
     void *ctx;
 };
 
-/* The tensors (1 to 3) scheme s stores a parameter of this role as. */
-int weight_storage(const struct quant_scheme *s, const char *name, enum param_role role, int64_t rows,
-                   int64_t cols, struct mlc_output out[3]);
-
 struct bound_weight {
     const char *name;            /* the parameter (MLC name) */
     const struct quant_scheme *scheme; /* the model's scheme */

@@ -180,3 +180,15 @@ int param_outputs(const struct quant_scheme *s, const struct mlc_param *p, int64
     out[2].shape[0] = 1;
     return 3;
 }
+
+int weight_storage(const struct quant_scheme *s, const char *name, enum param_role role, int64_t rows,
+                   int64_t cols, struct mlc_output out[3])
+{
+    struct mlc_param p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "%s", name);
+    p.ndim = role == ROLE_VECTOR ? 1 : 2;
+    p.module = role == ROLE_EMBEDDING ? PM_EMBEDDING : role == ROLE_VECTOR ? PM_OTHER : PM_LINEAR;
+    p.final_fc = role == ROLE_FINAL_FC;
+    return param_outputs(s, &p, rows, role == ROLE_VECTOR ? 1 : cols, out);
+}

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "module.h"
 #include "quant.h"
 #include "weight_config.h"
 
@@ -55,5 +56,10 @@ struct mlc_output {
  * whose actual shape is rows x k (k = 1 for vectors). Returns the count. */
 int param_outputs(const struct quant_scheme *s, const struct mlc_param *p, int64_t rows, int64_t k,
                   struct mlc_output out[3]);
+
+/* The tensors (1 to 3) scheme s stores a parameter of this role and
+ * logical shape as (a plan parameter; see param_outputs). */
+int weight_storage(const struct quant_scheme *s, const char *name, enum param_role role, int64_t rows,
+                   int64_t cols, struct mlc_output out[3]);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/check.h"
+#include "common/reference.h"
 #include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"

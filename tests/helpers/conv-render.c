@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/cli.h"
 #include "common/err.h"
 #include "common/json.h"
 #include "formats/chat_config.h"

@@ -23,6 +23,7 @@
 
 #include "common/atomic.h"
 #include "common/buf.h"
+#include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/progress.h"

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/jdom.h"
