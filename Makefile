@@ -29,7 +29,7 @@ CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fno-strict-aliasing $(SANITIZE) -MMD 
 LDFLAGS  += $(SANITIZE) -pthread
 LDLIBS   += $(PKG_LIBS) -lm
 
-LIB_SRC  := $(sort $(wildcard common/*.c formats/*.c))
+LIB_SRC  := $(sort $(wildcard common/*.c common/*/*.c formats/*.c formats/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libmlc.a
 

@@ -1,8 +1,8 @@
-#include "atomic.h"
-#include "buf.h"
-#include "cleanup.h"
-#include "err.h"
-#include "fsutil.h"
+#include "common/atomic.h"
+#include "common/buf.h"
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "common/fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>

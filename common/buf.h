@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "common/err.h"
 
 struct buf {
     char *data;     /* NUL-terminated; never NULL after buf_init */

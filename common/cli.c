@@ -1,6 +1,6 @@
-#include "cli.h"
-#include "cleanup.h"
-#include "version.h"
+#include "common/cli.h"
+#include "common/cleanup.h"
+#include "common/version.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -6,7 +6,7 @@
 
 #include <stdnoreturn.h>
 
-#include "err.h"
+#include "common/err.h"
 
 /* Set progname from argv[0], ignore SIGPIPE (writes then fail with EPIPE,
  * which the stream writer turns into a quiet exit) and remove registered

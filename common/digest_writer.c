@@ -1,4 +1,4 @@
-#include "digest_writer.h"
+#include "common/digest_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "err.h"
-#include "fsutil.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/fsutil.h"
 
 /* The hasher reads 1 MiB at a time, and is woken when that much is new:
  * few system calls and wake-ups, and the bytes are still in the page cache

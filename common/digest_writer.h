@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hash.h"
+#include "common/hash.h"
 
 enum {
     DIGEST_SHA256 = 1 << 0,

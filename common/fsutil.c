@@ -1,4 +1,4 @@
-#include "fsutil.h"
+#include "common/fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>

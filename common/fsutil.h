@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 /* Read a whole file (up to max_bytes; 0 = no limit) into out. */
 int read_file(const char *path, struct buf *out, size_t max_bytes);

@@ -1,7 +1,7 @@
-#include "hash.h"
-#include "buf.h"
-#include "err.h"
-#include "fsutil.h"
+#include "common/hash.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

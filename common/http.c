@@ -1,4 +1,4 @@
-#include "http.h"
+#include "common/http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "version.h"
+#include "common/err.h"
+#include "common/version.h"
 
 #define ERROR_BODY_MAX 4096
 #define MAX_BACKOFF 60.0

@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "digest_writer.h"
-#include "progress.h"
+#include "common/buf.h"
+#include "common/digest_writer.h"
+#include "common/progress.h"
 
 struct http_config {
     const char *token;          /* bearer token, or NULL */

@@ -1,7 +1,7 @@
-#include "jdom.h"
-#include "utf8.h"
-#include "buf.h"
-#include "err.h"
+#include "common/jdom.h"
+#include "common/utf8.h"
+#include "common/buf.h"
+#include "common/err.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
-#include "json.h"
-#include "atomic.h"
-#include "err.h"
-#include "fsutil.h"
-#include "utf8.h"
+#include "common/json.h"
+#include "common/atomic.h"
+#include "common/err.h"
+#include "common/fsutil.h"
+#include "common/utf8.h"
 
 #include <math.h>
 #include <openssl/evp.h>

@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 struct pyjson_style {
     int indent;            /* < 0: everything on one line */

@@ -1,8 +1,8 @@
-#include "mpjson.h"
-#include "buf.h"
-#include "err.h"
-#include "json.h"
-#include "stream.h"
+#include "common/mpjson.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/stream.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,6 @@
-#include "pool.h"
-#include "buf.h"
-#include "err.h"
+#include "common/pool.h"
+#include "common/buf.h"
+#include "common/err.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

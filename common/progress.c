@@ -1,5 +1,5 @@
-#include "progress.h"
-#include "err.h"
+#include "common/progress.h"
+#include "common/err.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
-#include "stream.h"
-#include "err.h"
-#include "cleanup.h"
-#include "fsutil.h"
+#include "common/stream.h"
+#include "common/err.h"
+#include "common/cleanup.h"
+#include "common/fsutil.h"
 
 #include <errno.h>
 #include <stdio.h>

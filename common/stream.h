@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "atomic.h"
-#include "buf.h"
+#include "common/atomic.h"
+#include "common/buf.h"
 
 struct stream_writer;
 

@@ -1,5 +1,5 @@
 /* Reading mlc-chat-config.json (see chat_config.h). */
-#include "chat_config.h"
+#include "formats/chat_config.h"
 
 #include <math.h>
 #include <msgpack.h>
@@ -11,7 +11,7 @@
 #include "common/json.h"
 #include "common/mpjson.h"
 #include "common/stream.h"
-#include "model_arch.h"
+#include "formats/model_arch.h"
 
 static const char *const quantizations[] = {
     "q0f16", "q0bf16", "q0f32", "q3f16_0", "q3f16_1", "q4f16_0", "q4f16_1", "q4bf16_0", "q4bf16_1",

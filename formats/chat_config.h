@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conv_template.h"
-#include "tokenizer_files.h"
+#include "formats/conv_template.h"
+#include "formats/tokenizer/tokenizer_files.h"
 
 struct msgpack_object;
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "conv_template.h"
+#include "formats/conv_template.h"
 
 #define MAXN 6
 

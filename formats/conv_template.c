@@ -1,6 +1,6 @@
 /* Conversation templates: JSON reading and writing, and rendering (see
  * conv_template.h). The built-in templates are in conv_builtin.c. */
-#include "conv_template.h"
+#include "formats/conv_template.h"
 
 #include <string.h>
 

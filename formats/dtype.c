@@ -1,4 +1,4 @@
-#include "dtype.h"
+#include "formats/dtype.h"
 
 #include <string.h>
 

@@ -1,18 +1,18 @@
 /* mlc-chat-config.json generation (see gen_config.h). The steps and their
  * order follow MLC-LLM's interface/gen_config.py. */
-#include "gen_config.h"
+#include "formats/gen_config.h"
 
 #include <string.h>
 
-#include "chat_config.h"
+#include "formats/chat_config.h"
 #include "common/atomic.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
-#include "conv_template.h"
-#include "model_arch.h"
-#include "tokenizer_files.h"
+#include "formats/conv_template.h"
+#include "formats/model_arch.h"
+#include "formats/tokenizer/tokenizer_files.h"
 
 void gen_result_free(struct gen_result *r)
 {

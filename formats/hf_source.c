@@ -1,4 +1,4 @@
-#include "hf_source.h"
+#include "formats/hf_source.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +7,8 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
-#include "safetensors.h"
-#include "torch_bin.h"
+#include "formats/safetensors.h"
+#include "formats/torch_bin.h"
 
 const char *hf_format_name(enum hf_format f)
 {

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dtype.h"
+#include "formats/dtype.h"
 
 enum hf_format { HF_AUTO, HF_SAFETENSORS, HF_TORCH };
 

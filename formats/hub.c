@@ -1,4 +1,4 @@
-#include "hub.h"
+#include "formats/hub.h"
 
 #include <ctype.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * architecture's model_config fields, defaults and rules, following
  * MLC-LLM's LlamaConfig, MistralConfig, QWen2Config and Qwen3Config. The
  * derivation the rules name is in model_config.c. */
-#include "model_arch.h"
+#include "formats/model_arch.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "model_arch.h"
+#include "formats/model_arch.h"
 
 long long model_config_int(const json_t *mc, const char *name, long long absent)
 {

@@ -1,4 +1,4 @@
-#include "model_dir.h"
+#include "formats/model_dir.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "model_fetch.h"
+#include "formats/model_fetch.h"
 
 #include <errno.h>
 #include <stdio.h>

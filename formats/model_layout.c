@@ -1,4 +1,4 @@
-#include "model_layout.h"
+#include "formats/model_layout.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "model_record.h"
+#include "formats/model_record.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "param_map.h"
+#include "formats/param_map.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "module.h"
-#include "quant.h"
-#include "weight_config.h"
+#include "formats/module.h"
+#include "formats/quant.h"
+#include "formats/weight_config.h"
 
 #define PM_MAX_SOURCES 3
 #define PM_NAME_MAX 192

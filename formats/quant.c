@@ -1,5 +1,5 @@
 /* Scheme table and scalar reference arithmetic (see quant.h). */
-#include "quant.h"
+#include "formats/quant.h"
 
 #include <math.h>
 #include <string.h>

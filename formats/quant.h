@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dtype.h"
+#include "formats/dtype.h"
 
 enum quant_kind {
     QUANT_NONE,        /* q0f16, q0bf16, q0f32: cast to model dtype */

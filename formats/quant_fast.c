@@ -3,7 +3,7 @@
  * (on the scalar reference) on CPUs without them. Every function must give
  * the reference's bits exactly; tests/unit/test_quant.c checks that on random
  * and adversarial inputs. */
-#include "quant.h"
+#include "formats/quant.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dtype.h"
+#include "formats/dtype.h"
 
 #define ST_MAX_DIMS 8
 /* the reference implementation's own limit */

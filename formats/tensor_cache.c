@@ -1,5 +1,5 @@
 /* tensor-cache.json + params_shard_N.bin: planning, JSON text, reading. */
-#include "tensor_cache.h"
+#include "formats/tensor_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
 
 #include "common/buf.h"
 #include "common/hash.h"
-#include "dtype.h"
+#include "formats/dtype.h"
 
 #define TC_MAX_DIMS 8
 /* 32 MiB: convert_weight's shard_cap_mb=32 */

@@ -1,4 +1,4 @@
-#include "tensor_inspect.h"
+#include "formats/tensor_inspect.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -7,10 +7,10 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
-#include "param_map.h"
-#include "quant.h"
-#include "tensor_cache.h"
-#include "weight_config.h"
+#include "formats/param_map.h"
+#include "formats/quant.h"
+#include "formats/tensor_cache.h"
+#include "formats/weight_config.h"
 
 struct stats {
     uint64_t n, nan, inf, zeros;

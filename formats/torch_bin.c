@@ -1,4 +1,4 @@
-#include "torch_bin.h"
+#include "formats/torch_bin.h"
 
 #include <archive.h>
 #include <archive_entry.h>

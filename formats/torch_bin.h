@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "torch_pickle.h"
+#include "formats/torch_pickle.h"
 
 struct tb_entry {
     char *key;               /* storage key (data/KEY) */

@@ -1,6 +1,6 @@
 /* The restricted state_dict unpickler (see torch_pickle.h). Objects live in
  * an arena freed at the end, so memo references need no reference counts. */
-#include "torch_pickle.h"
+#include "formats/torch_pickle.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dtype.h"
+#include "formats/dtype.h"
 
 #define TP_MAX_DIMS 8
 

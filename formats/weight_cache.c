@@ -1,4 +1,4 @@
-#include "weight_cache.h"
+#include "formats/weight_cache.h"
 
 #include <errno.h>
 #include <pwd.h>

@@ -1,4 +1,4 @@
-#include "weight_check.h"
+#include "formats/weight_check.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "weight_config.h"
+#include "formats/weight_config.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* The conversion driver (see weight_convert.h). */
-#include "weight_convert.h"
+#include "formats/weight_convert.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -17,11 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hf_source.h"
-#include "param_map.h"
-#include "quant.h"
-#include "tensor_cache.h"
-#include "weight_config.h"
+#include "formats/hf_source.h"
+#include "formats/param_map.h"
+#include "formats/quant.h"
+#include "formats/tensor_cache.h"
+#include "formats/weight_config.h"
 
 struct convert_options {
     const char *model_path;            /* model directory, index .json or weight file */

@@ -8,14 +8,14 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "common/check.h"
-#include "common/reference.h"
+#include "common/engine/check.h"
+#include "common/engine/reference.h"
 #include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "common/stream.h"
-#include "formats/tokenizer.h"
+#include "formats/tokenizer/tokenizer.h"
 
 static const char help[] =
     "Usage: mlc-check [OPTION]...\n"

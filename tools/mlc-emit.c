@@ -9,7 +9,7 @@
 #include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
-#include "common/memplan.h"
+#include "common/lower/memplan.h"
 #include "common/mpjson.h"
 #include "common/stream.h"
 #include "formats/library.h"

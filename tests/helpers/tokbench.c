@@ -17,7 +17,7 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/progress.h"
-#include "formats/tokenizer.h"
+#include "formats/tokenizer/tokenizer.h"
 
 static double cpu_seconds(void)
 {

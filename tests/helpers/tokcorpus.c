@@ -18,7 +18,7 @@
 #include "common/fsutil.h"
 #include "common/jdom.h"
 #include "common/json.h"
-#include "formats/tokenizer.h"
+#include "formats/tokenizer/tokenizer.h"
 
 static void print_ids(const char *label, const int32_t *v, size_t n)
 {

@@ -9,7 +9,7 @@
 #include "common/stream.h"
 #include "formats/chat_config.h"
 #include "formats/model_arch.h"
-#include "formats/tokenizer_files.h"
+#include "formats/tokenizer/tokenizer_files.h"
 #include "tests/unit/test.h"
 
 /* A config as MLC writes it for a small Qwen3 (fields trimmed to what the

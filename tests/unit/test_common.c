@@ -9,7 +9,7 @@
 #include "common/fsutil.h"
 #include "common/hash.h"
 #include "common/pool.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 static char *scratch(void)
 {

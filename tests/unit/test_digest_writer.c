@@ -8,7 +8,7 @@
 #include "common/digest_writer.h"
 #include "common/err.h"
 #include "common/fsutil.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 static int temp_file(void)
 {

@@ -3,7 +3,7 @@
 #include <math.h>
 
 #include "formats/dtype.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 TEST(every_half_widens_like_the_compiler)
 {

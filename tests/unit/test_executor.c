@@ -6,12 +6,12 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "common/executor.h"
+#include "common/engine/executor.h"
 #include "common/fsutil.h"
 #include "common/json.h"
-#include "common/lower.h"
-#include "common/passes.h"
-#include "test.h"
+#include "common/lower/lower.h"
+#include "common/lower/passes.h"
+#include "tests/unit/test.h"
 
 #ifndef FIXTURES
 #define FIXTURES "tests/fixtures"

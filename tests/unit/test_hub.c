@@ -5,7 +5,7 @@
 
 #include "common/err.h"
 #include "formats/hub.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -4,7 +4,7 @@
 #include "common/json.h"
 #include "common/mpjson.h"
 #include "common/stream.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 static void check_repr(double v, const char *want)
 {

@@ -1,8 +1,8 @@
 /* The judging criteria on hand-made inputs. */
 #include <math.h>
 
-#include "common/judge.h"
-#include "test.h"
+#include "common/engine/judge.h"
+#include "tests/unit/test.h"
 
 TEST(kl_divergence_and_log_softmax_match_hand_values)
 {

@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
-#include "common/lower.h"
-#include "common/passes.h"
+#include "common/lower/lower.h"
+#include "common/lower/passes.h"
 #include "formats/library.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 static void tiny_module(struct module *m)
 {

@@ -1,10 +1,10 @@
 /* Graph building, parameter binding, passes, memory planning and the
  * module's msgpack form (including hostile plans). */
-#include "common/lower.h"
-#include "common/memplan.h"
-#include "common/passes.h"
+#include "common/lower/lower.h"
+#include "common/lower/memplan.h"
+#include "common/lower/passes.h"
 #include "common/stream.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 /* A Llama-2-7B-shaped q4f16_1 config with 2 layers: the tensor list is
  * what mlc-formats.md §2.1 gives for the 7B model. */

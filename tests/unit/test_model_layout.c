@@ -5,7 +5,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "formats/model_layout.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -7,7 +7,7 @@
 #include "common/err.h"
 #include "common/stream.h"
 #include "formats/model_record.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 /* Parse the first record of bytes (through a temporary file). */
 static int first_record(const struct buf *bytes, struct record_set *set)

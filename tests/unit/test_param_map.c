@@ -2,7 +2,7 @@
  * a Llama-2-7B-shaped configuration gives the shapes of mlc-formats.md §2.1. */
 #include "common/err.h"
 #include "formats/param_map.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 static struct weight_config llama2_7b(void)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "formats/quant.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t rnd32(void)

@@ -1,9 +1,9 @@
 /* Sampler and stop rules, on hand-made logits with hand-computed results. */
 #include <math.h>
 
-#include "common/genstop.h"
-#include "common/sampler.h"
-#include "test.h"
+#include "common/engine/genstop.h"
+#include "common/engine/sampler.h"
+#include "tests/unit/test.h"
 
 static struct sampler_params greedy(void)
 {

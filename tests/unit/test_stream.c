@@ -7,7 +7,7 @@
 
 #include "common/err.h"
 #include "common/stream.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 /* Feed bytes to a reader through a pipe, from a thread (so that records
  * larger than the pipe buffer work). */

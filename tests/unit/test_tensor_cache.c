@@ -7,7 +7,7 @@
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "formats/tensor_cache.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 #define MiB ((int64_t)1 << 20)
 

@@ -12,11 +12,11 @@
 
 #include "common/atomic.h"
 #include "common/fsutil.h"
-#include "common/genstop.h"
+#include "common/engine/genstop.h"
 #include "common/jdom.h"
-#include "formats/tok_impl.h"
-#include "formats/tokenizer.h"
-#include "test.h"
+#include "formats/tokenizer/tok_impl.h"
+#include "formats/tokenizer/tokenizer.h"
+#include "tests/unit/test.h"
 
 static char *tmp_dir(void)
 {

@@ -9,7 +9,7 @@
 #include "common/fsutil.h"
 #include "formats/safetensors.h"
 #include "formats/torch_pickle.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 /* data.pkl of torch.save(OrderedDict(a.weight=zeros(2, 3, bfloat16),
  * b.bias=zeros(4, float16), c=Parameter(zeros(2, 2)))) from torch 1.13 */

@@ -7,7 +7,7 @@
 #include "common/atomic.h"
 #include "common/fsutil.h"
 #include "formats/weight_cache.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 static void set(const char *name, const char *value)
 {

@@ -1,0 +1,66 @@
+/* mlc-check's work: run prompts through the engine twice (the second run
+ * proves determinism), score the prompts, judge every answer, compare with
+ * the unquantized reference when there is one, and name the likely stage
+ * of any failure. The results become the `check` record and the summary. */
+#ifndef MLC_CHECK_H
+#define MLC_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/engine/engine.h"
+#include "common/engine/generate.h"
+#include "common/engine/judge.h"
+#include "common/stream.h"
+
+struct check_options {
+    const char *const *prompts;
+    size_t nprompts;
+    bool raw;
+    struct sampler_params sampling;
+    uint64_t seed;
+    size_t max_tokens;
+    struct judge_thresholds thresholds;
+    double max_kl;               /* with a reference: mean KL (nats) at most */
+    double min_top1;             /* with a reference: top-1 agreement at least */
+    const char *reference_text;  /* scored under both models */
+};
+
+struct prompt_check {
+    const char *prompt;
+    struct generation gen;
+    struct judgement j;
+    bool has_reference;
+    double kl_mean, kl_max, top1;
+    bool quality_ok;
+    bool pass;
+};
+
+struct check_report {
+    struct prompt_check *prompts;
+    size_t n;
+    bool has_reference;
+    double ppl, ppl_reference;   /* of the reference text */
+    double kl_mean, top1;        /* over every prompt */
+    size_t passed;
+    bool pass;
+    const char *diagnosis;       /* NULL when everything passed */
+};
+
+/* The prompts used when none are given (chat, or raw text). */
+const char *const *check_builtin_prompts(bool raw, size_t *n);
+struct check_options check_default_options(void);
+
+/* `ref` may be NULL. -1 only for errors that stop the check itself (an
+ * engine failure mid-run); judged failures are in the report. */
+int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const struct check_options *o,
+              struct check_report *out);
+void check_report_free(struct check_report *r);
+
+/* The `check` record: options, per-prompt results and the verdict. */
+void check_write_record(struct stream_writer *w, const struct check_report *r, const struct check_options *o,
+                        const char *library, const char *load_error, const char *diagnosis);
+/* The human summary on stderr. */
+void check_print_summary(const struct check_report *r);
+
+#endif

@@ -1,0 +1,244 @@
+#include "common/engine/engine.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/fsutil.h"
+#include "common/lower/memplan.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *engine_mode_name(enum engine_mode m)
+{
+    return m == MODE_SERVER ? "server" : m == MODE_LOCAL ? "local" : "interactive";
+}
+
+int engine_mode_from_name(const char *name)
+{
+    if (!strcmp(name, "interactive")) return MODE_INTERACTIVE;
+    if (!strcmp(name, "local")) return MODE_LOCAL;
+    if (!strcmp(name, "server")) return MODE_SERVER;
+    return -1;
+}
+
+/* Tensors straight from the cache: raw bytes mapped from the shard, float32
+ * ones decoded once from their bfloat16 storage. */
+static const struct tensor_view *lookup(void *ctx, const char *name)
+{
+    struct engine *e = ctx;
+    const struct tc_record *r = tensor_cache_find(&e->tc, name);
+    if (!r) return NULL;
+    size_t i = (size_t)(r - e->tc.records);
+    struct tensor_view *v = &e->views[i];
+    if (v->name) return v;
+    if (r->ndim > MOD_MAX_DIMS) return NULL;
+    const void *data;
+    size_t nbytes = (size_t)r->nbytes;
+    if (r->dtype == DT_F32) {
+        uint64_t n = tc_record_numel(r);
+        e->decoded[i] = malloc(sizeof(float) * (size_t)(n ? n : 1));
+        if (!e->decoded[i] || tensor_cache_read_f32(&e->tc, r, e->decoded[i]) != 0) return NULL;
+        data = e->decoded[i];
+        nbytes = sizeof(float) * (size_t)n;
+    } else if (tensor_cache_raw(&e->tc, r, &data) != 0) {
+        return NULL;
+    }
+    v->name = r->name;
+    v->dtype = r->dtype;
+    v->ndim = r->ndim;
+    for (int d = 0; d < r->ndim; d++) v->shape[d] = r->shape[d];
+    v->data = data;
+    v->nbytes = nbytes;
+    return v;
+}
+
+/* What MLC's runtime checks between a library and a config, plus the
+ * sizes the plan was built for. */
+static int check_library_against_config(const struct engine *e)
+{
+    const struct module *m = e->module;
+    const struct chat_config *c = &e->cfg;
+    const char *lib = e->lib.path;
+    if (strcmp(m->model_type, c->model_type))
+        return fail("%s was built for model_type %s, but %s says %s", lib, m->model_type, c->source, c->model_type);
+    if (strcmp(m->quantization, c->quantization))
+        return fail("%s was built for %s weights, but %s says %s", lib, m->quantization, c->source, c->quantization);
+    const json_t *tp = json_object_get(e->lib.metadata, "tensor_parallel_shards");
+    if (json_is_integer(tp) && json_integer_value(tp) != c->tensor_parallel_shards)
+        return fail("%s has tensor_parallel_shards %lld, %s has %lld", lib, (long long)json_integer_value(tp),
+                    c->source, (long long)c->tensor_parallel_shards);
+    if (m->dims.vocab_size != c->vocab_size || m->dims.hidden_size != c->hidden_size ||
+        m->dims.num_hidden_layers != c->num_hidden_layers)
+        return fail("%s was built for another model shape (vocab %lld, hidden %lld, %d layers) than %s "
+                    "(vocab %lld, hidden %lld, %lld layers)",
+                    lib, (long long)m->dims.vocab_size, (long long)m->dims.hidden_size, m->dims.num_hidden_layers,
+                    c->source, (long long)c->vocab_size, (long long)c->hidden_size,
+                    (long long)c->num_hidden_layers);
+    return 0;
+}
+
+/* Every parameter the library lists: in the cache, with its dtype and
+ * shape (MLC's "Cannot find parameter in cache"). */
+static int check_params(struct engine *e)
+{
+    const struct module *m = e->module;
+    for (int i = 0; i < m->nparams; i++) {
+        const struct param_ref *p = &m->params[i];
+        const struct tc_record *r = tensor_cache_find(&e->tc, p->name);
+        if (!r) return fail("%s: parameter %s, which %s needs, is not in the weights", e->tc.json_path, p->name, e->lib.path);
+        bool same = r->dtype == p->dtype && r->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = r->shape[d] == p->shape[d];
+        if (!same) {
+            char got[64], want[64];
+            shape_format(got, sizeof got, r->ndim, r->shape);
+            shape_format(want, sizeof want, p->ndim, p->shape);
+            return fail("%s: parameter %s is %s %s, but %s needs %s %s", e->tc.json_path, p->name,
+                        dtype_name(r->dtype), got, e->lib.path, dtype_name(p->dtype), want);
+        }
+    }
+    return 0;
+}
+
+/* FP8 activation scales written as NaN by mlc-quant have never been
+ * calibrated: such a model prints garbage (MLC-LLM issue #2982). */
+static int check_calibrated(struct engine *e)
+{
+    static const char suffix[] = ".q_calibration_scale";
+    for (size_t i = 0; i < e->tc.nrecords; i++) {
+        const struct tc_record *r = &e->tc.records[i];
+        size_t n = strlen(r->name);
+        if (n < sizeof suffix || strcmp(r->name + n - (sizeof suffix - 1), suffix)) continue;
+        float v = 0;
+        if (tc_record_numel(r) != 1 || tensor_cache_read_f32(&e->tc, r, &v) != 0) continue;
+        if (!(v > 0) || v > 1e30f)
+            return fail("%s: %s is uncalibrated (%g): this FP8 model needs its activation scales measured by "
+                        "calibration before it can run",
+                        e->tc.json_path, r->name, v);
+    }
+    return 0;
+}
+
+int engine_sequences_for(const struct engine *e, enum engine_mode mode)
+{
+    int max_batch = e->module->dims.max_batch_size;
+    if (mode == MODE_INTERACTIVE) return 1;
+    if (mode == MODE_LOCAL) return max_batch < 4 ? max_batch : 4;
+    /* server: as many full-context sequences as 85% of memory holds */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double budget = pages > 0 && page > 0 ? 0.85 * (double)pages * (double)page : 1e12;
+    const struct memory_estimate *mem = &e->module->mem;
+    budget -= (double)mem->params_bytes + (double)mem->arena_bytes;
+    double fit = mem->kv_bytes_at_context > 0 ? budget / (double)mem->kv_bytes_at_context : max_batch;
+    int n = fit < 1 ? 1 : fit > max_batch ? max_batch : (int)fit;
+    return n;
+}
+
+int engine_open(struct engine *e, const struct engine_options *o, const char **stage)
+{
+    const char *unused;
+    if (!stage) stage = &unused;
+    memset(e, 0, sizeof *e);
+    *stage = "config";
+    if (chat_config_load(o->config_path, &e->cfg) != 0) return -1;
+    *stage = "library";
+    if (library_read(o->library, &e->lib) != 0) goto fail_cfg;
+    e->module = &e->lib.module;
+    for (int i = 0; i < e->module->nfns; i++)
+        if (!memplan_is_planned(&e->module->fns[i])) {
+            fail("%s: function %s has no memory plan", e->lib.path, e->module->fns[i].name);
+            goto fail_lib;
+        }
+    *stage = "library/config mismatch";
+    if (check_library_against_config(e) != 0) goto fail_lib;
+    *stage = "weights";
+    if (tensor_cache_open(&e->tc, o->weights) != 0) goto fail_lib;
+    if (tensor_cache_validate(&e->tc, o->verify_md5) != 0) goto fail_tc;
+    *stage = "library/weights mismatch";
+    if (check_params(e) != 0) goto fail_tc;
+    *stage = "quantization";
+    if (check_calibrated(e) != 0) goto fail_tc;
+    e->views = xcalloc(e->tc.nrecords + 1, sizeof *e->views);
+    e->decoded = xcalloc(e->tc.nrecords + 1, sizeof *e->decoded);
+    e->max_sequences = engine_sequences_for(e, o->mode);
+    struct tensor_source src = {lookup, e};
+    if (executor_init(&e->ex, e->module, &src, o->threads, e->max_sequences) != 0) {
+        fail_prefix("%s with %s", e->lib.path, e->tc.json_path);
+        goto fail_views;
+    }
+    engine_set_sizes(e);
+    return 0;
+fail_views:
+    for (size_t i = 0; i < e->tc.nrecords; i++) free(e->decoded[i]);
+    free(e->decoded);
+    free(e->views);
+fail_tc:
+    tensor_cache_close(&e->tc);
+fail_lib:
+    library_free(&e->lib);
+fail_cfg:
+    chat_config_free(&e->cfg);
+    memset(e, 0, sizeof *e);
+    return -1;
+}
+
+void engine_set_sizes(struct engine *e)
+{
+    e->vocab_size = e->module->dims.vocab_size;
+    e->hidden_size = e->module->dims.hidden_size;
+    e->prefill_chunk = e->module->dims.prefill_chunk_size;
+}
+
+void engine_close(struct engine *e)
+{
+    executor_free(&e->ex);
+    if (e->free_own_tensors) e->free_own_tensors(e->own_tensors);
+    if (e->module && e->module != &e->lib.module) {
+        module_free(e->module);
+        free(e->module);
+    }
+    for (size_t i = 0; e->decoded && i < e->tc.nrecords; i++) free(e->decoded[i]);
+    free(e->decoded);
+    free(e->views);
+    tensor_cache_close(&e->tc);
+    library_free(&e->lib);
+    chat_config_free(&e->cfg);
+    memset(e, 0, sizeof *e);
+}
+
+int engine_new_sequence(struct engine *e)
+{
+    return kv_cache_add_sequence(&e->ex.kv);
+}
+
+void engine_free_sequence(struct engine *e, int seq)
+{
+    kv_cache_remove_sequence(&e->ex.kv, seq);
+}
+
+int64_t engine_sequence_length(const struct engine *e, int seq)
+{
+    return seq >= 0 && seq < e->ex.kv.max_sequences ? e->ex.kv.length[seq] : -1;
+}
+
+int engine_prefill(struct engine *e, int seq, const int32_t *ids, int64_t n, float *logits)
+{
+    if (n < 1) return fail("prefill: no tokens");
+    float *x = xmalloc(sizeof(float) * (size_t)(e->prefill_chunk * e->hidden_size));
+    int rc = 0;
+    for (int64_t at = 0; at < n && rc == 0; at += e->prefill_chunk) {
+        int64_t len = n - at < e->prefill_chunk ? n - at : e->prefill_chunk;
+        rc = executor_embed(&e->ex, ids + at, len, x);
+        if (rc == 0) rc = executor_prefill(&e->ex, seq, x, len, logits);
+    }
+    free(x);
+    return rc;
+}
+
+int engine_decode(struct engine *e, const int *seqs, const int32_t *ids, int64_t n, float *logits)
+{
+    float *x = xmalloc(sizeof(float) * (size_t)(n * e->hidden_size));
+    int rc = executor_embed(&e->ex, ids, n, x);
+    if (rc == 0) rc = executor_decode(&e->ex, seqs, x, n, logits);
+    free(x);
+    return rc;
+}

@@ -1,0 +1,90 @@
+#include "common/engine/kv_cache.h"
+#include "common/buf.h"
+#include "common/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int kv_cache_init(struct kv_cache *c, int n_layers, int n_kv_heads, int head_dim, int64_t capacity,
+                  int max_sequences, int sliding_window, int sink)
+{
+    memset(c, 0, sizeof *c);
+    if (n_layers < 1 || n_kv_heads < 1 || head_dim < 1 || capacity < 1 || max_sequences < 1)
+        return fail("KV cache: every dimension must be positive");
+    if (sliding_window && capacity <= sink)
+        return fail("KV cache: capacity %lld leaves no room beyond %d sink tokens", (long long)capacity, sink);
+    c->n_layers = n_layers;
+    c->n_kv_heads = n_kv_heads;
+    c->head_dim = head_dim;
+    c->capacity = capacity;
+    c->max_sequences = max_sequences;
+    c->sliding_window = sliding_window;
+    c->sink = sliding_window ? sink : 0;
+    c->seq = xcalloc((size_t)max_sequences, sizeof *c->seq);
+    c->length = xcalloc((size_t)max_sequences, sizeof *c->length);
+    return 0;
+}
+
+void kv_cache_free(struct kv_cache *c)
+{
+    for (int i = 0; i < c->max_sequences; i++) free(c->seq[i]);
+    free(c->seq);
+    free(c->length);
+    memset(c, 0, sizeof *c);
+}
+
+int kv_cache_add_sequence(struct kv_cache *c)
+{
+    for (int i = 0; i < c->max_sequences; i++) {
+        if (c->seq[i]) continue;
+        size_t per_token = (size_t)c->n_kv_heads * (size_t)c->head_dim, n;
+        if (!size_mul(per_token, (size_t)c->capacity, &n) || !size_mul(n, 2 * (size_t)c->n_layers, &n) ||
+            !size_mul(n, sizeof(float), &n))
+            return fail("KV cache: sequence size overflows");
+        c->seq[i] = calloc(1, n);
+        if (!c->seq[i]) return fail("KV cache: cannot allocate %zu bytes for a sequence", n);
+        c->length[i] = 0;
+        return i;
+    }
+    return fail("KV cache: all %d sequences are in use", c->max_sequences);
+}
+
+void kv_cache_remove_sequence(struct kv_cache *c, int seq)
+{
+    if (seq < 0 || seq >= c->max_sequences) return;
+    free(c->seq[seq]);
+    c->seq[seq] = NULL;
+    c->length[seq] = 0;
+}
+
+int kv_cache_check_room(const struct kv_cache *c, int seq, int64_t n)
+{
+    if (seq < 0 || seq >= c->max_sequences || !c->seq[seq]) return fail("KV cache: no sequence %d", seq);
+    if (!c->sliding_window && c->length[seq] + n > c->capacity)
+        return fail("context window exceeded: %lld tokens in the cache + %lld new > %lld",
+                    (long long)c->length[seq], (long long)n, (long long)c->capacity);
+    return 0;
+}
+
+int64_t kv_cache_slot(const struct kv_cache *c, int64_t pos)
+{
+    if (!c->sliding_window || pos < c->sink) return pos;
+    return c->sink + (pos - c->sink) % (c->capacity - c->sink);
+}
+
+static float *at(const struct kv_cache *c, int seq, int layer, int which, int64_t pos)
+{
+    size_t per_token = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+    size_t plane = per_token * (size_t)c->capacity;
+    return c->seq[seq] + ((size_t)layer * 2 + (size_t)which) * plane + (size_t)kv_cache_slot(c, pos) * per_token;
+}
+
+float *kv_cache_key(const struct kv_cache *c, int seq, int layer, int64_t pos)
+{
+    return at(c, seq, layer, 0, pos);
+}
+
+float *kv_cache_value(const struct kv_cache *c, int seq, int layer, int64_t pos)
+{
+    return at(c, seq, layer, 1, pos);
+}

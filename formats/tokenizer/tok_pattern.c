@@ -1,0 +1,156 @@
+/* Split and Replace patterns. tokenizer.json regexes are written for
+ * Oniguruma (what HuggingFace tokenizers uses); PCRE2 in UTF + UCP mode
+ * reads the same syntax, except that a few escapes mean other things, so
+ * they are rewritten first:
+ *  - \s / \S: Oniguruma matches the White_Space property; PCRE2 adds
+ *    U+180E. Both become explicit sets.
+ *  - \h / \H: a hex digit in Oniguruma, horizontal space in PCRE2. */
+#include "formats/tokenizer/tok_impl.h"
+#include "formats/tokenizer/tok_unicode.h"
+
+#include <string.h>
+
+#define WS_SET "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+
+static void translate(struct buf *out, const char *s, size_t n)
+{
+    bool in_class = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\\' && i + 1 < n) {
+            char e = s[i + 1];
+            i++;
+            if (e == 's') {
+                buf_adds(out, in_class ? WS_SET : "[" WS_SET "]");
+            } else if (e == 'S' && !in_class) {
+                buf_adds(out, "[^" WS_SET "]");
+            } else if (e == 'h') {
+                buf_adds(out, in_class ? "0-9a-fA-F" : "[0-9a-fA-F]");
+            } else if (e == 'H' && !in_class) {
+                buf_adds(out, "[^0-9a-fA-F]");
+            } else {
+                buf_addc(out, '\\');
+                buf_addc(out, e);
+            }
+            continue;
+        }
+        if (!in_class && c == '[') {
+            in_class = true;
+            buf_addc(out, c);
+            /* a ']' right after '[' or '[^' is literal */
+            if (i + 1 < n && s[i + 1] == '^') buf_addc(out, s[++i]);
+            if (i + 1 < n && s[i + 1] == ']') buf_addc(out, s[++i]);
+            continue;
+        }
+        if (in_class && c == '[') {
+            /* nested class (Oniguruma) or POSIX class: copy to its end */
+            buf_addc(out, c);
+            continue;
+        }
+        if (in_class && c == ']') in_class = false;
+        buf_addc(out, c);
+    }
+}
+
+int tok_pattern_regex(struct tok_pattern *p, const char *src, size_t len)
+{
+    memset(p, 0, sizeof *p);
+    struct buf pat = BUF_INIT;
+    buf_init(&pat);
+    translate(&pat, src, len);
+    int err;
+    PCRE2_SIZE erroff;
+    p->re = pcre2_compile((PCRE2_SPTR)pat.data, pat.len, PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err,
+                          &erroff, NULL);
+    buf_free(&pat);
+    if (!p->re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof msg);
+        return fail("regex /%.*s/: %s", (int)(len > 200 ? 200 : len), src, (char *)msg);
+    }
+    /* JIT is an optimisation: without it (e.g. on a platform PCRE2 has no
+     * JIT for) matching is slower but the same */
+    pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);
+    return 0;
+}
+
+void tok_pattern_literal(struct tok_pattern *p, const char *s, size_t len)
+{
+    memset(p, 0, sizeof *p);
+    p->lit = xstrndup(s, len);
+    p->litlen = len;
+}
+
+void tok_pattern_free(struct tok_pattern *p)
+{
+    free(p->lit);
+    if (p->re) pcre2_code_free(p->re);
+    memset(p, 0, sizeof *p);
+}
+
+static pthread_once_t jit_once = PTHREAD_ONCE_INIT;
+static pcre2_match_context *jit_ctx;
+static pcre2_match_context *interp_ctx;
+
+static void make_contexts(void)
+{
+    /* a large JIT stack: patterns like \s+(?!\S) backtrack over whole
+     * whitespace runs */
+    pcre2_jit_stack *stack = pcre2_jit_stack_create(64 * 1024, 64 * 1024 * 1024, NULL);
+    jit_ctx = pcre2_match_context_create(NULL);
+    if (stack) pcre2_jit_stack_assign(jit_ctx, NULL, stack);
+    interp_ctx = pcre2_match_context_create(NULL);
+    pcre2_set_depth_limit(interp_ctx, 100000000);
+    pcre2_set_match_limit(interp_ctx, 4000000000u);
+    pcre2_set_heap_limit(interp_ctx, 4000000000u);
+}
+
+int tok_pattern_next(const struct tok_pattern *p, const char *s, size_t n, size_t from, size_t *ms, size_t *me)
+{
+    if (!p->re) {
+        if (!p->litlen || from >= n) return 0;
+        const char *hit = memmem(s + from, n - from, p->lit, p->litlen);
+        if (!hit) return 0;
+        *ms = (size_t)(hit - s);
+        *me = *ms + p->litlen;
+        return 1;
+    }
+    if (from > n) return 0;
+    pthread_once(&jit_once, make_contexts);
+    /* one pair of offsets is all we read, so one small match block per
+     * thread serves every pattern (rc 0 then means "matched, groups not
+     * stored") */
+    static _Thread_local pcre2_match_data *md;
+    if (!md) md = pcre2_match_data_create(1, NULL);
+    if (!md) die("out of memory");
+    int rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, md, jit_ctx);
+    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH)
+        rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, interp_ctx);
+    if (rc < 0) return 0;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *ms = ov[0];
+    *me = ov[1];
+    return 1;
+}
+
+void tok_pattern_replace(const struct tok_pattern *p, const char *s, size_t n, const char *with, size_t wlen,
+                         struct buf *out)
+{
+    size_t pos = 0, from = 0, ms, me;
+    while (from <= n && tok_pattern_next(p, s, n, from, &ms, &me)) {
+        buf_add(out, s + pos, ms - pos);
+        buf_add(out, with, wlen);
+        pos = me;
+        if (me == ms) {
+            /* empty match: step over one character */
+            if (me >= n) break;
+            size_t k = utf8_lead_len((unsigned char)s[me]);
+            buf_add(out, s + me, k);
+            pos = me + k;
+            from = pos;
+        } else {
+            from = me;
+        }
+    }
+    buf_add(out, s + pos, n - pos);
+}
