@@ -8,9 +8,12 @@
 #   make bench      run the benchmarks under tests/bench/ (prints figures)
 #   make install    PREFIX=/usr/local DESTDIR=
 #
-# Sources are found by wildcard: a new common/*.c or formats/*.c joins the
-# library, a new tools/mlc-*.c becomes a tool, a new tests/unit/test_*.c a
-# unit test, without editing this file.
+# Sources are found by wildcard, one folder deep: a new .c file in common/,
+# formats/ or a room below them (common/lower/, common/engine/,
+# formats/tokenizer/) joins the library, a new shaders/*.comp is compiled to
+# SPIR-V, a new tools/mlc-*.c becomes a tool and a new tests/unit/test_*.c a
+# unit test, without editing this file. scripts/check-layers (run by the
+# tests) keeps the folders' layers.
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
@@ -33,6 +36,11 @@ LIB_SRC  := $(sort $(wildcard common/*.c common/*/*.c formats/*.c formats/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libmlc.a
 
+# GLSL compute kernels, compiled to SPIR-V at build time.
+GLSLC       ?= glslc
+SHADER_SRC  := $(sort $(wildcard shaders/*.comp))
+SHADERS     := $(SHADER_SRC:shaders/%.comp=$(BUILD)/shaders/%.spv)
+
 TOOL_SRC := $(sort $(wildcard tools/mlc-*.c))
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 
@@ -52,11 +60,15 @@ MAN5 := $(sort $(wildcard man/*.5))
 # intermediates and rebuilds them every time)
 .SECONDARY:
 
-all: $(TOOLS) $(LIB)
+all: $(TOOLS) $(LIB) $(SHADERS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/shaders/%.spv: shaders/%.comp
+	@mkdir -p $(@D)
+	$(GLSLC) --target-env=vulkan1.1 -O -MD -MF $@.d -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -107,4 +119,4 @@ uninstall:
 clean:
 	rm -rf build build-asan
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/shaders -name '*.d' 2>/dev/null)
