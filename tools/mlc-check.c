@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/engine/bisect.h"
 #include "common/engine/check.h"
 #include "common/engine/reference.h"
+#include "common/engine/vk_device.h"
 #include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
@@ -35,6 +37,11 @@ static const char help[] =
     "      --mode=MODE            interactive (1 sequence), local (4, default),\n"
     "                             server (as many as memory holds)\n"
     "      --threads=N            CPU threads (default: every core)\n"
+    "      --device=DEVICE        cpu, vulkan (the best device) or vulkan:N\n"
+    "                             (default: the library's target)\n"
+    "      --list-devices         list the Vulkan devices and exit\n"
+    "      --profile              Vulkan: time every kernel; a table on\n"
+    "                             standard error at the end\n"
     "\n"
     "Prompts and sampling:\n"
     "  -p, --prompt=TEXT          a prompt (repeatable; default: a built-in set)\n"
@@ -66,6 +73,11 @@ static const char help[] =
     "                             when detokenizing\n"
     "      --render=CONV.json     print the prompt a conversation becomes with the\n"
     "                             model's conversation template\n"
+    "      --bisect[=TOL]         run the first prompt's prefill and one decode\n"
+    "                             step op by op on the device and on the CPU\n"
+    "                             reference kernels from the same inputs; name the\n"
+    "                             first op whose output differs by more than TOL\n"
+    "                             (relative to its largest value; default 1e-3)\n"
     "\n"
     "      --stream=FILE          write the records to FILE instead of stdout\n"
     "  -q, --quiet                no notes on standard error\n"
@@ -83,6 +95,9 @@ struct options {
     bool raw, greedy, verify, generate, ids_only, no_special;
     const char *tokenize, *detokenize, *render, *logits_out;
     const char *ids;
+    const char *device;
+    bool list_devices, profile, bisect;
+    double bisect_tolerance;
     long prefill;
     int mode, threads;
     uint64_t seed;
@@ -96,7 +111,7 @@ enum {
     OPT_CONFIG = 256, OPT_WEIGHTS, OPT_VERIFY, OPT_MODE, OPT_THREADS, OPT_PROMPTS, OPT_RAW, OPT_GREEDY,
     OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_REP, OPT_PRESENCE, OPT_FREQUENCY, OPT_SEED, OPT_MAX_TOKENS,
     OPT_GENERATE, OPT_REFERENCE, OPT_MAX_KL, OPT_MIN_TOP1, OPT_LOGITS, OPT_SCORE, OPT_PREFILL, OPT_IDS, OPT_NO_SPECIAL,
-    OPT_RENDER, OPT_STREAM, OPT_VERSION
+    OPT_RENDER, OPT_STREAM, OPT_VERSION, OPT_DEVICE, OPT_LIST_DEVICES, OPT_PROFILE, OPT_BISECT
 };
 
 static double number(const char *opt, const char *s, double lo, double hi)
@@ -130,10 +145,13 @@ static struct options parse_command_line(int argc, char **argv)
         {"ids", no_argument, NULL, OPT_IDS},             {"no-special", no_argument, NULL, OPT_NO_SPECIAL},
         {"score", required_argument, NULL, OPT_SCORE},
         {"render", required_argument, NULL, OPT_RENDER}, {"stream", required_argument, NULL, OPT_STREAM},
+        {"device", required_argument, NULL, OPT_DEVICE}, {"list-devices", no_argument, NULL, OPT_LIST_DEVICES},
+        {"profile", no_argument, NULL, OPT_PROFILE},     {"bisect", optional_argument, NULL, OPT_BISECT},
         {"quiet", no_argument, NULL, 'q'},               {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},     {NULL, 0, NULL, 0},
     };
-    struct options o = {.mode = MODE_LOCAL, .max_tokens = 64, .prefill = 1, .max_kl = 0.5, .min_top1 = 0.6};
+    struct options o = {.mode = MODE_LOCAL, .max_tokens = 64, .prefill = 1, .max_kl = 0.5, .min_top1 = 0.6,
+                        .bisect_tolerance = 1e-3};
     o.prompts = xcalloc((size_t)argc + 1, sizeof *o.prompts);
     long v;
     unsigned long long u;
@@ -178,6 +196,16 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_NO_SPECIAL: o.no_special = true; break;
         case OPT_RENDER: o.render = optarg; break;
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_DEVICE:
+            if (engine_device_index(optarg) == -3) usage_error("--device: cpu, vulkan or vulkan:N, not '%s'", optarg);
+            o.device = optarg;
+            break;
+        case OPT_LIST_DEVICES: o.list_devices = true; break;
+        case OPT_PROFILE: o.profile = true; break;
+        case OPT_BISECT:
+            o.bisect = true;
+            if (optarg) o.bisect_tolerance = number("--bisect", optarg, 0, 1e9);
+            break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -394,6 +422,16 @@ int main(int argc, char **argv)
     buf_init(&prompt_storage);
     read_prompts(&o, &prompt_storage);
 
+    if (o.list_devices) {
+        struct buf list = BUF_INIT;
+        buf_init(&list);
+        if (vk_list_devices(&list) != 0) die_last();
+        fwrite(list.data, 1, list.len, stdout);
+        buf_free(&list);
+        free(o.prompts);
+        return fflush(stdout) ? 1 : 0;
+    }
+
     if (o.tokenize || o.detokenize) {
         struct tokenizer *t = tokenizer_load(o.model);
         if (!t) die_last();
@@ -407,7 +445,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    bool records = !o.generate && !o.render && !o.logits_out;
+    bool records = !o.generate && !o.render && !o.logits_out && !o.bisect;
     struct stream_writer out;
     struct record_set in = {0};
     filter_start(&out, o.stream, !records, &in);
@@ -439,7 +477,7 @@ int main(int argc, char **argv)
     if (!p.weights) die("no weights: give --model DIR or --weights PATH, or pipe in mlc-emit's output");
     struct engine e;
     struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads,
-                                o.generate ? MODE_INTERACTIVE : (enum engine_mode)o.mode};
+                                o.generate ? MODE_INTERACTIVE : (enum engine_mode)o.mode, o.device, o.profile, o.bisect};
     const char *stage = NULL;
     int status = 1;
     if (engine_open(&e, &eo, &stage) != 0) {
@@ -457,10 +495,15 @@ int main(int argc, char **argv)
         die("%s (likely stage: config/tokenizer)", err);
     }
     co.sampling = sampling_from(&o, &e.cfg);
-    note("loaded %s (%s, %s) in %s mode: %d sequence%s", p.library, e.cfg.model_type, e.cfg.quantization,
-         engine_mode_name(eo.mode), e.max_sequences, e.max_sequences == 1 ? "" : "s");
+    note("loaded %s (%s, %s) in %s mode: %d sequence%s, on %s", p.library, e.cfg.model_type, e.cfg.quantization,
+         engine_mode_name(eo.mode), e.max_sequences, e.max_sequences == 1 ? "" : "s",
+         e.vk ? vk_exec_device(e.vk) : "the CPU");
 
-    if (o.logits_out) {
+    if (o.bisect) {
+        if (!e.vk) die("--bisect compares a Vulkan device with the CPU: the engine runs on the CPU (--device vulkan)");
+        status = engine_bisect_prompt(&e, t, co.prompts[0], co.raw, o.bisect_tolerance, stdout);
+        if (status < 0) die_last();
+    } else if (o.logits_out) {
         write_logits(&e, &o);
         status = 0;
     } else if (o.generate) {
@@ -493,6 +536,7 @@ int main(int argc, char **argv)
         if (have_ref) engine_close(&ref);
     }
     if (stream_writer_close(&out) != 0) die_last();
+    if (o.profile && e.vk) vk_exec_print_profile(e.vk, stderr);
     tokenizer_free(t);
     engine_close(&e);
     record_set_free(&in);

@@ -161,8 +161,29 @@ int engine_open(struct engine *e, const struct engine_options *o, const char **s
     e->decoded = xcalloc(e->tc.nrecords + 1, sizeof *e->decoded);
     e->max_sequences = engine_sequences_for(e, o->mode);
     struct tensor_source src = {lookup, e};
-    if (executor_init(&e->ex, e->module, &src, o->threads, e->max_sequences) != 0) {
+    *stage = "library";
+    int device = engine_device_index(o->device ? o->device : e->lib.target);
+    if (device == -3) {
+        fail("device '%s': cpu, vulkan or vulkan:N", o->device ? o->device : e->lib.target);
+        goto fail_views;
+    }
+    if (device >= -1) {
+        if (!e->lib.launches) {
+            fail("%s was built for the %s target and has no Vulkan kernels (emit it with mlc-emit --target vulkan)",
+                 e->lib.path, e->lib.target);
+            goto fail_views;
+        }
+        *stage = "device";
+        struct vk_exec_options vo = {device, e->max_sequences, o->profile};
+        if (vk_exec_open(&e->vk, e->module, e->lib.launches, &src, &vo) != 0) {
+            fail_prefix("%s with %s", e->lib.path, e->tc.json_path);
+            goto fail_views;
+        }
+    }
+    *stage = "library/weights mismatch";
+    if ((!e->vk || o->cpu_too) && executor_init(&e->ex, e->module, &src, o->threads, e->max_sequences) != 0) {
         fail_prefix("%s with %s", e->lib.path, e->tc.json_path);
+        vk_exec_close(e->vk);
         goto fail_views;
     }
     engine_set_sizes(e);
@@ -190,6 +211,7 @@ void engine_set_sizes(struct engine *e)
 
 void engine_close(struct engine *e)
 {
+    vk_exec_close(e->vk);
     executor_free(&e->ex);
     if (e->free_own_tensors) e->free_own_tensors(e->own_tensors);
     if (e->module && e->module != &e->lib.module) {
@@ -205,24 +227,50 @@ void engine_close(struct engine *e)
     memset(e, 0, sizeof *e);
 }
 
+int engine_device_index(const char *device)
+{
+    if (!strcmp(device, "cpu")) return -2;
+    if (!strcmp(device, "vulkan")) return -1;
+    if (strncmp(device, "vulkan:", 7) || !device[7] || strlen(device) > 10) return -3;
+    for (const char *c = device + 7; *c; c++)
+        if (*c < '0' || *c > '9') return -3;
+    return atoi(device + 7);
+}
+
 int engine_new_sequence(struct engine *e)
 {
+    if (e->vk) return vk_exec_new_sequence(e->vk);
     return kv_cache_add_sequence(&e->ex.kv);
 }
 
 void engine_free_sequence(struct engine *e, int seq)
 {
-    kv_cache_remove_sequence(&e->ex.kv, seq);
+    if (e->vk) vk_exec_free_sequence(e->vk, seq);
+    else kv_cache_remove_sequence(&e->ex.kv, seq);
 }
 
 int64_t engine_sequence_length(const struct engine *e, int seq)
 {
+    if (e->vk) return vk_exec_sequence_length(e->vk, seq);
     return seq >= 0 && seq < e->ex.kv.max_sequences ? e->ex.kv.length[seq] : -1;
+}
+
+bool engine_sequence_full(const struct engine *e, int seq)
+{
+    if (e->vk) return vk_exec_sequence_full(e->vk, seq);
+    const struct kv_cache *kv = &e->ex.kv;
+    return !kv->sliding_window && kv->length[seq] + 1 > kv->capacity;
 }
 
 int engine_prefill(struct engine *e, int seq, const int32_t *ids, int64_t n, float *logits)
 {
     if (n < 1) return fail("prefill: no tokens");
+    if (e->vk) {
+        int rc = 0;
+        for (int64_t at = 0; at < n && rc == 0; at += e->prefill_chunk)
+            rc = vk_exec_prefill(e->vk, seq, ids + at, n - at < e->prefill_chunk ? n - at : e->prefill_chunk, logits);
+        return rc;
+    }
     float *x = xmalloc(sizeof(float) * (size_t)(e->prefill_chunk * e->hidden_size));
     int rc = 0;
     for (int64_t at = 0; at < n && rc == 0; at += e->prefill_chunk) {
@@ -236,6 +284,7 @@ int engine_prefill(struct engine *e, int seq, const int32_t *ids, int64_t n, flo
 
 int engine_decode(struct engine *e, const int *seqs, const int32_t *ids, int64_t n, float *logits)
 {
+    if (e->vk) return vk_exec_decode(e->vk, seqs, ids, n, logits);
     float *x = xmalloc(sizeof(float) * (size_t)(n * e->hidden_size));
     int rc = executor_embed(&e->ex, ids, n, x);
     if (rc == 0) rc = executor_decode(&e->ex, seqs, x, n, logits);

@@ -1,6 +1,7 @@
 /* The inference engine: mlc-chat-config.json + tensor cache + model
  * library, checked against each other at load the way MLC-LLM's runtime
- * checks them (and a little more), then run on the CPU executor.
+ * checks them (and a little more), then run on the CPU executor or, for a
+ * library with Vulkan kernels, on a Vulkan device (vk_exec.h).
  *
  * Load errors say which artifact is at fault: a parameter the library needs
  * that the weights lack (or hold with another shape or dtype), a shard whose
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/engine/executor.h"
+#include "common/engine/vk_exec.h"
 #include "formats/chat_config.h"
 #include "formats/library.h"
 #include "formats/tensor_cache.h"
@@ -25,6 +27,9 @@ struct engine_options {
     bool verify_md5;
     int threads;                 /* 0: every core */
     enum engine_mode mode;
+    const char *device;          /* "cpu", "vulkan", "vulkan:N"; NULL: the library's target */
+    bool profile;                /* Vulkan: time every launch (vk_exec_print_profile) */
+    bool cpu_too;                /* Vulkan: open the CPU executor as well (bisection) */
 };
 
 struct engine {
@@ -39,6 +44,7 @@ struct engine {
     float **decoded;             /* float32 tensors decoded from their bf16 storage */
     int max_sequences;
     int64_t vocab_size, hidden_size, prefill_chunk;
+    struct vk_exec *vk;          /* the Vulkan executor, when the engine runs there */
 };
 
 const char *engine_mode_name(enum engine_mode m);
@@ -59,6 +65,12 @@ void engine_set_sizes(struct engine *e);
 int engine_new_sequence(struct engine *e);
 void engine_free_sequence(struct engine *e, int seq);
 int64_t engine_sequence_length(const struct engine *e, int seq);
+/* Has the sequence filled its context window (never, with a sliding window)? */
+bool engine_sequence_full(const struct engine *e, int seq);
+
+/* "cpu", "vulkan" or "vulkan:N" → -2 (the CPU), -1 (the best Vulkan
+ * device) or N; -3 when the text names no device. */
+int engine_device_index(const char *device);
 
 /* Append n tokens to a sequence (prefill in chunks of the library's
  * prefill_chunk_size); logits of the last one into `logits` [vocab]. */

@@ -4,6 +4,8 @@
 #ifndef MLC_EXECUTOR_H
 #define MLC_EXECUTOR_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/engine/kv_cache.h"
@@ -21,6 +23,7 @@ struct executor {
     unsigned char *arena;
     int64_t arena_bytes;
     float *inv_freq;               /* rotary frequencies (head_dim / 2) */
+    struct executor_step *step;    /* a call being run op by op */
 };
 
 /* Bind every parameter of every function to the tensors of `src` (checking
@@ -38,5 +41,15 @@ int executor_prefill(struct executor *ex, int seq, const float *x, int64_t rows,
 /* decode: one embedding per sequence (distinct sequences), appended;
  * logits → out [rows, vocab]. */
 int executor_decode(struct executor *ex, const int *seqs, const float *x, int64_t rows, float *logits);
+
+/* Op by op (for mlc-check --bisect): begin a call of function `fn` on rows
+ * of sequences seqs[] (at their lengths; NULL for embed) with its input;
+ * run one op at a time; see any value of the function in the arena; end
+ * the call (commit: the sequences grow by their rows). */
+int executor_step_begin(struct executor *ex, const char *fn, const int *seqs, int64_t rows, const void *input,
+                        size_t input_bytes);
+int executor_step_op(struct executor *ex, int op);
+const void *executor_step_value(const struct executor *ex, int value);
+void executor_step_end(struct executor *ex, bool commit);
 
 #endif
