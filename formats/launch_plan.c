@@ -270,12 +270,20 @@ static void pack_launch(msgpack_packer *pk, const struct lp_launch *l)
     msgpack_pack_array(pk, (size_t)l->nbind);
     for (int b = 0; b < l->nbind; b++) {
         const struct lp_binding *x = &l->bind[b];
-        msgpack_pack_map(pk, 3);
+        msgpack_pack_map(pk, 3 + (x->source == LP_TENSOR && x->nrows > 0));
         pack_kv_int(pk, "slot", x->slot);
         pack_kv_str(pk, "view", lp_view_name(x->view));
         switch (x->source) {
         case LP_VALUE: pack_kv_int(pk, "value", x->value); break;
-        case LP_TENSOR: pack_kv_str(pk, "tensor", x->tensor); break;
+        case LP_TENSOR:
+            pack_kv_str(pk, "tensor", x->tensor);
+            if (x->nrows > 0) {
+                mp_pack_cstr(pk, "rows");
+                msgpack_pack_array(pk, 2);
+                msgpack_pack_int64(pk, x->row0);
+                msgpack_pack_int64(pk, x->nrows);
+            }
+            break;
         case LP_KV: pack_kv_int(pk, "kv", x->layer); break;
         case LP_STEP:
             mp_pack_cstr(pk, "step");
@@ -298,11 +306,10 @@ static void pack_launch(msgpack_packer *pk, const struct lp_launch *l)
     if (l->slice_value >= 0) pack_kv_int(pk, "slice", l->slice_value);
 }
 
-void launch_plan_pack(msgpack_packer *pk, const struct launch_plan *p)
+void launch_plan_pack_fields(struct rec_builder *b, const struct launch_plan *p)
 {
-    msgpack_pack_map(pk, 3);
-    pack_kv_int(pk, "version", p->version);
-    mp_pack_cstr(pk, "kernels");
+    rb_int(b, "version", p->version);
+    msgpack_packer *pk = rb_key(b, "kernels");
     msgpack_pack_array(pk, (size_t)p->nkernels);
     for (int k = 0; k < p->nkernels; k++) {
         const struct lp_kernel *kn = &p->kernels[k];
@@ -318,7 +325,7 @@ void launch_plan_pack(msgpack_packer *pk, const struct launch_plan *p)
             msgpack_pack_uint32(pk, kn->spec_bits[i]);
         }
     }
-    mp_pack_cstr(pk, "functions");
+    pk = rb_key(b, "functions");
     msgpack_pack_array(pk, (size_t)p->nfns);
     for (int f = 0; f < p->nfns; f++) {
         const struct lp_function *fn = &p->fns[f];
@@ -442,8 +449,21 @@ static int read_binding(const msgpack_object *o, const struct function *f, const
     } else if (map_field(o, "tensor")) {
         b->source = LP_TENSOR;
         if (!(b->tensor = get_str(o, "tensor", r))) return -1;
-        if (param_of_tensor(f, b->tensor) < 0) return bad(r, "tensor", "names no tensor of the function's parameters");
+        int pv = param_of_tensor(f, b->tensor);
+        if (pv < 0) return bad(r, "tensor", "names no tensor of the function's parameters");
         if (b->view == LP_STORAGE) return bad(r, "view", "of a tensor must be a texel view (weights are read-only)");
+        const msgpack_object *rows = map_field(o, "rows");
+        if (rows) {
+            int64_t total = f->values[pv].dims[0].size;
+            if (rows->type != MSGPACK_OBJECT_ARRAY || rows->via.array.size != 2 ||
+                rows->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                rows->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                rows->via.array.ptr[1].via.u64 < 1 || rows->via.array.ptr[0].via.u64 > (uint64_t)total ||
+                rows->via.array.ptr[1].via.u64 > (uint64_t)total - rows->via.array.ptr[0].via.u64)
+                return bad(r, "rows", "must be [first, count] within the parameter's rows");
+            b->row0 = (int64_t)rows->via.array.ptr[0].via.u64;
+            b->nrows = (int64_t)rows->via.array.ptr[1].via.u64;
+        }
     } else if (map_field(o, "kv")) {
         b->source = LP_KV;
         if (get_int(o, "kv", 0, m->dims.num_hidden_layers - 1, &v, r)) return -1;

@@ -18,7 +18,9 @@
  *                        (views start at aligned offsets: the rest is here)
  *   slice_start          first row of a weight slice (see slice_value),
  *   slice_rows           and its row count: a launch whose weight is too big
- *                        for one binding runs once per slice.
+ *                        for one binding runs once per slice (a binding of
+ *                        a row window of the weight sees that window's
+ *                        slice).
  *
  * Reading validates everything (indices, names, expressions); kernels'
  * SPIR-V is checked against what the launches bind by
@@ -79,6 +81,8 @@ struct lp_binding {
     enum lp_source source;
     int value;                 /* LP_VALUE: value index in the function */
     char *tensor;              /* LP_TENSOR: tensor-cache name */
+    int64_t row0, nrows;       /* LP_TENSOR: only these rows (of its parameter's
+                                  logical rows); nrows 0: all of it */
     int layer;                 /* LP_KV */
 };
 
@@ -144,8 +148,10 @@ int lp_expr_eval(const struct lp_expr *e, const int64_t *vars, int nvars, int64_
 const struct lp_function *launch_plan_function(const struct launch_plan *p, const char *name);
 void launch_plan_free(struct launch_plan *p);
 
-/* launches.msgpack (the kernels' blobs travel separately) */
-void launch_plan_pack(msgpack_packer *pk, const struct launch_plan *p);
+/* The fields of launches.msgpack, a record of type "launches" (so that
+ * mlc-dump prints it); the kernels' blobs travel separately. */
+struct rec_builder;
+void launch_plan_pack_fields(struct rec_builder *b, const struct launch_plan *p);
 /* Parse and validate against the module: function names, op and value
  * indices, tensors among the parameters' tensors, layers in range,
  * expressions. -1 with a message naming `what`. */

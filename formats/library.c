@@ -115,17 +115,17 @@ int library_write_vulkan(const char *path, const struct module *m, const json_t 
     struct buf md = BUF_INIT, plan = BUF_INIT;
     buf_init(&md);
     buf_init(&plan);
-    msgpack_sbuffer launches;
-    msgpack_sbuffer_init(&launches);
+    struct buf launches = BUF_INIT;
+    buf_init(&launches);
+    struct rec_builder b;
     if (lp) {
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &launches, msgpack_sbuffer_write);
-        launch_plan_pack(&pk, lp);
+        rb_init(&b, "launches");
+        launch_plan_pack_fields(&b, lp);
+        rb_finish(&b, &launches);
     }
     /* json.dumps default separators, as MLC's _metadata string */
     struct pyjson_style st = {-1, ", ", ": ", true};
     pyjson_dump(&md, metadata, &st);
-    struct rec_builder b;
     rb_init(&b, "plan");
     module_pack_fields(&b, m);
     rb_finish(&b, &plan);
@@ -134,7 +134,7 @@ int library_write_vulkan(const char *path, const struct module *m, const json_t 
     if (atomic_file_begin(&f, path) != 0) {
         buf_free(&md);
         buf_free(&plan);
-        msgpack_sbuffer_destroy(&launches);
+        buf_free(&launches);
         return -1;
     }
     struct archive *a = archive_write_new();
@@ -143,7 +143,7 @@ int library_write_vulkan(const char *path, const struct module *m, const json_t 
         rc = fail("%s: %s", path, archive_error_string(a));
     if (rc == 0) rc = add_entry(a, "metadata.json", md.data, md.len, path);
     if (rc == 0) rc = add_entry(a, "plan.msgpack", plan.data, plan.len, path);
-    if (rc == 0 && lp) rc = add_entry(a, "launches.msgpack", launches.data, launches.size, path);
+    if (rc == 0 && lp) rc = add_entry(a, "launches.msgpack", launches.data, launches.len, path);
     for (int k = 0; rc == 0 && lp && k < lp->nkernels; k++) {
         char *name = xasprintf("kernels/%s.spv", lp->kernels[k].name);
         rc = add_entry(a, name, lp->kernels[k].words, lp->kernels[k].nwords * 4, path);
@@ -153,7 +153,7 @@ int library_write_vulkan(const char *path, const struct module *m, const json_t 
     archive_write_free(a);
     buf_free(&md);
     buf_free(&plan);
-    msgpack_sbuffer_destroy(&launches);
+    buf_free(&launches);
     if (rc != 0) {
         atomic_file_abort(&f);
         return -1;

@@ -4,6 +4,7 @@
 // plain elements); tokens whose row lies outside the bound slice of the
 // table are left to the launch that binds it.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -39,17 +40,17 @@ void main()
     uint row = id - p.slice_start, out0 = p.y_base + tok * K + blk * BLK;
     if (WFMT != 0u) {
         uint ngroups = groups_of(K);
-        uvec4 q = group_words(row, blk, ngroups);
-        float sc = group_scale(row, blk, ngroups);
-        for (uint i = 0u; i < WPG; i++)
-            for (uint e = 0u; e < EPW; e++) {
+        uvec4 q = group_words(w, p.w_base, row, blk, ngroups);
+        float sc = group_scale(s, p.s_base, row, blk, ngroups);
+        [[unroll]] for (uint i = 0u; i < WPG; i++)
+            [[unroll]] for (uint e = 0u; e < EPW; e++) {
                 uint c = blk * BLK + i * EPW + e;
                 if (c < K) y[out0 + i * EPW + e] = (code_value(q[i], e) - float(MAXI)) * sc;
             }
     } else if (BLK == 4u) {
-        vec4 v = plain4(row, blk, K);
-        for (uint j = 0u; j < 4u; j++) y[out0 + j] = v[j];
+        vec4 v = plain4(w, p.w_base, row, blk, K);
+        [[unroll]] for (uint j = 0u; j < 4u; j++) y[out0 + j] = v[j];
     } else {
-        y[out0] = plain1(row, blk, K);
+        y[out0] = plain1(w, p.w_base, row, blk, K);
     }
 }

@@ -2,7 +2,9 @@
 // Matrix multiplication y = x · Wᵀ (+ bias), for every way a scheme stores
 // W (weights.glsl): the decode GEMV (T = 1) and the prefill GEMM (T tokens
 // at a time reuse each decoded weight). Optional epilogue: SiLU gating,
-// y[n] = silu(x·W[n]) * (x·W[n + N]) for the fused gate/up projection.
+// y[n] = silu(x·G[n]) * (x·U[n]) for the fused gate/up projection, whose
+// halves G and U (the weight's rows n and n + N) come as bindings of their
+// own (w, s and w2, s2), so that each can be bound in slices.
 //
 // Layout chosen for lavapipe (llvmpipe runs 8 invocations in one SIMD
 // register): each invocation owns R output columns, so loads of x are the
@@ -11,6 +13,7 @@
 // x pre-divided by the code's power of two, and the zero point is taken
 // out once per group through the sum of x.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
@@ -28,6 +31,8 @@ layout(binding = 1) uniform usamplerBuffer w;
 layout(binding = 2) uniform usamplerBuffer s;
 layout(binding = 3) uniform usamplerBuffer bias;
 layout(std430, binding = 4) writeonly buffer Y { float y[]; };
+layout(binding = 5) uniform usamplerBuffer w2;
+layout(binding = 6) uniform usamplerBuffer s2;
 
 layout(push_constant) uniform Push {
     uint rows;          // tokens
@@ -36,8 +41,10 @@ layout(push_constant) uniform Push {
     uint bias_base;
     uint w_base;
     uint s_base;
-    uint slice_start;   // first weight row bound, and how many
+    uint slice_start;   // first output column of the bound weight rows, and how many
     uint slice_rows;
+    uint w2_base;       // EPILOGUE: the up half's offsets
+    uint s2_base;
 } p;
 
 #include "weights.glsl"
@@ -53,11 +60,11 @@ float xsum[MAXT];
 
 void load_x(uint t0, uint blk)
 {
-    for (uint t = 0u; t < T; t++) {
+    [[unroll]] for (uint t = 0u; t < T; t++) {
         uint tok = min(t0 + t, p.rows - 1u);
         uint c0 = blk * BLK;
         if (XVEC != 0u) {
-            for (uint j = 0u; j < BLK; j += 4u) {
+            [[unroll]] for (uint j = 0u; j < BLK; j += 4u) {
                 vec4 v = texelFetch(x, int(p.x_base + (tok * K + c0 + j) / 4u));
                 xb[t][j] = v.x;
                 xb[t][j + 1u] = v.y;
@@ -65,14 +72,14 @@ void load_x(uint t0, uint blk)
                 xb[t][j + 3u] = v.w;
             }
         } else {
-            for (uint j = 0u; j < BLK; j++) xb[t][j] = texelFetch(x, int(p.x_base + tok * K + c0 + j)).x;
+            [[unroll]] for (uint j = 0u; j < BLK; j++) xb[t][j] = texelFetch(x, int(p.x_base + tok * K + c0 + j)).x;
         }
         if (K % BLK != 0u && blk == NB - 1u)
-            for (uint j = 0u; j < BLK; j++)
+            [[unroll]] for (uint j = 0u; j < BLK; j++)
                 if (c0 + j >= K) xb[t][j] = 0.0;
         if (WFMT != 0u) {
             float sum = 0.0;
-            for (uint j = 0u; j < BLK; j++) {
+            [[unroll]] for (uint j = 0u; j < BLK; j++) {
                 sum += xb[t][j];
                 xb[t][j] *= code_prescale(j % EPW);
             }
@@ -88,38 +95,39 @@ void main()
     uint end = p.slice_start + p.slice_rows;
     uint ngroups = groups_of(K);
     for (uint t0 = 0u; t0 < p.rows; t0 += T) {
-        float acc[2u * 4u][MAXT];
-        for (uint r = 0u; r < WR; r++)
-            for (uint t = 0u; t < T; t++) acc[r][t] = 0.0;
+        float acc[2u * 8u][MAXT];
+        [[unroll]] for (uint r = 0u; r < WR; r++)
+            [[unroll]] for (uint t = 0u; t < T; t++) acc[r][t] = 0.0;
         for (uint blk = 0u; blk < NB; blk++) {
             load_x(t0, blk);
-            for (uint r = 0u; r < WR; r++) {
+            [[unroll]] for (uint r = 0u; r < WR; r++) {
                 uint n = first + (r % R) * WG;
                 if (n >= end) continue;
-                uint row = n + (r >= R ? N : 0u) - p.slice_start;
+                uint row = n - p.slice_start;
+                bool up = r >= R;
                 if (WFMT != 0u) {
-                    uvec4 q = group_words(row, blk, ngroups);
-                    float sc = group_scale(row, blk, ngroups);
-                    for (uint t = 0u; t < T; t++) {
+                    uvec4 q = up ? group_words(w2, p.w2_base, row, blk, ngroups) : group_words(w, p.w_base, row, blk, ngroups);
+                    float sc = up ? group_scale(s2, p.s2_base, row, blk, ngroups) : group_scale(s, p.s_base, row, blk, ngroups);
+                    [[unroll]] for (uint t = 0u; t < T; t++) {
                         float d = 0.0;
-                        for (uint i = 0u; i < WPG; i++)
-                            for (uint e = 0u; e < EPW; e++) d += code_in_place(q[i], e) * xb[t][i * EPW + e];
+                        [[unroll]] for (uint i = 0u; i < WPG; i++)
+                            [[unroll]] for (uint e = 0u; e < EPW; e++) d += code_in_place(q[i], e) * xb[t][i * EPW + e];
                         acc[r][t] += sc * (d - float(MAXI) * xsum[t]);
                     }
                 } else if (BLK == 4u) {
-                    vec4 wv = plain4(row, blk, K);
-                    for (uint t = 0u; t < T; t++)
+                    vec4 wv = up ? plain4(w2, p.w2_base, row, blk, K) : plain4(w, p.w_base, row, blk, K);
+                    [[unroll]] for (uint t = 0u; t < T; t++)
                         acc[r][t] += dot(wv, vec4(xb[t][0], xb[t][1], xb[t][2], xb[t][3]));
                 } else {
-                    float wv = plain1(row, blk, K);
-                    for (uint t = 0u; t < T; t++) acc[r][t] += wv * xb[t][0];
+                    float wv = up ? plain1(w2, p.w2_base, row, blk, K) : plain1(w, p.w_base, row, blk, K);
+                    [[unroll]] for (uint t = 0u; t < T; t++) acc[r][t] += wv * xb[t][0];
                 }
             }
         }
-        for (uint r = 0u; r < R; r++) {
+        [[unroll]] for (uint r = 0u; r < R; r++) {
             uint n = first + r * WG;
             if (n >= end) continue;
-            for (uint t = 0u; t < T; t++) {
+            [[unroll]] for (uint t = 0u; t < T; t++) {
                 if (t0 + t >= p.rows) continue;
                 float v = acc[r][t];
                 if (BIAS != 0u) v += decode_bits(texelFetch(bias, int(p.bias_base + n)).x, BIAS - 1u);

@@ -1,8 +1,8 @@
 // Reading a weight matrix of logical shape [rows, K] however a scheme
-// stores it (included by matmul, embed and dequantize, which declare the
-// usamplerBuffer bindings `w` and `s` and push constants w_base and s_base,
-// the element offsets of the data in those views). Row numbers are relative
-// to the bound slice.
+// stores it (included by matmul, embed and dequantize). Each function takes
+// the views of the stored data (w: the weights or codes, s: the scales) and
+// the element offset of the first bound row in each. Row numbers are
+// relative to the bound rows.
 //
 //   WFMT 0  plain: element dtype WDT; 4 elements a texel when WVEC
 //   WFMT 1  group-quantized NK: q_weight [rows, G*WPG] u32 read as one uvec4
@@ -31,18 +31,18 @@ uint groups_of(uint k)
     return (k + GS - 1u) / GS;
 }
 
-uvec4 group_words(uint n, uint g, uint ngroups)
+uvec4 group_words(usamplerBuffer w, uint base, uint n, uint g, uint ngroups)
 {
-    if (WFMT == 1u) return texelFetch(w, int(p.w_base + n * ngroups + g));
+    if (WFMT == 1u) return texelFetch(w, int(base + n * ngroups + g));
     uvec4 q;
-    for (uint i = 0u; i < 4u; i++) q[i] = texelFetch(w, int(p.w_base + (g * WPG + i) * NTOT + n)).x;
+    [[unroll]] for (uint i = 0u; i < 4u; i++) q[i] = texelFetch(w, int(base + (g * WPG + i) * NTOT + n)).x;
     return q;
 }
 
-float group_scale(uint n, uint g, uint ngroups)
+float group_scale(usamplerBuffer s, uint base, uint n, uint g, uint ngroups)
 {
     uint at = WFMT == 1u ? n * ngroups + g : g * NTOT + n;
-    return decode_bits(texelFetch(s, int(p.s_base + at)).x, SDT);
+    return decode_bits(texelFetch(s, int(base + at)).x, SDT);
 }
 
 // code e (0 .. EPW-1) of a word, times 2^(BITS*e) when it is read in place
@@ -70,14 +70,14 @@ float code_value(uint word, uint e)
 }
 
 // plain weights: 4 elements at column c4*4 (WVEC), or one at column c
-vec4 plain4(uint n, uint c4, uint k)
+vec4 plain4(usamplerBuffer w, uint base, uint n, uint c4, uint k)
 {
-    uvec4 b = texelFetch(w, int(p.w_base + n * (k / 4u) + c4));
+    uvec4 b = texelFetch(w, int(base + n * (k / 4u) + c4));
     if (WDT == DT_F32) return uintBitsToFloat(b);
     return vec4(decode16(b.x, WDT), decode16(b.y, WDT), decode16(b.z, WDT), decode16(b.w, WDT));
 }
 
-float plain1(uint n, uint c, uint k)
+float plain1(usamplerBuffer w, uint base, uint n, uint c, uint k)
 {
-    return decode_bits(texelFetch(w, int(p.w_base + n * k + c)).x, WDT);
+    return decode_bits(texelFetch(w, int(base + n * k + c)).x, WDT);
 }

@@ -228,7 +228,7 @@ int vk_device_open(struct vk_device *d, int index)
     if (vk_check("vkCreateCommandPool", vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool))) goto fail;
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if (vk_check("vkCreateFence", vkCreateFence(d->dev, &fci, NULL, &d->fence))) goto fail;
-    d->binding_limit = env_u64("MLC_VK_MAX_BINDING");
+    d->weight_limit = env_u64("MLC_VK_WEIGHT_BINDING_LIMIT");
     d->force_staging = env_u64("MLC_VK_STAGING") == 1;
     return 0;
 fail:
@@ -321,10 +321,14 @@ void vk_buffer_destroy(struct vk_device *d, struct vk_buffer *b)
 
 uint64_t vk_binding_limit(const struct vk_device *d, uint32_t texel_bytes)
 {
-    uint64_t lim = texel_bytes ? (uint64_t)d->props.limits.maxTexelBufferElements * texel_bytes
-                               : d->props.limits.maxStorageBufferRange;
-    if (d->binding_limit && d->binding_limit < lim) lim = d->binding_limit;
-    return lim;
+    return texel_bytes ? (uint64_t)d->props.limits.maxTexelBufferElements * texel_bytes
+                       : d->props.limits.maxStorageBufferRange;
+}
+
+uint64_t vk_weight_binding_limit(const struct vk_device *d, uint32_t texel_bytes)
+{
+    uint64_t lim = vk_binding_limit(d, texel_bytes);
+    return d->weight_limit && d->weight_limit < lim ? d->weight_limit : lim;
 }
 
 uint64_t vk_offset_alignment(const struct vk_device *d)

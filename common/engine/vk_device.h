@@ -27,7 +27,7 @@ struct vk_device {
     uint32_t subgroup_size;
     bool timestamps;             /* the queue writes timestamps */
     int index;                   /* in the loader's enumeration order */
-    uint64_t binding_limit;      /* test switch MLC_VK_MAX_BINDING: lower every binding's limit */
+    uint64_t weight_limit;       /* test switch MLC_VK_WEIGHT_BINDING_LIMIT: lower weights' binding limit */
     bool force_staging;          /* test switch MLC_VK_STAGING=1: upload as if memory were not mappable */
 };
 
@@ -56,8 +56,9 @@ const char *vk_device_type_name(VkPhysicalDeviceType t);
 int vk_buffer_create(struct vk_device *d, VkDeviceSize size, bool host, struct vk_buffer *b, const char *what);
 void vk_buffer_destroy(struct vk_device *d, struct vk_buffer *b);
 /* Largest range one binding of `texel_bytes`-sized elements (0: a storage
- * buffer) may cover. */
+ * buffer) may cover; for a weight, lowered by the test switch. */
 uint64_t vk_binding_limit(const struct vk_device *d, uint32_t texel_bytes);
+uint64_t vk_weight_binding_limit(const struct vk_device *d, uint32_t texel_bytes);
 /* Alignment that suits both texel views and storage bindings. */
 uint64_t vk_offset_alignment(const struct vk_device *d);
 

@@ -8,8 +8,9 @@
  * function's launches with the barriers the plan asks for, and the copy of
  * the logits back to the host.
  *
- * Test switches (environment): MLC_VK_MAX_BINDING=BYTES lowers every
- * binding's limit (to exercise slicing), MLC_VK_STAGING=1 uploads through a
+ * Test switches (environment): MLC_VK_WEIGHT_BINDING_LIMIT=BYTES lowers
+ * the limit of weights' bindings (to exercise slicing), MLC_VK_STAGING=1
+ * uploads through a
  * staging buffer even to mappable memory, MLC_VK_PERTURB=VALUE overwrites
  * the first floats of that value after the op writing it (to exercise
  * mlc-check --bisect). */

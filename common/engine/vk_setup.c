@@ -6,6 +6,7 @@
 #include "common/engine/vk_internal.h"
 #include "common/err.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,16 +29,6 @@ static VkFormat format_of(enum lp_view v)
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
     return (v + a - 1) / a * a;
-}
-
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
 }
 
 /* ---- pipelines ---- */
@@ -253,31 +244,47 @@ static int arena_target(struct vk_exec *x, struct vk_buffer *arena, const struct
     return 0;
 }
 
-/* The binding of a tensor, rows [r0, r0 + rn) of its nrows (all of it when
- * rn is 0). */
-static int tensor_target(struct vk_exec *x, const struct vk_tensor *t, enum lp_view view, int64_t nrows, int64_t r0,
-                         int64_t rn, struct target *out)
+/* The binding of tensor t through `view`: rows [row0, row0 + nrows) of its
+ * parameter's `total` logical rows (all of it when nrows is 0). The view
+ * starts at an aligned offset, `base` elements before the first row. */
+static int tensor_target(struct vk_exec *x, const struct vk_tensor *t, enum lp_view view, int64_t total, int64_t row0,
+                         int64_t nrows, struct target *out)
 {
     uint64_t eb = elem_bytes(view), n = t->view->nbytes;
     if (!view_fits_dtype(view, t->view->dtype) || n % eb)
         return fail("tensor %s (%s, %zu bytes) cannot be read through a %s view", t->name, dtype_name(t->view->dtype),
                     t->view->nbytes, lp_view_name(view));
     uint64_t off = 0, len = n;
-    if (rn) {
-        uint64_t row = n / (uint64_t)nrows;
-        off = row * (uint64_t)r0;
-        len = row * (uint64_t)rn;
+    if (nrows) {
+        if (total < 1 || n % (uint64_t)total || (n / (uint64_t)total) % eb)
+            return fail("tensor %s cannot be bound by rows of %lld", t->name, (long long)total);
+        uint64_t row = n / (uint64_t)total;
+        off = row * (uint64_t)row0;
+        len = row * (uint64_t)nrows;
     }
+    uint64_t start = t->offset + off, aligned = start / x->align * x->align;
     out->buf = x->blocks[t->block].buf;
-    out->offset = t->offset + off;
-    out->range = len ? len : eb;
-    out->base = 0;
-    uint64_t limit = vk_binding_limit(&x->dev, (uint32_t)eb);
+    out->offset = aligned;
+    out->range = start - aligned + (len ? len : eb);
+    out->base = (int64_t)((start - aligned) / eb);
+    uint64_t limit = vk_weight_binding_limit(&x->dev, (uint32_t)eb);
     if (out->range > limit)
-        return fail("tensor %s (%zu bytes) is larger than one texel binding may be on this device (%llu bytes) and its "
-                    "launch cannot be split into row slices",
+        return fail("tensor %s (%zu bytes) is larger than one texel binding may be here (%llu bytes) and its launch "
+                    "cannot be split into row slices",
                     t->name, t->view->nbytes, (unsigned long long)limit);
     return 0;
+}
+
+/* The parameter (value of fn) a tensor belongs to, or NULL. */
+static const struct value *param_of(const struct vk_fn *fn, const char *tensor)
+{
+    for (int v = 0; v < fn->f->nvalues; v++) {
+        const struct value *val = &fn->f->values[v];
+        if (val->kind != VAL_PARAM) continue;
+        for (int i = 0; i < val->nparts; i++)
+            if (!strcmp(val->parts[i], tensor)) return val;
+    }
+    return NULL;
 }
 
 /* ---- buffers ---- */
@@ -369,38 +376,34 @@ static int create_buffers(struct vk_exec *x)
 
 /* ---- descriptor sets ---- */
 
-/* Row slices of a launch's weight: one when it fits a binding. */
+/* Row slices of a launch's weight: one when it fits a binding. *nrows: the
+ * rows a slice is taken from (the bindings' windows, which must agree). */
 static int slices_of(struct vk_exec *x, const struct vk_fn *fn, const struct lp_launch *l, int64_t *chunk, int64_t *nrows)
 {
     const struct value *p = &fn->f->values[l->slice_value];
-    *nrows = p->dims[0].size;
-    *chunk = *nrows;
-    uint64_t align_rows = 1;
+    *nrows = -1;
+    *chunk = INT64_MAX;
     for (int b = 0; b < l->nbind; b++) {
         const struct lp_binding *bd = &l->bind[b];
-        if (bd->source != LP_TENSOR) continue;
-        bool part = false;
-        for (int i = 0; i < p->nparts; i++) part = part || !strcmp(p->parts[i], bd->tensor);
-        if (!part) continue;
+        if (bd->source != LP_TENSOR || param_of(fn, bd->tensor) != p) continue;
         const struct vk_tensor *t = find_tensor(x, bd->tensor);
+        int64_t window = bd->nrows ? bd->nrows : p->dims[0].size;
+        if (*nrows >= 0 && window != *nrows)
+            return fail("%s: its bindings see different numbers of rows and cannot be sliced together", p->name);
+        *nrows = window;
         uint64_t n = t->view->nbytes, eb = elem_bytes(bd->view);
-        if (n % (uint64_t)*nrows) return fail("tensor %s cannot be split into %lld rows", t->name, (long long)*nrows);
-        uint64_t row = n / (uint64_t)*nrows;
-        uint64_t fit = vk_binding_limit(&x->dev, (uint32_t)eb) / row;
+        if (n % (uint64_t)p->dims[0].size) return fail("tensor %s cannot be split into rows", t->name);
+        uint64_t row = n / (uint64_t)p->dims[0].size, limit = vk_weight_binding_limit(&x->dev, (uint32_t)eb);
+        uint64_t fit = limit > x->align ? (limit - x->align) / row : 0;
         if (fit < 1) return fail("tensor %s: one row is larger than a binding may be", t->name);
         if ((int64_t)fit < *chunk) *chunk = (int64_t)fit;
-        uint64_t need = x->align / gcd(x->align, row);
-        align_rows = align_rows / gcd(align_rows, need) * need;
     }
-    if (*chunk < *nrows) {
-        *chunk = *chunk / (int64_t)align_rows * (int64_t)align_rows;
-        if (*chunk < 1)
-            return fail("%s: a weight slice aligned for the device would exceed the binding limit", p->name);
-    }
+    if (*nrows < 0) return fail("%s: the launch binds none of its tensors", p->name);
+    if (*chunk > *nrows) *chunk = *nrows;
     return 0;
 }
 
-static int describe_dispatch(struct vk_exec *x, struct vk_fn *fn, int li, int64_t r0, int64_t rn, int64_t nrows,
+static int describe_dispatch(struct vk_exec *x, struct vk_fn *fn, int li, int64_t r0, int64_t rn,
                              struct vk_dispatch *d, VkWriteDescriptorSet *writes, VkDescriptorBufferInfo *infos,
                              VkBufferView *tviews)
 {
@@ -417,10 +420,14 @@ static int describe_dispatch(struct vk_exec *x, struct vk_fn *fn, int li, int64_
         case LP_VALUE: rc = arena_target(x, fn->arena, &fn->f->values[bd->value], bd->view, &t); break;
         case LP_TENSOR: {
             const struct vk_tensor *tn = find_tensor(x, bd->tensor);
-            bool part = false;
-            for (int i = 0; sp && i < sp->nparts; i++) part = part || !strcmp(sp->parts[i], bd->tensor);
-            if (!tn) rc = fail("tensor %s was not uploaded", bd->tensor);
-            else rc = tensor_target(x, tn, bd->view, nrows, r0, part ? rn : 0, &t);
+            const struct value *p = param_of(fn, bd->tensor);
+            if (!tn || !p) {
+                rc = fail("tensor %s was not uploaded", bd->tensor);
+                break;
+            }
+            int64_t row0 = bd->row0, nrows = bd->nrows;
+            if (sp && p == sp) row0 += r0, nrows = rn;   /* this slice of the window */
+            rc = tensor_target(x, tn, bd->view, p->dims[0].size, row0, nrows, &t);
             break;
         }
         case LP_KV:
@@ -494,8 +501,7 @@ static int build_sets(struct vk_exec *x)
             VkWriteDescriptorSet w[LP_MAX_BINDINGS];
             VkDescriptorBufferInfo bi[LP_MAX_BINDINGS];
             VkBufferView tv[LP_MAX_BINDINGS];
-            int64_t nrows = la->slice_value >= 0 ? fn->f->values[la->slice_value].dims[0].size : 0;
-            if (describe_dispatch(x, fn, d->launch, d->vars[LPV_SLICE_START], d->vars[LPV_SLICE_ROWS], nrows, d, w, bi, tv))
+            if (describe_dispatch(x, fn, d->launch, d->vars[LPV_SLICE_START], d->vars[LPV_SLICE_ROWS], d, w, bi, tv))
                 return -1;
             vkUpdateDescriptorSets(x->dev.dev, (uint32_t)la->nbind, w, 0, NULL);
         }
