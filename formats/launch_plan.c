@@ -90,8 +90,8 @@ static int parse_factor(struct parser *ps)
     if (isdigit((unsigned char)*ps->p)) {
         int64_t v = 0;
         while (isdigit((unsigned char)*ps->p)) {
-            if (v > (INT64_MAX - 9) / 10) return perr(ps, "number too large");
-            v = v * 10 + (*ps->p++ - '0');
+            if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *ps->p++ - '0', &v))
+                return perr(ps, "number too large");
         }
         return emit(ps, LPT_CONST, v);
     }

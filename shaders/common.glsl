@@ -17,6 +17,18 @@ float decode_bits(uint bits, uint dtype)
     return dtype == DT_F32 ? uintBitsToFloat(bits) : decode16(bits, dtype);
 }
 
+// v rounded to the nearest float16 value (ties to even), as float16
+// arithmetic rounds every result (values beyond float16's range become
+// infinite, those below its normal range keep its subnormal spacing)
+float round_f16(float v)
+{
+    float a = abs(v);
+    if (a >= 65520.0) return v / 0.0;
+    if (a < 6.103515625e-05) return roundEven(v * 16777216.0) / 16777216.0;
+    uint u = floatBitsToUint(v);
+    return uintBitsToFloat((u + 0x0FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u);
+}
+
 float silu(float v)
 {
     return v / (1.0 + exp(-v));

@@ -37,7 +37,7 @@ void main()
         float sc = group_scale(s, p.s_base, row, blk, ngroups);
         [[unroll]] for (uint i = 0u; i < WPG; i++)
             [[unroll]] for (uint e = 0u; e < EPW; e++)
-                if (blk * BLK + i * EPW + e < K) y[out0 + i * EPW + e] = (code_value(q[i], e) - float(MAXI)) * sc;
+                if (blk * BLK + i * EPW + e < K) y[out0 + i * EPW + e] = dequant(q[i], e, sc);
     } else if (BLK == 4u) {
         vec4 v = plain4(w, p.w_base, row, blk, K);
         [[unroll]] for (uint j = 0u; j < 4u; j++) y[out0 + j] = v[j];

@@ -45,7 +45,7 @@ void main()
         [[unroll]] for (uint i = 0u; i < WPG; i++)
             [[unroll]] for (uint e = 0u; e < EPW; e++) {
                 uint c = blk * BLK + i * EPW + e;
-                if (c < K) y[out0 + i * EPW + e] = (code_value(q[i], e) - float(MAXI)) * sc;
+                if (c < K) y[out0 + i * EPW + e] = dequant(q[i], e, sc);
             }
     } else if (BLK == 4u) {
         vec4 v = plain4(w, p.w_base, row, blk, K);

@@ -3,7 +3,7 @@
 // W (weights.glsl): the decode GEMV (T = 1) and the prefill GEMM (T tokens
 // at a time reuse each decoded weight). Optional epilogue: SiLU gating,
 // y[n] = silu(x·G[n]) * (x·U[n]) for the fused gate/up projection, whose
-// halves G and U (the weight's rows n and n + N) come as bindings of their
+// halves G and U (the weight's rows n and n + p.n) come as bindings of their
 // own (w, s and w2, s2), so that each can be bound in slices.
 //
 // Layout chosen for lavapipe (llvmpipe runs 8 invocations in one SIMD
@@ -11,7 +11,10 @@
 // same for all lanes and each lane streams its own weight rows; the
 // quantized codes are multiplied in place (masked, never shifted) against
 // x pre-divided by the code's power of two, and the zero point is taken
-// out once per group through the sum of x.
+// out once per group through the sum of x. That skips rounding each weight
+// to float16 as float16 schemes' arithmetic does (MLC's dequantize, and the
+// CPU reference): the EXACT variant dequantizes weight by weight instead,
+// to agree with the CPU to float32 rounding.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
@@ -21,10 +24,10 @@ layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint R = 1;        // output columns per invocation
 layout(constant_id = 2) const uint T = 1;        // tokens per pass (1 to 4)
 layout(constant_id = 3) const uint K = 32;       // input columns
-layout(constant_id = 4) const uint N = 32;       // output columns
 layout(constant_id = 5) const uint EPILOGUE = 0; // 1: SiLU gating over weight rows n and n + N
 layout(constant_id = 6) const uint BIAS = 0;     // 0: none, else 1 + the bias dtype
 layout(constant_id = 7) const uint XVEC = 1;     // x read 4 floats a texel (K % 4 == 0)
+layout(constant_id = 8) const uint EXACT = 0;    // dequantize each weight as the scheme's arithmetic does
 
 layout(binding = 0) uniform samplerBuffer x;
 layout(binding = 1) uniform usamplerBuffer w;
@@ -45,6 +48,8 @@ layout(push_constant) uniform Push {
     uint slice_rows;
     uint w2_base;       // EPILOGUE: the up half's offsets
     uint s2_base;
+    uint n;             // output columns (a push constant, not a specialization:
+                        // weights of one input width share a kernel)
 } p;
 
 #include "weights.glsl"
@@ -77,7 +82,7 @@ void load_x(uint t0, uint blk)
         if (K % BLK != 0u && blk == NB - 1u)
             [[unroll]] for (uint j = 0u; j < BLK; j++)
                 if (c0 + j >= K) xb[t][j] = 0.0;
-        if (WFMT != 0u) {
+        if (WFMT != 0u && EXACT == 0u) {
             float sum = 0.0;
             [[unroll]] for (uint j = 0u; j < BLK; j++) {
                 sum += xb[t][j];
@@ -108,11 +113,19 @@ void main()
                 if (WFMT != 0u) {
                     uvec4 q = up ? group_words(w2, p.w2_base, row, blk, ngroups) : group_words(w, p.w_base, row, blk, ngroups);
                     float sc = up ? group_scale(s2, p.s2_base, row, blk, ngroups) : group_scale(s, p.s_base, row, blk, ngroups);
-                    [[unroll]] for (uint t = 0u; t < T; t++) {
-                        float d = 0.0;
+                    if (EXACT != 0u) {
                         [[unroll]] for (uint i = 0u; i < WPG; i++)
-                            [[unroll]] for (uint e = 0u; e < EPW; e++) d += code_in_place(q[i], e) * xb[t][i * EPW + e];
-                        acc[r][t] += sc * (d - float(MAXI) * xsum[t]);
+                            [[unroll]] for (uint e = 0u; e < EPW; e++) {
+                                float wv = dequant(q[i], e, sc);
+                                [[unroll]] for (uint t = 0u; t < T; t++) acc[r][t] += wv * xb[t][i * EPW + e];
+                            }
+                    } else {
+                        [[unroll]] for (uint t = 0u; t < T; t++) {
+                            float d = 0.0;
+                            [[unroll]] for (uint i = 0u; i < WPG; i++)
+                                [[unroll]] for (uint e = 0u; e < EPW; e++) d += code_in_place(q[i], e) * xb[t][i * EPW + e];
+                            acc[r][t] += sc * (d - float(MAXI) * xsum[t]);
+                        }
                     }
                 } else if (BLK == 4u) {
                     vec4 wv = up ? plain4(w2, p.w2_base, row, blk, K) : plain4(w, p.w_base, row, blk, K);
@@ -133,10 +146,10 @@ void main()
                 if (BIAS != 0u) v += decode_bits(texelFetch(bias, int(p.bias_base + n)).x, BIAS - 1u);
                 if (EPILOGUE != 0u) {
                     float up = acc[r + R][t];
-                    if (BIAS != 0u) up += decode_bits(texelFetch(bias, int(p.bias_base + n + N)).x, BIAS - 1u);
+                    if (BIAS != 0u) up += decode_bits(texelFetch(bias, int(p.bias_base + n + p.n)).x, BIAS - 1u);
                     v = silu(v) * up;
                 }
-                y[p.y_base + (t0 + t) * N + n] = v;
+                y[p.y_base + (t0 + t) * p.n + n] = v;
             }
         }
     }

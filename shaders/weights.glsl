@@ -69,6 +69,14 @@ float code_value(uint word, uint e)
     return float((word >> (BITS * e)) & CODE_MASK);
 }
 
+// the dequantized weight of code e as the scheme's arithmetic gives it:
+// (code - MAXI) * scale, rounded to float16 for float16 schemes
+float dequant(uint word, uint e, float scale)
+{
+    float v = (code_value(word, e) - float(MAXI)) * scale;
+    return SDT == DT_F16 ? round_f16(v) : v;
+}
+
 // plain weights: 4 elements at column c4*4 (WVEC), or one at column c
 vec4 plain4(usamplerBuffer w, uint base, uint n, uint c4, uint k)
 {

@@ -142,7 +142,8 @@ static int describe_weight(const struct op_ctx *c, struct launch_req *r, int wv,
     if (q->words_per_group != 4) return fail("%s: scheme %s has %d words a group (kernels read 4)", w->name, q->name, q->words_per_group);
     bool kn = q->layout == QUANT_KN && (w->role == ROLE_LINEAR || w->role == ROLE_FINAL_FC);
     spec(r, 10, kn ? 2 : 1), spec(r, 12, (uint32_t)q->bits), spec(r, 13, (uint32_t)q->group_size);
-    spec(r, 14, (uint32_t)scode), spec(r, 16, (uint32_t)w->dims[0].size);
+    spec(r, 14, (uint32_t)scode);
+    if (kn) spec(r, 16, (uint32_t)w->dims[0].size);
     bind_tensor(r, ws, kn ? LP_U32 : LP_U32X4, w->parts[0]);
     bind_tensor(r, ss, scode == 0 ? LP_U32 : LP_U16, w->parts[1]);
     *sliceable = !kn;
@@ -255,8 +256,11 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
     uint32_t R, T;
     matmul_tiles(c, epi, &R, &T);
     start(r, "matmul", 64);
-    spec(r, 1, R), spec(r, 2, T), spec(r, 3, (uint32_t)k), spec(r, 4, (uint32_t)n), spec(r, 5, epi);
+    spec(r, 1, R), spec(r, 2, T), spec(r, 3, (uint32_t)k), spec(r, 5, epi);
     spec(r, 7, k % 4 == 0);
+    /* -O0 and -O1 dequantize weight by weight as the scheme's arithmetic
+     * does (float16 rounding included); -O2 up take the faster road */
+    spec(r, 8, c->level < 2);
     bind_value(r, 0, k % 4 == 0 ? LP_F32X4 : LP_F32, o->in[0]);
     bool sliceable, up_sliceable = true;
     /* with the SiLU epilogue the gate rows [0, n) and the up rows [n, 2n)
@@ -290,6 +294,7 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
         /* a float32 weight in the arena: the up half starts n rows on */
         push(r, "base5+%lld", (long long)(k % 4 == 0 ? n * k / 4 : n * k)), push(r, "0");
     }
+    push(r, "%lld", (long long)n);
     char gx[64];
     uint32_t per = 64 * R;
     if (sliceable) snprintf(gx, sizeof gx, "(slice_rows+%u)/%u", per - 1, per);
