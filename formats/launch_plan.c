@@ -263,9 +263,10 @@ static void pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
 
 static void pack_launch(msgpack_packer *pk, const struct lp_launch *l)
 {
-    msgpack_pack_map(pk, 6 + (l->slice_value >= 0));
+    msgpack_pack_map(pk, 6 + (l->slice_value >= 0) + (l->nops > 1));
     pack_kv_int(pk, "kernel", l->kernel);
     pack_kv_int(pk, "op", l->op);
+    if (l->nops > 1) pack_kv_int(pk, "ops", l->nops);
     mp_pack_cstr(pk, "bindings");
     msgpack_pack_array(pk, (size_t)l->nbind);
     for (int b = 0; b < l->nbind; b++) {
@@ -492,6 +493,11 @@ static int read_launch(const msgpack_object *o, const struct function *f, const 
     l->kernel = (int)v;
     if (get_int(o, "op", 0, f->nops - 1, &v, r)) return -1;
     l->op = (int)v;
+    l->nops = 1;
+    if (map_field(o, "ops")) {
+        if (get_int(o, "ops", 1, f->nops - l->op, &v, r)) return -1;
+        l->nops = (int)v;
+    }
     const msgpack_object *a = need(o, "bindings", MSGPACK_OBJECT_ARRAY, r);
     if (!a) return -1;
     if (a->via.array.size > LP_MAX_BINDINGS) return bad(r, "bindings", "has more than 16 entries");
@@ -628,6 +634,11 @@ int launch_plan_from_msgpack(const msgpack_object *o, const struct module *m, st
             snprintf(r.path, sizeof r.path, "%s: launches[%u]", fn->name, j);
             fn->nlaunches++;
             rc = read_launch(&ls->via.array.ptr[j], f, m, p, &fn->launches[j], &r);
+            /* launches follow the ops; those of one op (or fused run of
+             * ops) are adjacent and cover the same run */
+            const struct lp_launch *a = j ? &fn->launches[j - 1] : NULL, *b = &fn->launches[j];
+            if (rc == 0 && a && !(b->op == a->op ? b->nops == a->nops : b->op >= a->op + a->nops))
+                rc = bad(&r, "op", "breaks the order of the ops (or splits a fused run)");
         }
     }
     if (rc) launch_plan_free(p);

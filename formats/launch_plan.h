@@ -3,7 +3,8 @@
  * kernels, and for each entry function the ordered kernel launches that
  * carry out its ops.
  *
- * A launch names its kernel, the op of the module's function it belongs to,
+ * A launch names its kernel, the op of the module's function it belongs to
+ * (or the run of consecutive ops a fused kernel carries out),
  * what each descriptor binding sees (an activation of the function, a
  * tensor of the weights, a layer of the KV cache, the per-call step data)
  * and through which view, its push constants and workgroup counts as
@@ -98,6 +99,7 @@ struct lp_expr {
 struct lp_launch {
     int kernel;
     int op;                    /* index of the op in the function's ops */
+    int nops;                  /* ops it carries out: op .. op + nops - 1 (fused) */
     int nbind;
     struct lp_binding *bind;
     int npush;

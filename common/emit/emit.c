@@ -165,7 +165,8 @@ static void free_req(struct launch_req *r)
  * to what the kernel declares: a slot the blob no longer uses (the
  * optimizer dropped it) goes, a declared slot the op does not need gets
  * nothing bound. */
-static int add_launch(struct emitter *e, const struct function *f, struct lp_function *fn, int op, struct launch_req *r)
+static int add_launch(struct emitter *e, const struct function *f, struct lp_function *fn, int op, int nops,
+                      struct launch_req *r)
 {
     int k = kernel_for(e, r);
     if (k < 0) return -1;
@@ -178,6 +179,7 @@ static int add_launch(struct emitter *e, const struct function *f, struct lp_fun
     memset(l, 0, sizeof *l);
     l->kernel = k;
     l->op = op;
+    l->nops = nops;
     l->slice_value = r->slice_value;
     l->bind = xcalloc((size_t)in->nbindings + 1, sizeof *l->bind);
     for (int i = 0; i < in->nbindings; i++) {
@@ -235,12 +237,19 @@ static int emit_function(struct emitter *e, const struct function *f)
         if (!ok) return fail("%s: op %d (%s) has no Vulkan kernel", f->name, i, op_name(c.op->kind));
         if (!ok->describe) continue;
         struct launch_req reqs[2];
-        int n = 0;
+        int n = 0, nops = 1;
         memset(reqs, 0, sizeof reqs);
-        int rc = ok->describe(&c, reqs, &n);
-        for (int k = 0; rc == 0 && k < n; k++) rc = add_launch(e, f, fn, i, &reqs[k]);
+        const struct op_fusion *fu = i + 1 < f->nops ? op_fusion_for(c.op->kind, f->ops[i + 1].kind) : NULL;
+        int rc = 0;
+        if (fu && e->level >= fu->min_level) {
+            rc = fu->describe(&c, &f->ops[i + 1], reqs, &n);
+            if (n) nops = 2;
+        }
+        if (rc == 0 && n == 0) rc = ok->describe(&c, reqs, &n);
+        for (int k = 0; rc == 0 && k < n; k++) rc = add_launch(e, f, fn, i, nops, &reqs[k]);
         for (int k = 0; k < 2; k++) free_req(&reqs[k]);
         if (rc) return fail_prefix("%s: op %d (%s)", f->name, i, op_name(c.op->kind));
+        i += nops - 1;
     }
     return 0;
 }

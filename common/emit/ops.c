@@ -366,29 +366,52 @@ static int d_head_norm(const struct op_ctx *c, struct launch_req *out, int *nout
     return 0;
 }
 
-static int d_rope(const struct op_ctx *c, struct launch_req *out, int *nout)
+static const struct op *kv_create_op(const struct module *m)
 {
-    const struct op *o = c->op;
+    const struct function *f = module_function(m, "create_kv_cache");
+    return f && f->nops == 1 && f->ops[0].kind == OP_KV_CREATE ? &f->ops[0] : NULL;
+}
+
+/* Rotary embedding; with `append` (the kv_append op reading its output)
+ * the keys and values go to the cache in the same launch. */
+static int describe_rope(const struct op_ctx *c, const struct op *append, struct launch_req *out, int *nout)
+{
+    const struct op *o = c->op, *kv = kv_create_op(c->m);
     struct launch_req *r = out;
     const struct op_attrs *a = &o->a;
     char rb[32], gx[32];
+    if (append && !kv) return fail("the module has no create_kv_cache function");
     start(r, "rope", 64);
     spec(r, 1, (uint32_t)a->head_dim), spec(r, 2, (uint32_t)a->n_heads), spec(r, 3, (uint32_t)a->n_kv_heads);
+    if (append) spec(r, 4, 1), spec(r, 5, (uint32_t)kv->a.capacity);
     bind_value(r, 0, LP_F32, o->in[0]);
     bind_slot(r, 1, LP_F32, LP_STEP);
     bind_value(r, 2, LP_STORAGE, o->out[0]);
+    if (append) {
+        bind_slot(r, 3, LP_U32, LP_STEP);
+        bind_slot(r, 4, LP_STORAGE, LP_KV)->layer = append->a.layer;
+    }
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
     push(r, "%s", rows), push(r, "base0"), push(r, "base2"), push(r, "%lld", (long long)LP_STEP_ROPE(c->row_bound));
+    push(r, "%lld", (long long)LP_STEP_SEQ(c->row_bound)), push(r, "%lld", (long long)LP_STEP_SLOT(c->row_bound));
     snprintf(gx, sizeof gx, "%d", ((a->n_heads + 2 * a->n_kv_heads) * (a->head_dim / 2) + 63) / 64);
     groups(r, gx, rows, "1");
     *nout = 1;
     return 0;
 }
 
-static const struct op *kv_create_op(const struct module *m)
+static int d_rope(const struct op_ctx *c, struct launch_req *out, int *nout)
 {
-    const struct function *f = module_function(m, "create_kv_cache");
-    return f && f->nops == 1 && f->ops[0].kind == OP_KV_CREATE ? &f->ops[0] : NULL;
+    return describe_rope(c, NULL, out, nout);
+}
+
+static int f_rope_kv_append(const struct op_ctx *c, const struct op *next, struct launch_req *out, int *nout)
+{
+    *nout = 0;
+    if (next->in[0] != c->op->out[0] || next->a.n_kv_heads != c->op->a.n_kv_heads ||
+        next->a.head_dim != c->op->a.head_dim || next->a.n_heads != c->op->a.n_heads)
+        return 0;
+    return describe_rope(c, next, out, nout);
 }
 
 static int d_kv_append(const struct op_ctx *c, struct launch_req *out, int *nout)
@@ -517,5 +540,18 @@ const struct op_kernel *op_kernel_for(enum op_kind kind)
 {
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (table[i].kind == kind) return &table[i];
+    return NULL;
+}
+
+/* Fewer dispatches: lavapipe pays tens of microseconds a dispatch on an
+ * idle machine, and a scheduling delay each on a busy one. */
+static const struct op_fusion fusions[] = {
+    {OP_ROPE, OP_KV_APPEND, 2, f_rope_kv_append},
+};
+
+const struct op_fusion *op_fusion_for(enum op_kind first, enum op_kind second)
+{
+    for (size_t i = 0; i < sizeof fusions / sizeof fusions[0]; i++)
+        if (fusions[i].first == first && fusions[i].second == second) return &fusions[i];
     return NULL;
 }

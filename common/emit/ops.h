@@ -48,4 +48,17 @@ struct op_kernel {
 
 const struct op_kernel *op_kernel_for(enum op_kind kind);
 
+/* Fusions: an op and the op after it carried out by one launch, from
+ * -O min_level on. The describer leaves *nout 0 when the pair does not
+ * qualify (the second op does not read what the first wrote). */
+typedef int (*fusion_describe_fn)(const struct op_ctx *c, const struct op *next, struct launch_req *out, int *nout);
+
+struct op_fusion {
+    enum op_kind first, second;
+    int min_level;
+    fusion_describe_fn describe;
+};
+
+const struct op_fusion *op_fusion_for(enum op_kind first, enum op_kind second);
+
 #endif

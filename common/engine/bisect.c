@@ -81,6 +81,15 @@ static int compare_outputs(struct bisector *b, int i)
     return 0;
 }
 
+/* Is value v written by one of ops [from, to)? */
+static bool written_in(const struct function *f, int from, int to, int v)
+{
+    for (int i = from; i < to; i++)
+        for (int k = 0; k < f->ops[i].nout; k++)
+            if (f->ops[i].out[k] == v) return true;
+    return false;
+}
+
 /* A function's output as the CPU computed it, copied (the arena is reused
  * by the next call). */
 static float *cpu_output(struct bisector *b)
@@ -111,17 +120,23 @@ static int bisect_call(struct bisector *b, const char *fn, const void *input, si
     for (int v = 0; v < b->f->nvalues; v++)
         if (b->f->values[v].kind == VAL_INPUT) in = v;
     if (rc == 0) rc = vk_exec_step_write(e->vk, in, input, input_bytes);
-    for (int i = 0; rc == 0 && i < b->f->nops && !b->r->differs; i++) {
-        const struct op *o = &b->f->ops[i];
-        /* the device starts from the CPU's inputs */
-        for (int k = 0; rc == 0 && k < o->nin; k++) {
-            int v = o->in[k];
-            if (v < 0 || b->f->values[v].kind == VAL_PARAM) continue;
-            rc = vk_exec_step_write(e->vk, v, executor_step_value(&e->ex, v), value_bytes_now(&b->f->values[v], b->rows));
+    for (int i = 0; rc == 0 && i < b->f->nops && !b->r->differs;) {
+        /* a fused run of ops is one step: its inputs from outside the run
+         * come from the CPU, then every op of it is compared */
+        int span = vk_exec_op_span(e->vk, i);
+        for (int j = i; rc == 0 && j < i + span; j++) {
+            const struct op *o = &b->f->ops[j];
+            for (int k = 0; rc == 0 && k < o->nin; k++) {
+                int v = o->in[k];
+                if (v < 0 || b->f->values[v].kind == VAL_PARAM || written_in(b->f, i, j, v)) continue;
+                rc = vk_exec_step_write(e->vk, v, executor_step_value(&e->ex, v),
+                                        value_bytes_now(&b->f->values[v], b->rows));
+            }
         }
-        if (rc == 0) rc = executor_step_op(&e->ex, i);
+        for (int j = i; rc == 0 && j < i + span; j++) rc = executor_step_op(&e->ex, j);
         if (rc == 0) rc = vk_exec_step_op(e->vk, i);
-        if (rc == 0) rc = compare_outputs(b, i);
+        for (int j = i; rc == 0 && j < i + span && !b->r->differs; j++) rc = compare_outputs(b, j);
+        i += span;
     }
     if (rc == 0 && !b->r->differs) *out = cpu_output(b);
     executor_step_end(&e->ex, rc == 0);

@@ -197,13 +197,13 @@ static int record_dispatch(struct vk_exec *x, struct recording *rec, const struc
 }
 
 /* MLC_VK_PERTURB: the first floats of one value, overwritten with 1.0 after
- * the op that writes it. */
-static void perturb(const struct vk_fn *fn, VkCommandBuffer cb, int op)
+ * the launches of the op (or fused run of ops) that writes it. */
+static void perturb(const struct vk_fn *fn, VkCommandBuffer cb, int op, int nops)
 {
     if (fn->perturb < 0) return;
-    const struct op *o = &fn->f->ops[op];
     bool writes = false;
-    for (int k = 0; k < o->nout; k++) writes = writes || o->out[k] == fn->perturb;
+    for (int i = op; i < op + nops; i++)
+        for (int k = 0; k < fn->f->ops[i].nout; k++) writes = writes || fn->f->ops[i].out[k] == fn->perturb;
     if (!writes) return;
     const struct value *v = &fn->f->values[fn->perturb];
     VkDeviceSize n = v->nbytes < 16 ? (VkDeviceSize)v->nbytes / 4 * 4 : 16;
@@ -223,7 +223,7 @@ static int record_ops(struct vk_exec *x, struct recording *rec, const struct vk_
         if (op < op0 || op >= op1) continue;
         if (record_dispatch(x, rec, fn, d, rows)) return -1;
         bool last = k + 1 == fn->nd || fn->lf->launches[fn->d[k + 1].launch].op != op;
-        if (last) perturb(fn, rec->cb, op);
+        if (last) perturb(fn, rec->cb, op, fn->lf->launches[d->launch].nops);
     }
     return 0;
 }
@@ -450,6 +450,14 @@ int vk_exec_step_begin(struct vk_exec *x, const char *name, const int *seqs, int
     x->cur = fn;
     x->cur_rows = rows;
     return 0;
+}
+
+int vk_exec_op_span(const struct vk_exec *x, int op)
+{
+    const struct lp_function *lf = x->cur ? x->cur->lf : NULL;
+    for (int l = 0; lf && l < lf->nlaunches; l++)
+        if (lf->launches[l].op == op) return lf->launches[l].nops;
+    return 1;
 }
 
 int vk_exec_step_op(struct vk_exec *x, int op)

@@ -56,10 +56,13 @@ void vk_exec_print_profile(const struct vk_exec *x, FILE *f);
 /* ---- op by op (mlc-check --bisect) ----
  * Begin a call of `fn` ("embed", "prefill", "decode") for rows tokens of
  * sequences seqs[] (at their current lengths); run one op's launches at a
- * time; read or overwrite any value of the function; end the call (commit:
- * the sequences grow by their rows). */
+ * time (a fused run of ops at once); read or overwrite any value of the
+ * function; end the call (commit: the sequences grow by their rows). */
 int vk_exec_step_begin(struct vk_exec *x, const char *fn, const int *seqs, int64_t rows);
 int vk_exec_step_op(struct vk_exec *x, int op);
+/* How many ops the launches starting at op carry out (2 for a fused pair:
+ * run them together; 1 when op has launches of its own or none). */
+int vk_exec_op_span(const struct vk_exec *x, int op);
 int vk_exec_step_read(struct vk_exec *x, int value, void *out, size_t bytes);
 int vk_exec_step_write(struct vk_exec *x, int value, const void *data, size_t bytes);
 void vk_exec_step_end(struct vk_exec *x, bool commit);
