@@ -51,8 +51,9 @@ const char *engine_mode_name(enum engine_mode m);
 int engine_mode_from_name(const char *name);
 
 /* On failure *stage (if given) names the artifact at fault: "config",
- * "library", "library/config mismatch", "weights" (a damaged tensor cache)
- * or "library/weights mismatch". */
+ * "library", "library/config mismatch", "weights" (a damaged tensor cache),
+ * "library/weights mismatch" or "device" (the Vulkan device could not run
+ * it). */
 int engine_open(struct engine *e, const struct engine_options *o, const char **stage);
 void engine_close(struct engine *e);
 
