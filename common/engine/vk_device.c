@@ -319,6 +319,13 @@ void vk_buffer_destroy(struct vk_device *d, struct vk_buffer *b)
     memset(b, 0, sizeof *b);
 }
 
+int vk_buffer_flush(struct vk_device *d, struct vk_buffer *b)
+{
+    if (!b->map || b->coherent) return 0;
+    VkMappedMemoryRange r = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = b->mem, .size = VK_WHOLE_SIZE};
+    return vk_check("vkFlushMappedMemoryRanges", vkFlushMappedMemoryRanges(d->dev, 1, &r));
+}
+
 uint64_t vk_binding_limit(const struct vk_device *d, uint32_t texel_bytes)
 {
     return texel_bytes ? (uint64_t)d->props.limits.maxTexelBufferElements * texel_bytes

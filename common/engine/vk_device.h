@@ -55,6 +55,9 @@ const char *vk_device_type_name(VkPhysicalDeviceType t);
  * memory, or (host) in host-visible memory, mapped. */
 int vk_buffer_create(struct vk_device *d, VkDeviceSize size, bool host, struct vk_buffer *b, const char *what);
 void vk_buffer_destroy(struct vk_device *d, struct vk_buffer *b);
+/* Host writes to a mapped buffer made visible to the device (a no-op for
+ * coherent memory). */
+int vk_buffer_flush(struct vk_device *d, struct vk_buffer *b);
 /* Largest range one binding of `texel_bytes`-sized elements (0: a storage
  * buffer) may cover; for a weight, lowered by the test switch. */
 uint64_t vk_binding_limit(const struct vk_device *d, uint32_t texel_bytes);

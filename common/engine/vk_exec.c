@@ -274,6 +274,14 @@ static int finish_recording(struct vk_exec *x, struct recording *rec)
     return rc;
 }
 
+/* What the device wrote to the transfer buffer, visible to the host. */
+static int invalidate_io(struct vk_exec *x)
+{
+    if (x->io.coherent) return 0;
+    VkMappedMemoryRange r = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = x->io.mem, .size = VK_WHOLE_SIZE};
+    return vk_check("vkInvalidateMappedMemoryRanges", vkInvalidateMappedMemoryRanges(x->dev.dev, 1, &r));
+}
+
 /* One step: embed `rows` ids, then run `fn` over them; its output (rows of
  * logits) into logits. */
 static int run_step(struct vk_exec *x, struct vk_fn *fn, const int32_t *ids, const int *seq, const int64_t *pos,
@@ -285,6 +293,7 @@ static int run_step(struct vk_exec *x, struct vk_fn *fn, const int32_t *ids, con
     double t0 = now();
     memcpy(x->io.map, ids, sizeof *ids * (size_t)rows);
     write_step(x, fn, seq, pos, rows);
+    if (vk_buffer_flush(&x->dev, &x->io) || vk_buffer_flush(&x->dev, &x->step)) return -1;
     const struct value *in_e = &x->embed.f->values[x->embed.input], *out_e = &x->embed.f->values[x->embed.output];
     const struct value *in_f = &fn->f->values[fn->input], *out_f = &fn->f->values[fn->output];
     int64_t hidden = out_e->dims[1].size, out_rows = out_f->dims[0].var == DIM_ROWS ? rows : out_f->dims[0].size;
@@ -316,11 +325,7 @@ static int run_step(struct vk_exec *x, struct vk_fn *fn, const int32_t *ids, con
         free(rec.kernel_of_query);
         return -1;
     }
-    if (finish_recording(x, &rec)) return -1;
-    if (!x->io.coherent) {
-        VkMappedMemoryRange r = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = x->io.mem, .size = VK_WHOLE_SIZE};
-        if (vk_check("vkInvalidateMappedMemoryRanges", vkInvalidateMappedMemoryRanges(x->dev.dev, 1, &r))) return -1;
-    }
+    if (finish_recording(x, &rec) || invalidate_io(x)) return -1;
     memcpy(logits, (const unsigned char *)x->io.map + x->io_out, out_bytes);
     int which = fn == &x->prefill ? 1 : 2;
     x->fn_seconds[which] += now() - t0;
@@ -440,13 +445,14 @@ int vk_exec_step_begin(struct vk_exec *x, const char *name, const int *seqs, int
     x->cur_pos = xmalloc(sizeof *x->cur_pos * (size_t)rows);
     for (int64_t i = 0; i < rows; i++) {
         int s = seqs[i];
-        if (check_room(x, s, 1)) return -1;
         int64_t before = 0;
         for (int64_t k = 0; k < i; k++) before += seqs[k] == s;
+        if (check_room(x, s, before + 1)) return -1;
         x->cur_seq[i] = s;
         x->cur_pos[i] = x->length[s] + before;
     }
     write_step(x, fn, x->cur_seq, x->cur_pos, rows);
+    if (vk_buffer_flush(&x->dev, &x->step)) return -1;
     x->cur = fn;
     x->cur_rows = rows;
     return 0;
@@ -477,12 +483,23 @@ int vk_exec_step_op(struct vk_exec *x, int op)
     return finish_recording(x, &rec);
 }
 
+/* Room for `bytes` after io_out in the transfer buffer (bisection moves
+ * whole activations through it): a bigger buffer when needed. */
+static int io_room(struct vk_exec *x, size_t bytes)
+{
+    if (bytes <= x->io.size - x->io_out) return 0;
+    struct vk_buffer bigger;
+    if (vk_buffer_create(&x->dev, x->io_out + bytes + 64, true, &bigger, "input and output transfers")) return -1;
+    vk_buffer_destroy(&x->dev, &x->io);
+    x->io = bigger;
+    return 0;
+}
+
 static int transfer_value(struct vk_exec *x, int value, size_t bytes, bool to_device)
 {
     if (!x->cur || value < 0 || value >= x->cur->f->nvalues) return fail("no such value");
     const struct value *v = &x->cur->f->values[value];
-    if (v->offset < 0 || (int64_t)bytes > v->nbytes || bytes > x->io.size - x->io_out)
-        return fail("value %s: cannot move %zu bytes", v->name, bytes);
+    if (v->offset < 0 || (int64_t)bytes > v->nbytes) return fail("value %s: cannot move %zu bytes", v->name, bytes);
     VkCommandBuffer cb;
     if (vk_begin(&x->dev, &cb)) return -1;
     if (to_device) copy(cb, x->io.buf, x->io_out, x->cur->arena->buf, (VkDeviceSize)v->offset, bytes);
@@ -495,15 +512,16 @@ static int transfer_value(struct vk_exec *x, int value, size_t bytes, bool to_de
 
 int vk_exec_step_read(struct vk_exec *x, int value, void *out, size_t bytes)
 {
-    if (transfer_value(x, value, bytes, false)) return -1;
+    if (io_room(x, bytes) || transfer_value(x, value, bytes, false) || invalidate_io(x)) return -1;
     memcpy(out, (const unsigned char *)x->io.map + x->io_out, bytes);
     return 0;
 }
 
 int vk_exec_step_write(struct vk_exec *x, int value, const void *data, size_t bytes)
 {
-    if (bytes > x->io.size - x->io_out) return fail("value too large to write");
+    if (io_room(x, bytes)) return -1;
     memcpy((unsigned char *)x->io.map + x->io_out, data, bytes);
+    if (vk_buffer_flush(&x->dev, &x->io)) return -1;
     return transfer_value(x, value, bytes, true);
 }
 

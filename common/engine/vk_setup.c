@@ -138,6 +138,7 @@ static int upload(struct vk_exec *x, struct vk_buffer *staging, const struct vk_
     for (size_t at = 0; at < n; at += staging->size) {
         size_t len = n - at < staging->size ? n - at : staging->size;
         memcpy(staging->map, data + at, len);
+        if (vk_buffer_flush(&x->dev, staging)) return -1;
         VkCommandBuffer cb;
         if (vk_begin(&x->dev, &cb)) return -1;
         VkBufferCopy region = {0, t->offset + at, len};
@@ -175,6 +176,7 @@ static int place_weights(struct vk_exec *x)
     struct vk_buffer staging = {0};
     if (rc == 0 && staged) rc = vk_buffer_create(&x->dev, STAGING_BYTES, true, &staging, "staging buffer");
     for (int i = 0; rc == 0 && i < x->ntensors; i++) rc = upload(x, &staging, &x->tensors[i]);
+    for (int b = 0; rc == 0 && b < x->nblocks; b++) rc = vk_buffer_flush(&x->dev, &x->blocks[b]);
     if (staging.buf) vk_buffer_destroy(&x->dev, &staging);
     return rc;
 }
