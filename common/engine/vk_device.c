@@ -217,8 +217,14 @@ int vk_device_open(struct vk_device *d, int index)
                                    .queueFamilyIndex = d->queue_family,
                                    .queueCount = 1,
                                    .pQueuePriorities = &prio};
+    /* robust buffer access: a launch whose offsets point past its bindings
+     * (a damaged or hostile plan) reads zeros and writes nothing, instead
+     * of touching other memory */
+    VkPhysicalDeviceFeatures have;
+    vkGetPhysicalDeviceFeatures(d->phys, &have);
+    VkPhysicalDeviceFeatures want = {.robustBufferAccess = have.robustBufferAccess};
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                              .pQueueCreateInfos = &qci};
+                              .pQueueCreateInfos = &qci, .pEnabledFeatures = &want};
     if (vk_check("vkCreateDevice", vkCreateDevice(d->phys, &dci, NULL, &d->dev))) goto fail;
     vkGetDeviceQueue(d->dev, d->queue_family, 0, &d->queue);
     VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,

@@ -46,6 +46,20 @@ static int create_pipelines(struct vk_exec *x)
         if (in->push_bytes > x->dev.props.limits.maxPushConstantsSize)
             return fail("kernel %s takes %u bytes of push constants, the device allows %u", kn->name, in->push_bytes,
                         x->dev.props.limits.maxPushConstantsSize);
+        /* the workgroup size, with the constants the plan gives */
+        uint64_t invocations = 1;
+        for (int d = 0; d < 3; d++) {
+            uint32_t size = in->local_size[d];
+            for (int i = 0; i < kn->nspec; i++)
+                if (in->local_size_spec[d] >= 0 && kn->spec_id[i] == (uint32_t)in->local_size_spec[d]) size = kn->spec_bits[i];
+            if (size < 1 || size > x->dev.props.limits.maxComputeWorkGroupSize[d])
+                return fail("kernel %s: workgroup size %u in dimension %d, the device allows 1 to %u", kn->name, size, d,
+                            x->dev.props.limits.maxComputeWorkGroupSize[d]);
+            invocations *= size;
+        }
+        if (invocations > x->dev.props.limits.maxComputeWorkGroupInvocations)
+            return fail("kernel %s: %llu invocations a workgroup, the device allows %u", kn->name,
+                        (unsigned long long)invocations, x->dev.props.limits.maxComputeWorkGroupInvocations);
         VkDescriptorSetLayoutBinding b[SPIRV_MAX_BINDINGS];
         for (int i = 0; i < in->nbindings; i++)
             b[i] = (VkDescriptorSetLayoutBinding){
