@@ -255,7 +255,11 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
     if (wrows != (epi ? 2 * n : n)) return fail("matmul: weight rows %lld do not give %lld outputs", (long long)wrows, (long long)n);
     uint32_t R, T;
     matmul_tiles(c, epi, &R, &T);
-    start(r, "matmul", 64);
+    /* decode's few weight rows a workgroup: narrower workgroups share out
+     * better among lavapipe's threads (a 2560-row weight at R=8 is 5
+     * workgroups of 64, 10 of 32) */
+    uint32_t wg = c->decode && c->level >= 3 ? 32 : 64;
+    start(r, "matmul", wg);
     spec(r, 1, R), spec(r, 2, T), spec(r, 3, (uint32_t)k), spec(r, 5, epi);
     spec(r, 7, k % 4 == 0);
     /* -O0 and -O1 dequantize weight by weight as the scheme's arithmetic
@@ -296,7 +300,7 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
     }
     push(r, "%lld", (long long)n);
     char gx[64];
-    uint32_t per = 64 * R;
+    uint32_t per = wg * R;
     if (sliceable) snprintf(gx, sizeof gx, "(slice_rows+%u)/%u", per - 1, per);
     else snprintf(gx, sizeof gx, "%lld", (long long)((n + per - 1) / per));
     groups(r, gx, "1", "1");
@@ -452,6 +456,22 @@ static int d_attention(const struct op_ctx *c, struct launch_req *out, int *nout
     spec(r, 1, (uint32_t)a->head_dim), spec(r, 2, (uint32_t)a->n_heads), spec(r, 3, (uint32_t)a->n_kv_heads);
     spec(r, 4, (uint32_t)kv->a.capacity), spec(r, 5, (uint32_t)a->sliding_window), spec(r, 6, (uint32_t)a->attention_sink);
     spec(r, 7, vec);
+    /* at -O2 and up a decode workgroup takes up to 4 heads in turn:
+     * per-workgroup costs dominate short contexts on lavapipe, and 4 leaves
+     * enough workgroups to share among its threads */
+    uint32_t hpw = 1, rpw = 1, lane_rows = 0;
+    if (c->level >= 2) {
+        for (uint32_t k = 4; k >= 1; k--)
+            if (a->n_heads % (int)k == 0) {
+                hpw = k;
+                break;
+            }
+        /* prefill: an invocation a query row (rows of one sequence share
+         * the keys they read) */
+        lane_rows = !c->decode;
+    }
+    if (lane_rows) hpw = 1, rpw = wg;
+    spec(r, 8, hpw), spec(r, 9, rpw), spec(r, 10, lane_rows);
     bind_value(r, 0, vec ? LP_F32X4 : LP_F32, o->in[0]);
     bind_slot(r, 1, LP_U32, LP_STEP);
     bind_slot(r, 2, vec ? LP_F32X4 : LP_F32, LP_KV)->layer = a->layer;
@@ -459,8 +479,11 @@ static int d_attention(const struct op_ctx *c, struct launch_req *out, int *nout
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
     push(r, "%s", rows), push(r, "base0"), push(r, "base3"), push(r, "%lld", (long long)LP_STEP_SEQ(c->row_bound));
     push(r, "%lld", (long long)LP_STEP_POS(c->row_bound)), push(r, "base2");
-    snprintf(gx, sizeof gx, "%d", a->n_heads);
-    groups(r, gx, rows, "1");
+    snprintf(gx, sizeof gx, "%u", (uint32_t)a->n_heads / hpw);
+    char gy[64];
+    if (rpw > 1) snprintf(gy, sizeof gy, "(%s+%u)/%u", rows, rpw - 1, rpw);
+    else snprintf(gy, sizeof gy, "%s", rows);
+    groups(r, gx, gy, "1");
     *nout = 1;
     return 0;
 }

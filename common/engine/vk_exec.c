@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double now(void)
@@ -15,6 +16,16 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the whole process: with lavapipe, the device's threads too
+ * (a measure of work that a busy machine does not inflate as it does the
+ * wall time). */
+static double cpu_now(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 int vk_exec_open(struct vk_exec **out, const struct module *m, const struct launch_plan *lp,
@@ -290,7 +301,7 @@ static int run_step(struct vk_exec *x, struct vk_fn *fn, const int32_t *ids, con
     for (int64_t i = 0; i < rows; i++)
         if (ids[i] < 0 || ids[i] >= x->m->dims.vocab_size)
             return fail("token id %d is outside the vocabulary (0..%lld)", ids[i], (long long)x->m->dims.vocab_size - 1);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     memcpy(x->io.map, ids, sizeof *ids * (size_t)rows);
     write_step(x, fn, seq, pos, rows);
     if (vk_buffer_flush(&x->dev, &x->io) || vk_buffer_flush(&x->dev, &x->step)) return -1;
@@ -329,6 +340,7 @@ static int run_step(struct vk_exec *x, struct vk_fn *fn, const int32_t *ids, con
     memcpy(logits, (const unsigned char *)x->io.map + x->io_out, out_bytes);
     int which = fn == &x->prefill ? 1 : 2;
     x->fn_seconds[which] += now() - t0;
+    x->fn_cpu_seconds[which] += cpu_now() - c0;
     x->fn_calls[which]++;
     x->fn_rows[which] += rows;
     return 0;
@@ -399,9 +411,10 @@ void vk_exec_print_profile(const struct vk_exec *x, FILE *f)
     fprintf(f, "profile: %s\n", x->device_name);
     for (int i = 1; i < 3; i++)
         if (x->fn_calls[i])
-            fprintf(f, "  %-8s %6lld calls %8lld tokens %10.1f ms %10.2f tokens/s\n", names[i], (long long)x->fn_calls[i],
-                    (long long)x->fn_rows[i], x->fn_seconds[i] * 1e3,
-                    x->fn_seconds[i] > 0 ? (double)x->fn_rows[i] / x->fn_seconds[i] : 0.0);
+            fprintf(f, "  %-8s %6lld calls %8lld tokens %10.1f ms %10.2f tokens/s %8.1f CPU ms/token\n", names[i],
+                    (long long)x->fn_calls[i], (long long)x->fn_rows[i], x->fn_seconds[i] * 1e3,
+                    x->fn_seconds[i] > 0 ? (double)x->fn_rows[i] / x->fn_seconds[i] : 0.0,
+                    1e3 * x->fn_cpu_seconds[i] / (double)x->fn_rows[i]);
     if (!x->queries) {
         fprintf(f, "  (no kernel times: %s)\n", x->dev.timestamps ? "not recorded" : "the queue writes no timestamps");
         return;

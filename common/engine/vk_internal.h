@@ -84,7 +84,7 @@ struct vk_exec {
     VkQueryPool queries;
     uint32_t nqueries;
     struct vk_kernel_stats *stats;  /* per kernel */
-    double fn_seconds[3];
+    double fn_seconds[3], fn_cpu_seconds[3];
     int64_t fn_calls[3], fn_rows[3];
 };
 

@@ -3,7 +3,7 @@
 # (mkmodel --big, TinyLlama-1.1B's shapes) quantized to q4f16_1: prompt
 # processing (pp: one prefill of PP tokens) and token generation (tg: TG
 # decode steps after it), in tokens/s, min/median/max over MLC_BENCH_RUNS
-# runs (3), with the process's CPU seconds per generated token, the kernel
+# runs (3), with the process's CPU milliseconds a token, the kernel
 # time split of the last run (mlc-check --profile), and two yardsticks from
 # the same moment: memory bandwidth (membw) and the load average.
 #
@@ -57,20 +57,22 @@ mlc-check -q --mode interactive --score "$(echo "$ids" | cut -d, -f1-2)" --prefi
 r=0
 while [ $r -lt "$runs" ]; do
     r=$((r + 1))
-    /usr/bin/time -f "%U %S" -o "$work/time.$r" \
-        mlc-check -q --mode interactive --profile --score "$ids" --prefill "$pp" --logits-out /dev/null \
+    mlc-check -q --mode interactive --profile --score "$ids" --prefill "$pp" --logits-out /dev/null \
         <"$lib.O$level.mp" 2>"$work/profile.$r"
-    awk '$1 == "prefill" { print $(NF-1) }' "$work/profile.$r" >>"$work/pp"
-    awk '$1 == "decode" { print $(NF-1) }' "$work/profile.$r" >>"$work/tg"
-    # CPU seconds a generated token: the whole run's CPU time less the
-    # prefill's share is not separable; the run's total over all tokens
-    # is printed beside instead
-    awk -v n=$((pp + tg)) '{ printf "%.3f\n", ($1 + $2) / n }' "$work/time.$r" >>"$work/cpu"
+    # "  decode  32 calls  32 tokens  T ms  R tokens/s  C CPU ms/token"
+    awk '$1 == "prefill" { print $8 }' "$work/profile.$r" >>"$work/pp"
+    awk '$1 == "decode" { print $8 }' "$work/profile.$r" >>"$work/tg"
+    awk '$1 == "prefill" { print $10 }' "$work/profile.$r" >>"$work/ppcpu"
+    awk '$1 == "decode" { print $10 }' "$work/profile.$r" >>"$work/tgcpu"
 done
 stats () { sort -g "$1" | awk '{ v[NR] = $1 } END { printf "min %8.2f  median %8.2f  max %8.2f", v[1], v[int((NR + 1) / 2)], v[NR] }'; }
-printf '  pp %4d      tokens/s  %s\n' "$pp" "$(stats "$work/pp")"
-printf '  tg %4d      tokens/s  %s\n' "$tg" "$(stats "$work/tg")"
-printf '  CPU s/token (whole run) %s\n' "$(stats "$work/cpu")"
+printf '  pp %4d      tokens/s          %s\n' "$pp" "$(stats "$work/pp")"
+printf '  tg %4d      tokens/s          %s\n' "$tg" "$(stats "$work/tg")"
+# CPU time of the process (lavapipe's threads included) a token: the work,
+# which a busy machine does not inflate; on an idle machine with N cores the
+# wall time approaches it divided by N
+printf '  pp           CPU ms/token      %s\n' "$(stats "$work/ppcpu")"
+printf '  tg           CPU ms/token      %s\n' "$(stats "$work/tgcpu")"
 printf '  load after   %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  kernel times of the last run (prefill and decode together):"
 sed -n '/^  kernel /,$p' "$work/profile.$runs" | sed 's/^/  /'
