@@ -102,6 +102,7 @@ static int parse_factor(struct parser *ps)
         if (len == strlen(ps->rows) && !memcmp(start, ps->rows, len)) return emit(ps, LPT_VAR, LPV_ROWS);
         if (len == 11 && !memcmp(start, "slice_start", 11)) return emit(ps, LPT_VAR, LPV_SLICE_START);
         if (len == 10 && !memcmp(start, "slice_rows", 10)) return emit(ps, LPT_VAR, LPV_SLICE_ROWS);
+        if (len == 8 && !memcmp(start, "kv_dtype", 8)) return emit(ps, LPT_VAR, LPV_KV_DTYPE);
         if (len > 4 && len <= 6 && !memcmp(start, "base", 4)) {
             int slot = 0;
             for (const char *c = start + 4; c < ps->p; c++) {

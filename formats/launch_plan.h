@@ -22,6 +22,9 @@
  *                        for one binding runs once per slice (a binding of
  *                        a row window of the weight sees that window's
  *                        slice).
+ *   kv_dtype             how the KV cache rounds what it keeps: 0 float32,
+ *                        1 float16, 2 bfloat16 (the engine's choice, the
+ *                        same as its CPU executor's)
  *
  * Reading validates everything (indices, names, expressions); kernels'
  * SPIR-V is checked against what the launches bind by
@@ -89,7 +92,7 @@ struct lp_binding {
 
 /* A compiled expression: reverse Polish notation. */
 enum lp_tok { LPT_CONST, LPT_VAR, LPT_ADD, LPT_SUB, LPT_MUL, LPT_DIV, LPT_MOD };
-enum lp_var { LPV_ROWS, LPV_SLICE_START, LPV_SLICE_ROWS, LPV_BASE0 /* + N */ };
+enum lp_var { LPV_ROWS, LPV_SLICE_START, LPV_SLICE_ROWS, LPV_KV_DTYPE, LPV_BASE0 /* + N */ };
 struct lp_expr {
     char *text;
     int n;
@@ -142,7 +145,7 @@ const char *lp_source_name(enum lp_source s);
 /* Expressions. `rows` is the function's row variable ("seq_len", "batch").
  * Compile: -1 with a message naming `what`. */
 int lp_expr_compile(struct lp_expr *e, const char *text, const char *rows, const char *what);
-/* vars[LPV_ROWS], [LPV_SLICE_START], [LPV_SLICE_ROWS], [LPV_BASE0 + slot];
+/* vars[LPV_ROWS], [LPV_SLICE_START], [LPV_SLICE_ROWS], [LPV_KV_DTYPE], [LPV_BASE0 + slot];
  * -1 on overflow, division by zero or a result outside 0..UINT32_MAX. */
 int lp_expr_eval(const struct lp_expr *e, const int64_t *vars, int nvars, int64_t *out);
 #define LP_NVARS (LPV_BASE0 + LP_MAX_BINDINGS)

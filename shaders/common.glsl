@@ -29,6 +29,20 @@ float round_f16(float v)
     return uintBitsToFloat((u + 0x0FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u);
 }
 
+// v rounded to the nearest bfloat16 value (ties to even; NaN stays NaN)
+float round_bf16(float v)
+{
+    uint u = floatBitsToUint(v);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return v;
+    return uintBitsToFloat((u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u);
+}
+
+// v as a buffer of dtype t keeps it
+float round_to(float v, uint t)
+{
+    return t == DT_F16 ? round_f16(v) : t == DT_BF16 ? round_bf16(v) : v;
+}
+
 float silu(float v)
 {
     return v / (1.0 + exp(-v));

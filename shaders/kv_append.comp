@@ -1,6 +1,7 @@
 #version 450
 // Keys and values of each row of q/k/v into its sequence's slots of one
-// layer of the KV cache, laid out [sequence][key, value][slot][HKV * D].
+// layer of the KV cache, laid out [sequence][key, value][slot][HKV * D],
+// rounded to the dtype the cache keeps (as MLC keeps it in the model's).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -20,6 +21,7 @@ layout(push_constant) uniform Push {
     uint x_base;
     uint seq_at;
     uint slot_at;
+    uint kv_dtype;      // the cache keeps keys and values rounded to this dtype
 } p;
 
 const uint KVD = HKV * D;
@@ -30,6 +32,6 @@ void main()
     if (j >= KVD || row >= p.rows) return;
     uint seq = texelFetch(step, int(p.seq_at + row)).x, slot = texelFetch(step, int(p.slot_at + row)).x;
     uint src = p.x_base + row * (HQ + 2u * HKV) * D + HQ * D + j;
-    kv[((seq * 2u) * CAP + slot) * KVD + j] = texelFetch(x, int(src)).x;
-    kv[((seq * 2u + 1u) * CAP + slot) * KVD + j] = texelFetch(x, int(src + KVD)).x;
+    kv[((seq * 2u) * CAP + slot) * KVD + j] = round_to(texelFetch(x, int(src)).x, p.kv_dtype);
+    kv[((seq * 2u + 1u) * CAP + slot) * KVD + j] = round_to(texelFetch(x, int(src + KVD)).x, p.kv_dtype);
 }

@@ -29,6 +29,7 @@ layout(push_constant) uniform Push {
     uint cs_at;
     uint seq_at;
     uint slot_at;
+    uint kv_dtype;      // APPEND: the cache keeps keys and values rounded to this dtype
 } p;
 
 const uint HALF = D / 2u;
@@ -41,8 +42,8 @@ void append(uint row, uint head, uint i, float a, float b)
     uint seq = texelFetch(step, int(p.seq_at + row)).x, slot = texelFetch(step, int(p.slot_at + row)).x;
     uint value = head >= HQ + HKV ? 1u : 0u, kvh = head - HQ - value * HKV;
     uint at = ((seq * 2u + value) * CAP + slot) * KVD + kvh * D + i;
-    kv[at] = a;
-    kv[at + HALF] = b;
+    kv[at] = round_to(a, p.kv_dtype);
+    kv[at + HALF] = round_to(b, p.kv_dtype);
 }
 
 void main()

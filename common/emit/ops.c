@@ -398,6 +398,7 @@ static int describe_rope(const struct op_ctx *c, const struct op *append, struct
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
     push(r, "%s", rows), push(r, "base0"), push(r, "base2"), push(r, "%lld", (long long)LP_STEP_ROPE(c->row_bound));
     push(r, "%lld", (long long)LP_STEP_SEQ(c->row_bound)), push(r, "%lld", (long long)LP_STEP_SLOT(c->row_bound));
+    push(r, "kv_dtype");
     snprintf(gx, sizeof gx, "%d", ((a->n_heads + 2 * a->n_kv_heads) * (a->head_dim / 2) + 63) / 64);
     groups(r, gx, rows, "1");
     *nout = 1;
@@ -433,7 +434,7 @@ static int d_kv_append(const struct op_ctx *c, struct launch_req *out, int *nout
     bind_slot(r, 2, LP_STORAGE, LP_KV)->layer = a->layer;
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
     push(r, "%s", rows), push(r, "base0"), push(r, "%lld", (long long)LP_STEP_SEQ(c->row_bound));
-    push(r, "%lld", (long long)LP_STEP_SLOT(c->row_bound));
+    push(r, "%lld", (long long)LP_STEP_SLOT(c->row_bound)), push(r, "kv_dtype");
     snprintf(gx, sizeof gx, "%d", (a->n_kv_heads * a->head_dim + 63) / 64);
     groups(r, gx, rows, "1");
     *nout = 1;

@@ -12,6 +12,8 @@ struct vk_tensor {
     const struct tensor_view *view;
     int block;                  /* which of x->blocks */
     VkDeviceSize offset;        /* aligned */
+    uint64_t bytes;             /* on the device */
+    bool widen;                 /* float32 held as bfloat16 halves: widened on upload */
 };
 
 struct vk_view {

@@ -114,6 +114,28 @@ static struct vk_tensor *find_tensor(struct vk_exec *x, const char *name)
     return NULL;
 }
 
+/* A tensor cache keeps float32 tensors as bfloat16 ("f32-to-bf16"); a
+ * tensor source may hand them over as stored, two bytes an element. The
+ * kernels read float32 weights as float32: such tensors are widened on
+ * their way to the device. */
+static bool stored_as_bf16(const struct tensor_view *tv)
+{
+    if (tv->dtype != DT_F32) return false;
+    uint64_t n = 1;
+    for (int d = 0; d < tv->ndim; d++) n *= (uint64_t)tv->shape[d];
+    return n > 0 && tv->nbytes == 2 * n;
+}
+
+static void widen_bf16(unsigned char *dst, const unsigned char *src, size_t halves)
+{
+    for (size_t i = 0; i < halves; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        uint32_t f = (uint32_t)h << 16;
+        memcpy(dst + 4 * i, &f, 4);
+    }
+}
+
 /* Every parameter bound as the CPU executor binds it (shapes and dtypes
  * checked against the scheme), then the tensors the launches read. */
 static int collect_tensors(struct vk_exec *x, const struct tensor_source *src)
@@ -135,7 +157,10 @@ static int collect_tensors(struct vk_exec *x, const struct tensor_source *src)
         for (int p = 0; p < x->bound[b].nparts; p++) {
             const struct tensor_view *tv = x->bound[b].parts[p];
             if (find_tensor(x, tv->name)) continue;
-            x->tensors[x->ntensors++] = (struct vk_tensor){tv->name, tv, -1, 0};
+            x->tensors[x->ntensors++] = (struct vk_tensor){tv->name, tv, -1, 0, tv->nbytes, false};
+            struct vk_tensor *t = &x->tensors[x->ntensors - 1];
+            t->widen = stored_as_bf16(tv);
+            if (t->widen) t->bytes = 2 * (uint64_t)tv->nbytes;
         }
     return 0;
 }
@@ -144,14 +169,16 @@ static int upload(struct vk_exec *x, struct vk_buffer *staging, const struct vk_
 {
     struct vk_buffer *dst = &x->blocks[t->block];
     const unsigned char *data = t->view->data;
-    size_t n = t->view->nbytes;
+    size_t n = (size_t)t->bytes;
     if (dst->map) {
-        memcpy((unsigned char *)dst->map + t->offset, data, n);
+        if (t->widen) widen_bf16((unsigned char *)dst->map + t->offset, data, n / 4);
+        else memcpy((unsigned char *)dst->map + t->offset, data, n);
         return 0;
     }
     for (size_t at = 0; at < n; at += staging->size) {
         size_t len = n - at < staging->size ? n - at : staging->size;
-        memcpy(staging->map, data + at, len);
+        if (t->widen) widen_bf16(staging->map, data + at / 2, len / 4);
+        else memcpy(staging->map, data + at, len);
         if (vk_buffer_flush(&x->dev, staging)) return -1;
         VkCommandBuffer cb;
         if (vk_begin(&x->dev, &cb)) return -1;
@@ -171,7 +198,7 @@ static int place_weights(struct vk_exec *x)
     int nblocks = 0;
     for (int i = 0; i < x->ntensors; i++) {
         struct vk_tensor *t = &x->tensors[i];
-        uint64_t n = round_up(t->view->nbytes ? t->view->nbytes : 16, 16);
+        uint64_t n = round_up(t->bytes ? t->bytes : 16, 16);
         if (nblocks == 0 || round_up(sizes[nblocks - 1], x->align) + n > block_max) sizes[nblocks++] = 0;
         t->block = nblocks - 1;
         t->offset = round_up(sizes[nblocks - 1], x->align);
@@ -266,10 +293,10 @@ static int arena_target(struct vk_exec *x, struct vk_buffer *arena, const struct
 static int tensor_target(struct vk_exec *x, const struct vk_tensor *t, enum lp_view view, int64_t total, int64_t row0,
                          int64_t nrows, struct target *out)
 {
-    uint64_t eb = elem_bytes(view), n = t->view->nbytes;
+    uint64_t eb = elem_bytes(view), n = t->bytes;
     if (!view_fits_dtype(view, t->view->dtype) || n % eb)
-        return fail("tensor %s (%s, %zu bytes) cannot be read through a %s view", t->name, dtype_name(t->view->dtype),
-                    t->view->nbytes, lp_view_name(view));
+        return fail("tensor %s (%s, %llu bytes) cannot be read through a %s view", t->name, dtype_name(t->view->dtype),
+                    (unsigned long long)n, lp_view_name(view));
     uint64_t off = 0, len = n;
     if (nrows) {
         if (total < 1 || n % (uint64_t)total || (n / (uint64_t)total) % eb)
@@ -285,9 +312,9 @@ static int tensor_target(struct vk_exec *x, const struct vk_tensor *t, enum lp_v
     out->base = (int64_t)((start - aligned) / eb);
     uint64_t limit = vk_weight_binding_limit(&x->dev, (uint32_t)eb);
     if (out->range > limit)
-        return fail("tensor %s (%zu bytes) is larger than one texel binding may be here (%llu bytes) and its launch "
+        return fail("tensor %s (%llu bytes) is larger than one texel binding may be here (%llu bytes) and its launch "
                     "cannot be split into row slices",
-                    t->name, t->view->nbytes, (unsigned long long)limit);
+                    t->name, (unsigned long long)n, (unsigned long long)limit);
     return 0;
 }
 
@@ -304,6 +331,23 @@ static const struct value *param_of(const struct vk_fn *fn, const char *tensor)
 }
 
 /* ---- buffers ---- */
+
+/* What the KV cache rounds keys and values to: whatever the CPU executor's
+ * cache keeps, so that the two executors agree to float32 rounding (the
+ * tests, bisection). Its cache holds float32. (MLC keeps the cache in the
+ * model's dtype; a cache that does answers quant_scheme_by_name(
+ * m->quantization)->model_dtype here.) Kernels take it as kv_dtype. */
+static enum dtype kv_cache_rounding(const struct module *m)
+{
+    (void)m;
+    return DT_F32;
+}
+
+/* kv_dtype as the kernels read it (shaders/common.glsl) */
+static int64_t kv_dtype_code(enum dtype t)
+{
+    return t == DT_F16 ? 1 : t == DT_BF16 ? 2 : 0;
+}
 
 static const struct op *kv_create(const struct module *m)
 {
@@ -407,7 +451,7 @@ static int slices_of(struct vk_exec *x, const struct vk_fn *fn, const struct lp_
         if (*nrows >= 0 && window != *nrows)
             return fail("%s: its bindings see different numbers of rows and cannot be sliced together", p->name);
         *nrows = window;
-        uint64_t n = t->view->nbytes, eb = elem_bytes(bd->view);
+        uint64_t n = t->bytes, eb = elem_bytes(bd->view);
         if (n % (uint64_t)p->dims[0].size) return fail("tensor %s cannot be split into rows", t->name);
         uint64_t row = n / (uint64_t)p->dims[0].size, limit = vk_weight_binding_limit(&x->dev, (uint32_t)eb);
         uint64_t fit = limit > x->align ? (limit - x->align) / row : 0;
@@ -428,6 +472,7 @@ static int describe_dispatch(struct vk_exec *x, struct vk_fn *fn, int li, int64_
     d->launch = li;
     d->vars[LPV_SLICE_START] = r0;
     d->vars[LPV_SLICE_ROWS] = rn;
+    d->vars[LPV_KV_DTYPE] = kv_dtype_code(kv_cache_rounding(x->m));
     for (int b = 0; b < l->nbind; b++) {
         const struct lp_binding *bd = &l->bind[b];
         struct target t = {0};

@@ -22,6 +22,7 @@ static int64_t eval(const char *text, int64_t rows)
     vars[LPV_ROWS] = rows;
     vars[LPV_SLICE_START] = 100;
     vars[LPV_SLICE_ROWS] = 7;
+    vars[LPV_KV_DTYPE] = 1;
     vars[LPV_BASE0 + 3] = 12;
     if (lp_expr_compile(&e, text, "seq_len", "test") != 0) return -1000;
     if (lp_expr_eval(&e, vars, LP_NVARS, &out) != 0) out = -2000;
@@ -42,6 +43,8 @@ TEST(expressions_are_integer_arithmetic_over_the_plan_variables)
     CHECK_EQ(eval("7 % 3", 0), 1);
     CHECK_EQ(eval("(1+2)*(3+4)", 0), 21);
     CHECK_EQ(eval("base3+slice_start+slice_rows", 0), 119);
+    CHECK_EQ(eval("kv_dtype", 0), 1);
+    CHECK_EQ(eval("base3*10", 0), 120);
     CHECK_EQ(eval("4294967295", 0), 4294967295LL);
 }
 
