@@ -212,7 +212,7 @@ static void tokenize(struct tokenizer *t, const struct options *o)
         buf_addc(&out, '\n');
     }
     if (o->ids_only) buf_addc(&out, '\n');
-    fwrite(out.data, 1, out.len, stdout);
+    stdout_write(out.data, out.len);
     buf_free(&out);
     tok_ids_free(&ids);
 }
@@ -247,7 +247,7 @@ static void detokenize(struct tokenizer *t, const struct options *o)
     buf_init(&out);
     tokenizer_decode(t, ids.v, ids.n, o->no_special, &out);
     buf_addc(&out, '\n');
-    fwrite(out.data, 1, out.len, stdout);
+    stdout_write(out.data, out.len);
     buf_free(&out);
     tok_ids_free(&ids);
 }
@@ -403,7 +403,7 @@ int main(int argc, char **argv)
         tokenizer_free(t);
         free(o.prompts);
         buf_free(&prompt_storage);
-        if (fflush(stdout) || ferror(stdout)) die("write error on standard output");
+        finish_stdout();
         return 0;
     }
 
@@ -423,7 +423,8 @@ int main(int argc, char **argv)
         free_paths(&p);
         free(o.prompts);
         buf_free(&prompt_storage);
-        return fflush(stdout) ? 1 : 0;
+        finish_stdout();
+        return 0;
     }
 
     struct check_options co = check_default_options();
@@ -499,6 +500,6 @@ int main(int argc, char **argv)
     free_paths(&p);
     free(o.prompts);
     buf_free(&prompt_storage);
-    if (fflush(stdout) || ferror(stdout)) die("write error on standard output");
+    finish_stdout();
     return status;
 }

@@ -125,7 +125,7 @@ static void pack(const char *name, int fd)
         in.data[in.len] = 0;
     }
     struct stream_writer out;
-    stream_writer_init_fd(&out, 1, "<stdout>");
+    stream_writer_init_stdout(&out);
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);

@@ -204,12 +204,10 @@ int main(int argc, char **argv)
         free(token);
     }
 
-    /* msgpack on a terminal helps nobody: there the path alone is shown. */
-    if (opt.stream_file || !isatty(1)) {
-        struct rec_builder b;
-        model_record_build(&b, src.text, &res.dir, res.revision, res.commit);
-        rb_write(&b, &out);
-    }
+    /* on a terminal the writer withholds the record: the path is shown */
+    struct rec_builder b;
+    model_record_build(&b, src.text, &res.dir, res.revision, res.commit);
+    rb_write(&b, &out);
     if (stream_writer_close(&out) != 0) die_last();
     if (!quiet) fprintf(stderr, "%s\n", res.dir.path);
 

@@ -193,11 +193,10 @@ int main(int argc, char **argv)
     struct options o = parse_command_line(argc, argv);
 
     struct stream_writer out;
-    bool to_terminal = !o.stream && isatty(1);
     /* input records pass through as they arrive */
     struct inputs in = {0};
     struct record_set set = {0};
-    filter_start(&out, o.stream, to_terminal, &set);
+    filter_start(&out, o.stream, false, &set);
     read_records(&set, &in);
 
     const char *model = o.model ? o.model : in.model_path;
@@ -230,12 +229,8 @@ int main(int argc, char **argv)
          out_dir, res.plan.param_bytes * 8.0 / (double)res.total_source_params);
     if (res.uncalibrated)
         note("%s: activation scales are uncalibrated placeholders (NaN); calibrate before running", res.scheme->name);
-    if (to_terminal) {
-        note("records not written: standard output is a terminal (use --stream FILE or a pipe)");
-    } else {
-        write_records(&out, &res, &cfg, out_dir, model);
-        if (stream_writer_close(&out) != 0) die_last();
-    }
+    write_records(&out, &res, &cfg, out_dir, model);
+    if (stream_writer_close(&out) != 0) die_last();
     convert_result_free(&res);
     weight_config_free(&cfg);
     record_set_free(&set);
