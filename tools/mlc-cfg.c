@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/cli.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/mpjson.h"
@@ -38,6 +39,8 @@ static const char help[] =
     "      --max-batch-size=N         the largest decode batch (default 128)\n"
     "      --override=KEY=VALUE       set any model_config field (repeatable)\n"
     "      --stream=FILE              write the records to FILE, not standard output\n"
+    "      --depfile=FILE             write the files read to FILE (make syntax;\n"
+    "                                 the target is DIR/mlc-chat-config.json)\n"
     "      --list-templates           print the built-in template names and exit\n"
     "  -q, --quiet                    no notes on standard error\n"
     "  -h, --help                     show this help and exit\n"
@@ -50,6 +53,7 @@ struct options {
     const char *model;
     const char *output;
     const char *stream;
+    const char *depfile;
     struct gen_options gen;
     struct gen_override *overrides;
     size_t n_overrides;
@@ -57,7 +61,7 @@ struct options {
 
 enum {
     OPT_QUANT = 256, OPT_CONV, OPT_CTX, OPT_SLIDING, OPT_PREFILL, OPT_SINK, OPT_TP, OPT_PP, OPT_BATCH,
-    OPT_OVERRIDE, OPT_STREAM, OPT_LIST, OPT_VERSION,
+    OPT_OVERRIDE, OPT_STREAM, OPT_DEPFILE, OPT_LIST, OPT_VERSION,
 };
 
 /* Named options and the model_config field each sets, with its range. */
@@ -99,6 +103,7 @@ static struct options parse_command_line(int argc, char **argv)
         {"max-batch-size", required_argument, NULL, OPT_BATCH},
         {"override", required_argument, NULL, OPT_OVERRIDE},
         {"stream", required_argument, NULL, OPT_STREAM},
+        {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"list-templates", no_argument, NULL, OPT_LIST},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -127,6 +132,7 @@ static struct options parse_command_line(int argc, char **argv)
             break;
         }
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case OPT_LIST: list_templates(); break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
@@ -193,9 +199,15 @@ int main(int argc, char **argv)
     o.gen.model_dir = o.model ? o.model : from_stream;
     if (!o.gen.model_dir) usage_error("no model: give --model DIR or a model record on standard input");
 
+    if (o.depfile) deps_record();
     struct gen_result result;
     if (gen_config_build(&o.gen, &result) != 0) die_last();
     if (gen_config_write(&o.gen, &result, o.output) != 0) die_last();
+    if (o.depfile) {
+        char *target = path_join(o.output, "mlc-chat-config.json");
+        if (deps_write(o.depfile, target) != 0) die_last();
+        free(target);
+    }
     write_config_record(&out, o.output, result.config);
     if (stream_writer_close(&out) != 0) die_last();
 
