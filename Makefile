@@ -23,7 +23,7 @@ CXX      ?= c++
 OPT      ?= -O2 -g
 SANITIZE ?=
 
-PKGS := msgpack jansson libcurl openssl libarchive libpcre2-8 libutf8proc
+PKGS := msgpack jansson libcurl openssl libarchive libpcre2-8 libutf8proc libmicrohttpd cairo
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -88,6 +88,21 @@ test_expect_success 'KL per prompt with percentiles, as llama-perplexity --kl-di
 	test "$(record_field rec.mp check "all(p[\"kl\"][\"min\"] <= p[\"kl\"][\"median\"] <= p[\"kl\"][\"p99\"] <= p[\"kl\"][\"p99.9\"] <= p[\"kl\"][\"max\"] and abs(p[\"kl\"][\"mean\"] - p[\"kl_mean\"]) < 1e-9 for p in r[\"prompts\"])")" = True
 '
 
+test_expect_success '--plot draws KL per answer token as PNG and as SVG' '
+	mlc-check -q --raw --reference "$STORIES" --plot kl.png <q3.mp >rec.mp || : &&
+	mlc-check -q --raw --reference "$STORIES" --plot kl.svg <q3.mp >rec.mp || : &&
+	$PYTHON - <<-PY
+	import struct, xml.etree.ElementTree as ET
+	png = open("kl.png", "rb").read()
+	assert png[:8] == b"\\x89PNG\\r\\n\\x1a\\n", png[:8]
+	assert struct.unpack(">II", png[16:24]) == (800, 450)
+	svg = ET.parse("kl.svg").getroot()
+	assert svg.tag.endswith("svg") and svg.get("width").startswith("800"), svg.attrib
+	PY
+	test_must_fail mlc-check --plot kl.gif --reference "$STORIES" <q3.mp 2>err &&
+	test_grep "draw a .png or an .svg" err
+'
+
 test_expect_success 'a truncated shard: load error naming the file' '
 	cp -r m cut &&
 	size=$(wc -c <cut/params_shard_0.bin) &&
