@@ -43,10 +43,12 @@ static void amount(const struct progress *p, uint64_t n, char out[24])
     else snprintf(out, 24, "%llu", (unsigned long long)n);
 }
 
-/* A rate measured over less than this is noise: the first bytes of a
+/* A rate measured over the first moments is noise: the first bytes of a
  * transfer or a conversion arrive before the steady state, and an ETA from
- * them reads as hours. */
+ * them reads as hours. The ETA waits for a second of work, or for a tenth
+ * of it done. */
 #define ETA_AFTER_SECONDS 1.0
+#define ETA_AFTER_FRACTION 0.1
 
 void progress_format(const struct progress *p, double now, bool final, char *line, size_t size)
 {
@@ -60,7 +62,8 @@ void progress_format(const struct progress *p, double now, bool final, char *lin
         amount(p, p->total, t);
         double frac = (double)done / (double)p->total;
         int n = snprintf(line, size, "%s: %5.1f%% %s / %s, %s/s", p->label, 100 * frac, d, t, r);
-        if (n > 0 && (size_t)n < size && !final && elapsed >= ETA_AFTER_SECONDS && rate > 0 && done < p->total) {
+        bool settled = elapsed >= ETA_AFTER_SECONDS || frac >= ETA_AFTER_FRACTION;
+        if (n > 0 && (size_t)n < size && !final && settled && rate > 0 && done < p->total) {
             double eta = (double)(p->total - done) / rate;
             snprintf(line + n, size - (size_t)n, ", ETA %d:%02d", (int)eta / 60, (int)eta % 60);
         }

@@ -1,7 +1,7 @@
 /* A progress meter on stderr for long work: count, rate and ETA, redrawn at
  * most ten times a second, and only when stderr is a terminal and --quiet
  * was not given (logs and pipes stay clean). Safe to update from several
- * threads. The ETA appears once a second's rate is known; an interrupt
+ * threads. The ETA appears after a second of work or a tenth of it done; an interrupt
  * (SIGINT, SIGTERM, SIGHUP) while a meter is drawn ends its line before the
  * handler that was installed before it runs. */
 #ifndef MLC_PROGRESS_H

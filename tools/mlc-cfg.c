@@ -16,6 +16,7 @@
 #include "formats/chat_config.h"
 #include "formats/conv_template.h"
 #include "formats/gen_config.h"
+#include "formats/quant.h"
 
 static const char help[] =
     "Usage: mlc-cfg [OPTION]... --quantization NAME -o DIR\n"
@@ -152,7 +153,12 @@ static struct options parse_command_line(int argc, char **argv)
     if (!o.output) usage_error("-o DIR is required");
     if (!o.gen.quantization) usage_error("--quantization NAME is required (one of %s)", mlc_quantization_names());
     if (!mlc_quantization_known(o.gen.quantization))
-        usage_error("--quantization: unknown scheme '%s' (one of %s)", o.gen.quantization, mlc_quantization_names());
+        usage_error("--quantization: unknown scheme '%s' (one of %s)", o.gen.quantization, quant_scheme_names());
+    /* a scheme MLC-LLM names but mlc-quant cannot write would only fail
+     * two stages later */
+    if (!quant_scheme_by_name(o.gen.quantization))
+        usage_error("--quantization: mlc-quant cannot write %s weights; the schemes it writes: %s",
+                    o.gen.quantization, quant_scheme_names());
     o.gen.overrides = o.overrides;
     o.gen.n_overrides = o.n_overrides;
     return o;
@@ -172,7 +178,8 @@ static char *model_from_stream(const struct record_set *set)
     return path;
 }
 
-static void write_config_record(struct stream_writer *w, const char *out_dir, const json_t *config)
+static void write_config_record(struct stream_writer *w, const char *out_dir, const json_t *config,
+                                const char *model_dir)
 {
     char *abs_dir = realpath(out_dir, NULL);
     if (!abs_dir) die("%s: %m", out_dir);
@@ -181,6 +188,11 @@ static void write_config_record(struct stream_writer *w, const char *out_dir, co
     rb_init(&b, "config");
     rb_str(&b, "path", path);
     rb_str(&b, "dir", abs_dir);
+    /* the model it was made from: mlc-quant finds its weights there when
+     * no model record came before */
+    char *model = realpath(model_dir, NULL);
+    rb_str(&b, "model", model ? model : model_dir);
+    free(model);
     mp_pack_json(rb_key(&b, "config"), config);
     rb_write(&b, w);
     free(path);
@@ -208,7 +220,7 @@ int main(int argc, char **argv)
         if (deps_write(o.depfile, target) != 0) die_last();
         free(target);
     }
-    write_config_record(&out, o.output, result.config);
+    write_config_record(&out, o.output, result.config, o.gen.model_dir);
     if (stream_writer_close(&out) != 0) die_last();
 
     gen_result_free(&result);

@@ -118,23 +118,41 @@ static struct options parse_command_line(int argc, char **argv)
     return o;
 }
 
-/* The token from --token-file or HF_TOKEN, surrounding whitespace removed.
- * It is never printed: messages only say where it came from. */
+/* Where `huggingface-cli login` keeps the token, as huggingface_hub finds
+ * it: HF_TOKEN_PATH, else HF_HOME/token, HF_HOME defaulting to
+ * $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface. */
+static char *login_token_path(void)
+{
+    const char *path = getenv("HF_TOKEN_PATH"), *home = getenv("HF_HOME");
+    if (path && path[0]) return xstrdup(path);
+    if (home && home[0]) return path_join(home, "token");
+    const char *xdg = getenv("XDG_CACHE_HOME"), *user = getenv("HOME");
+    if (xdg && xdg[0]) return xasprintf("%s/huggingface/token", xdg);
+    return user && user[0] ? xasprintf("%s/.cache/huggingface/token", user) : NULL;
+}
+
+/* The token from --token-file, HF_TOKEN or the login token file, surrounding
+ * whitespace removed. It is never printed: messages only say where it came
+ * from. */
 static char *read_token(const char *file)
 {
     struct buf b = BUF_INIT;
     buf_init(&b);
+    char *login = NULL;
+    const char *env = getenv("HF_TOKEN");
+    if (!file && !(env && env[0]) && (login = login_token_path()) && path_exists(login)) file = login;
     if (file) {
         if (read_file(file, &b, 64 * 1024) != 0) die_last();
     } else {
-        const char *env = getenv("HF_TOKEN");
         if (!env || !env[0]) {
             buf_free(&b);
+            free(login);
             return NULL;
         }
         buf_adds(&b, env);
     }
-    const char *where = file ? file : "HF_TOKEN";
+    char *where = xstrdup(file ? file : "HF_TOKEN");
+    free(login);
     size_t start = 0, end = b.len;
     while (start < end && isspace((unsigned char)b.data[start])) start++;
     while (end > start && isspace((unsigned char)b.data[end - 1])) end--;
@@ -143,9 +161,17 @@ static char *read_token(const char *file)
         if ((unsigned char)b.data[i] < 0x21 || (unsigned char)b.data[i] == 0x7f)
             die("%s: the token contains spaces or control characters", where);
     char *token = xstrndup(b.data + start, end - start);
+    free(where);
     explicit_bzero(b.data, b.len);
     buf_free(&b);
     return token;
+}
+
+/* HF_HUB_OFFLINE as huggingface_hub reads it: 1, ON, YES or TRUE. */
+static bool hub_offline(void)
+{
+    const char *v = getenv("HF_HUB_OFFLINE");
+    return v && (!strcmp(v, "1") || !strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true"));
 }
 
 static enum cache_policy choose_policy(const char *option)
@@ -155,6 +181,9 @@ static enum cache_policy choose_policy(const char *option)
     if (text && text[0] && cache_policy_parse(text, &p) != 0)
         usage_error("%s: '%s' is not ON, OFF, REDO or READONLY",
                     option ? "--policy" : "MLC_DOWNLOAD_CACHE_POLICY", text);
+    /* offline: the caches alone, never the network */
+    if (hub_offline() && p == POLICY_REDO) usage_error("HF_HUB_OFFLINE is set: the REDO policy needs the network");
+    if (hub_offline() && p == POLICY_ON) p = POLICY_OFF;
     return p;
 }
 
@@ -198,7 +227,10 @@ int main(int argc, char **argv)
     record_set_free(&kept);
 
     struct fetch_result res;
-    if (model_fetch(&src, &fo, &res) != 0) die_last();
+    if (model_fetch(&src, &fo, &res) != 0) {
+        if (hub_offline() && src.type == SOURCE_HUB) die("%s (HF_HUB_OFFLINE is set: the caches alone)", last_error());
+        die_last();
+    }
     if (token) {
         explicit_bzero(token, strlen(token));
         free(token);

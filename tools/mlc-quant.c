@@ -116,6 +116,8 @@ static void read_records(struct record_set *set, struct inputs *in)
     if (!c) return;
     if (rec_get_str(c, "path", &in->config_path) != 0) die_last();
     if (rec_opt_str(c, "dir", &in->config_dir) < 0) die_last();
+    /* mlc-cfg --model DIR | mlc-quant: the config record names the model */
+    if (!in->model_path && rec_opt_str(c, "model", &in->model_path) < 0) die_last();
     const msgpack_object *cfg = rec_field(c, "config");
     if (cfg) {
         in->config_json = mp_to_json(cfg, "config record: field 'config'");
@@ -206,7 +208,7 @@ int main(int argc, char **argv)
     read_records(&set, &in);
 
     const char *model = o.model ? o.model : in.model_path;
-    if (!model) usage_error("no model: give --model DIR or pipe in a `model` record");
+    if (!model) usage_error("no model: give --model DIR or pipe in a `model` or `config` record");
     if (o.depfile) deps_record();
     struct weight_config cfg;
     char *config_dir = NULL;

@@ -9,7 +9,7 @@
 #include "common/progress.h"
 #include "tests/unit/test.h"
 
-TEST(no_eta_until_a_second_of_rate_is_known)
+TEST(no_eta_until_a_second_or_a_tenth_of_the_work)
 {
     struct progress p;
     setenv("MLC_PROGRESS", "never", 1);
@@ -21,6 +21,10 @@ TEST(no_eta_until_a_second_of_rate_is_known)
     atomic_store(&p.done, 10);
     progress_format(&p, p.start + 0.0625, false, line, sizeof line);
     CHECK_STR(line, "converting:   1.0% 10 / 1000, 160/s");
+    /* a fifth done after a quarter of a second: enough to tell */
+    atomic_store(&p.done, 200);
+    progress_format(&p, p.start + 0.25, false, line, sizeof line);
+    CHECK_STR(line, "converting:  20.0% 200 / 1000, 800/s, ETA 0:01");
     /* half done after 2 s: 2 s to go */
     atomic_store(&p.done, 500);
     progress_format(&p, p.start + 2.0, false, line, sizeof line);
