@@ -44,10 +44,24 @@ stage mlc-fetch mlc-fetch "$model" </dev/null |
 	stage mlc-emit mlc-emit --target cpu |
 	stage mlc-check mlc-check "$@" >"$out.stream.mp"
 
-for name in mlc-fetch mlc-cfg mlc-quant mlc-lower mlc-emit mlc-check; do
-	cat "$logs/$name" >&2
+# The stage that failed first in the pipe's order is the cause; one that
+# only lost its reader (141, a broken pipe) was stopped by a later one.
+stages="mlc-fetch mlc-cfg mlc-quant mlc-lower mlc-emit mlc-check"
+failed=
+for name in $stages; do
 	status=$(cat "$logs/$name.status")
-	if [ "$status" -ne 0 ]; then
+	if [ "$status" -ne 0 ] && [ "$status" -ne 141 ]; then failed=$name; break; fi
+done
+if [ -z "$failed" ]; then
+	for name in $stages; do
+		[ "$(cat "$logs/$name.status")" -eq 0 ] || { failed=$name; break; }
+	done
+fi
+for name in $stages; do
+	status=$(cat "$logs/$name.status")
+	[ "$status" -eq 141 ] && [ "$name" != "$failed" ] && continue
+	cat "$logs/$name" >&2
+	if [ "$name" = "$failed" ]; then
 		# mlc-check's own verdict (a failed check) is the pipeline's result
 		[ "$name" = mlc-check ] || echo "pipeline.sh: stopped at $name (exit status $status)" >&2
 		exit "$status"

@@ -15,6 +15,17 @@ test_expect_success 'one shell pipe from the model to the verdict' '
 	test_grep "1 of 1 prompts pass" err
 '
 
+test_expect_success 'pipeline.sh creates OUT and its parents; a failure is one message naming the stage' '
+	"$SRC_DIR/scripts/pipeline.sh" "$STORIES" q0f32 deep/er/out --raw --greedy --prompt Once --max-tokens 4 2>err &&
+	test -f deep/er/out/mlc-chat-config.json && test -f deep/er/out.stream.mp &&
+	test_must_fail "$SRC_DIR/scripts/pipeline.sh" "$TRASH/no-model" q0f32 x 2>err &&
+	test_grep "mlc-fetch: error: .*no-model" err &&
+	test_grep "pipeline.sh: stopped at mlc-fetch (exit status 1)" err &&
+	test_line_count = 2 err &&
+	test_must_fail "$SRC_DIR/scripts/pipeline.sh" "$STORIES" q4f16_ft y 2>err &&
+	test_grep "stopped at mlc-cfg (exit status 2)" err && test_lacks "^mlc-quant:" err && test_lacks "^mlc-fetch" err
+'
+
 # the model is copied: the tests touch its files
 cp -r "$STORIES" model
 mk () { make -s --no-print-directory -f "$SRC_DIR/scripts/model.mk" MODEL=model BIN="$MLC_BUILD/bin/" "$@"; }
