@@ -25,6 +25,15 @@ test_expect_success 'several --generate answers, each under its prompt' '
 	test_lacks "^###" one
 '
 
+test_expect_success '--depfile: the files mlc-check read, for its --stream file' '
+	mlc-check -q --raw --greedy --prompt Once --max-tokens 2 --stream c.mp --depfile c.d <m.mp &&
+	sed -n 1p c.d | test_grep "^c.mp: \\\\$" &&
+	for f in m/m-cpu.tar m/params_shard_0.bin m/mlc-chat-config.json m/tokenizer.json; do
+		test_grep "^  $(cd "$(dirname $f)" && pwd)/$(basename $f)\( \\\\\)\{0,1\}$" c.d || return 1
+	done &&
+	{ mlc-check --depfile x.d <m.mp 2>err; test $? = 2; } && test_grep "give it too" err
+'
+
 test_expect_success 'usage errors exit 2 in every tool; bad data exits 1' '
 	for t in fetch cfg quant lower emit check dump; do
 		{ mlc-$t --no-such-option <"$TRASH/.empty" 2>err; echo $? >status; } &&
