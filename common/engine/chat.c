@@ -92,9 +92,7 @@ int chat_run(struct engine *e, struct tokenizer *t, const struct chat_options *o
         if (answer(&c, o, out, &last) != 0) {
             /* a conversation that no longer fits is the user's to reset */
             warning("%s", last_error());
-            c.n--;
-            free(c.roles[c.n]);
-            free(c.contents[c.n]);
+            conversation_drop_last(&c);
             if (strstr(last_error(), "context window")) {
                 fputs("(/reset starts a new conversation)\n", out);
                 continue;

@@ -70,6 +70,14 @@ void conversation_add(struct conversation *c, const char *role, const char *cont
     c->n++;
 }
 
+void conversation_drop_last(struct conversation *c)
+{
+    if (!c->n) return;
+    c->n--;
+    free(c->roles[c->n]);
+    free(c->contents[c->n]);
+}
+
 /* The conversation's ids as the engine sees them (generate_prompt_ids's
  * rule, for several messages): the template's prefix ids, then the
  * rendered text tokenized without special tokens. */

@@ -58,6 +58,8 @@ void conversation_free(struct conversation *c);
 /* Forget the messages and free the sequence (its KV cache). */
 void conversation_reset(struct conversation *c);
 void conversation_add(struct conversation *c, const char *role, const char *content);
+/* Take back the last message (one that could not be answered). */
+void conversation_drop_last(struct conversation *c);
 
 /* Render the conversation, prefill what the cache lacks, and get ready to
  * answer. -1 with last_error() (an unknown role, a conversation longer than
