@@ -37,6 +37,13 @@ test_expect_success 'HF_HUB_OFFLINE=1: a model not in the cache fails, saying wh
 	test_grep "REDO policy needs the network" err
 '
 
+test_expect_success '--depfile lists the model files, for the --stream file' '
+	mlc-fetch -q --stream m.mp --depfile m.d tiny <"$NO_STREAM" &&
+	sed -n 1p m.d | test_grep "^m.mp: \\\\$" &&
+	test_grep "^  $TRASH/tiny/model.safetensors" m.d && test_grep "^  $TRASH/tiny/tokenizer.json" m.d &&
+	{ mlc-fetch --depfile m.d tiny <"$NO_STREAM" 2>err; test $? = 2; }
+'
+
 test_expect_success 'a host that does not resolve fails at once, without retries' '
 	start=$(date +%s) &&
 	test_must_fail env HF_ENDPOINT=http://no-such-host.invalid mlc-fetch --retry-delay 2 HF://org/absent \

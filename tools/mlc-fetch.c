@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/cli.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/pool.h"
@@ -36,6 +37,8 @@ static const char help[] =
     "      --timeout=SEC       retry a transfer that receives nothing for SEC seconds\n"
     "                          (default 60)\n"
     "      --stream=FILE       write the records to FILE instead of standard output\n"
+    "      --depfile=FILE      write the model's files to FILE (make syntax; the\n"
+    "                          target is the --stream FILE)\n"
     "  -q, --quiet             no notes, progress or path on standard error\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
@@ -45,6 +48,7 @@ static const char help[] =
 struct options {
     const char *source;
     const char *stream_file;
+    const char *depfile;
     const char *token_file;
     const char *policy;
     long jobs, retries;
@@ -56,7 +60,7 @@ struct options {
 };
 
 enum { OPT_POLICY = 256, OPT_TOKEN_FILE, OPT_VERIFY, OPT_RETRIES, OPT_RETRY_DELAY, OPT_TIMEOUT,
-       OPT_STREAM, OPT_VERSION };
+       OPT_STREAM, OPT_DEPFILE, OPT_VERSION };
 
 static double parse_seconds(const char *opt, const char *s)
 {
@@ -80,6 +84,7 @@ static struct options parse_command_line(int argc, char **argv)
         {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"stream", required_argument, NULL, OPT_STREAM},
+        {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -105,6 +110,7 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_RETRY_DELAY: o.retry_delay = parse_seconds("--retry-delay", optarg); break;
         case OPT_TIMEOUT: o.timeout = (long)parse_seconds("--timeout", optarg); break;
         case OPT_STREAM: o.stream_file = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -115,6 +121,7 @@ static struct options parse_command_line(int argc, char **argv)
     o.source = argv[optind++];
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
     if (o.timeout < 1) usage_error("--timeout: must be at least 1 second");
+    if (o.depfile && !o.stream_file) usage_error("--depfile describes the --stream FILE: give both");
     return o;
 }
 
@@ -241,6 +248,15 @@ int main(int argc, char **argv)
     model_record_build(&b, src.text, &res.dir, res.revision, res.commit);
     rb_write(&b, &out);
     if (stream_writer_close(&out) != 0) die_last();
+    if (opt.depfile) { /* the model's files, where they now are */
+        deps_record();
+        for (size_t i = 0; i < res.dir.nfiles; i++) {
+            char *path = path_join(res.dir.path, res.dir.files[i].name);
+            deps_note(path);
+            free(path);
+        }
+        if (deps_write(opt.depfile, opt.stream_file) != 0) die_last();
+    }
     if (!quiet) fprintf(stderr, "%s\n", res.dir.path);
 
     fetch_result_free(&res);
