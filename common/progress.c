@@ -114,9 +114,12 @@ static void draw(struct progress *p, double now, bool final)
 {
     char line[160];
     progress_format(p, now, final, line, sizeof line);
+    /* marked before it is written: an interrupt in the middle of the
+     * write must still end the line */
+    if (!final) p->drawn = true;
     fprintf(stderr, "\r%s: %-70s%s", progname, line, final ? "\n" : "");
     fflush(stderr);
-    p->drawn = !final;
+    if (final) p->drawn = false;
 }
 
 void progress_begin(struct progress *p, const char *label, uint64_t total, bool bytes)

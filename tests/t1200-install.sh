@@ -32,8 +32,13 @@ test_expect_success 'the library, its headers and pkg-config build a program of 
 	}
 	EOF
 	pc="pkg-config --define-variable=prefix=$TRASH/inst/usr" &&
+	# a sanitizer build installs a sanitized library: link it alike
+	san= &&
+	if nm inst/usr/lib/libmlc.a 2>/dev/null | grep -q __asan_report; then
+		san="-fsanitize=address,undefined"
+	fi &&
 	PKG_CONFIG_PATH="$TRASH/inst/usr/lib/pkgconfig" $pc --modversion mlc-pipe | test_grep "^[0-9]" &&
-	cc -o prog prog.c $(PKG_CONFIG_PATH="$TRASH/inst/usr/lib/pkgconfig" $pc --cflags --libs mlc-pipe) &&
+	cc $san -o prog prog.c $(PKG_CONFIG_PATH="$TRASH/inst/usr/lib/pkgconfig" $pc --cflags --libs mlc-pipe) &&
 	./prog >hello.mp &&
 	mlc-dump hello.mp >hello.json &&
 	echo "{\"type\":\"hello\",\"dtype\":\"bfloat16\"}" >want && test_cmp want hello.json
