@@ -6,7 +6,8 @@
 #   make deps       install the Debian packages the project needs
 #   make demo       run the pipeline on the bundled model
 #   make bench      run the benchmarks under tests/bench/ (prints figures)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (tools, manual pages, libmlc.a,
+#                   headers, mlc-pipe.pc, scripts, bash completion)
 #
 # Sources are found by wildcard, one folder deep: a new .c file in common/,
 # formats/ or a room below them (common/lower/, common/engine/,
@@ -23,7 +24,7 @@ CXX      ?= c++
 OPT      ?= -O2 -g
 SANITIZE ?=
 
-PKGS := msgpack jansson libcurl openssl libarchive libpcre2-8 libutf8proc
+PKGS := msgpack jansson libcurl openssl libarchive libpcre2-8 libutf8proc libmicrohttpd cairo
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -106,15 +107,40 @@ demo: all
 bench: all $(HELPERS)
 	@MLC_BUILD=$(abspath $(BUILD)) tests/bench/run
 
+# What a program that links libmlc.a needs: the public headers keep their
+# paths under include/mlc-pipe/ (#include "common/stream.h"), and
+# pkg-config names the libraries they use.
+VERSION  := $(shell sed -n 's/^\#define MLC_VERSION "\(.*\)"/\1/p' common/version.h)
+HEADERS  := $(sort $(wildcard common/*.h common/*/*.h formats/*.h formats/*/*.h))
+INCDIR   := $(PREFIX)/include/mlc-pipe
+LIBDIR   := $(PREFIX)/lib
+DATADIR  := $(PREFIX)/share/mlc-pipe
+COMPDIR  := $(PREFIX)/share/bash-completion/completions
+SCRIPTS  := scripts/pipeline.sh scripts/model.mk scripts/build.ninja
+TOOL_NAMES := $(TOOLS:$(BUILD)/bin/%=%)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/)
 	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5/)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(DATADIR) $(DESTDIR)$(COMPDIR)
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include/mlc-pipe' 'libdir=$${prefix}/lib' '' \
+		'Name: mlc-pipe' 'Description: HuggingFace models to MLC-LLM weights and model libraries, and their engine' \
+		'Version: $(VERSION)' 'Requires: $(PKGS)' 'Cflags: -I$${includedir} -D_GNU_SOURCE' \
+		'Libs: -L$${libdir} -lmlc -lm -pthread' >$(DESTDIR)$(LIBDIR)/pkgconfig/mlc-pipe.pc
+	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(INCDIR)/$$h || exit 1; done
+	install -m 755 scripts/pipeline.sh $(DESTDIR)$(DATADIR)/
+	install -m 644 scripts/model.mk scripts/build.ninja $(DESTDIR)$(DATADIR)/
+	for t in $(TOOL_NAMES); do install -m 644 scripts/bash-completion $(DESTDIR)$(COMPDIR)/$$t || exit 1; done
 
 uninstall:
 	rm -f $(TOOLS:$(BUILD)/bin/%=$(DESTDIR)$(PREFIX)/bin/%)
 	rm -f $(MAN1:man/%=$(DESTDIR)$(PREFIX)/share/man/man1/%) $(MAN5:man/%=$(DESTDIR)$(PREFIX)/share/man/man5/%)
+	rm -f $(DESTDIR)$(LIBDIR)/libmlc.a $(DESTDIR)$(LIBDIR)/pkgconfig/mlc-pipe.pc
+	rm -f $(TOOL_NAMES:%=$(DESTDIR)$(COMPDIR)/%)
+	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DATADIR)
 
 clean:
 	rm -rf build build-asan

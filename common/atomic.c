@@ -1,6 +1,7 @@
 #include "common/atomic.h"
 #include "common/buf.h"
 #include "common/cleanup.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 
@@ -73,6 +74,26 @@ int atomic_file_begin(struct atomic_file *f, const char *path)
     return 0;
 }
 
+/* Does the file at `path` hold exactly the bytes of the open file fd? */
+static bool same_content(int fd, const char *path)
+{
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || stat(path, &b) != 0 || !S_ISREG(b.st_mode) || a.st_size != b.st_size) return false;
+    int other = open(path, O_RDONLY | O_CLOEXEC);
+    if (other < 0) return false;
+    enum { CHUNK = 1 << 16 };
+    char *x = xmalloc(2 * CHUNK), *y = x + CHUNK;
+    bool same = true;
+    for (off_t at = 0; same && at < a.st_size;) {
+        ssize_t n = pread(fd, x, CHUNK, at), m = n > 0 ? pread(other, y, (size_t)n, at) : -1;
+        same = n > 0 && m == n && !memcmp(x, y, (size_t)n);
+        at += n > 0 ? n : 0;
+    }
+    free(x);
+    close(other);
+    return same;
+}
+
 int atomic_file_commit(struct atomic_file *f)
 {
     int rc = 0;
@@ -83,12 +104,15 @@ int atomic_file_commit(struct atomic_file *f)
         f->final = NULL;
         return rc;
     }
-    if (fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
+    /* the same bytes as the file already there: keep that one, and its
+     * mtime, so that make and ninja see nothing changed downstream */
+    bool unchanged = same_content(f->fd, f->final);
+    if (!unchanged && fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
     if (close(f->fd) != 0 && rc == 0) rc = fail("%s: close: %s", f->tmp, strerror(errno));
     f->fd = -1;
-    if (rc == 0 && rename(f->tmp, f->final) != 0)
+    if (!unchanged && rc == 0 && rename(f->tmp, f->final) != 0)
         rc = fail("%s: cannot rename into place: %s", f->final, strerror(errno));
-    if (rc != 0) unlink(f->tmp);
+    if (unchanged || rc != 0) unlink(f->tmp);
     else fsync_dir_of(f->final);
     cleanup_unregister(f->tmp);
     free(f->tmp);
@@ -256,6 +280,7 @@ int copy_file(const char *src, const char *dst)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) return fail("%s: %s", src, strerror(errno));
+    deps_note(src);
     struct atomic_file out;
     if (atomic_file_begin(&out, dst) != 0) {
         close(in);

@@ -19,7 +19,9 @@ struct atomic_file {
 };
 
 int atomic_file_begin(struct atomic_file *f, const char *path);
-/* fsync, rename over the destination, fsync the directory. */
+/* fsync, rename over the destination, fsync the directory. A destination
+ * that already holds exactly these bytes is left alone, mtime and all, so
+ * that a stage run again on the same inputs changes nothing for make. */
 int atomic_file_commit(struct atomic_file *f);
 void atomic_file_abort(struct atomic_file *f);
 /* Whole-buffer convenience. */

@@ -80,9 +80,10 @@ int stream_next(struct stream_reader *r, struct record *rec)
         if (pending && !r->first_byte_checked) {
             unsigned char c = (unsigned char)r->raw.data[r->raw_off];
             if (!is_map_marker(c))
-                return fail("%s: byte %llu: not a msgpack map (record %llu starts with 0x%02x)",
+                return fail("%s: byte %llu: not a msgpack map (record %llu starts with 0x%02x)%s",
                             r->name, (unsigned long long)r->record_start,
-                            (unsigned long long)r->count, c);
+                            (unsigned long long)r->count, c,
+                            c == '{' ? "; JSON records? turn them into a stream with mlc-dump --pack" : "");
             r->first_byte_checked = true;
         }
         msgpack_unpack_return ret = pending ? msgpack_unpacker_next(&r->unpacker, &r->result)
@@ -338,8 +339,18 @@ void stream_flush(struct stream_writer *w)
     buf_reset(&w->out);
 }
 
+void stream_writer_init_stdout(struct stream_writer *w)
+{
+    stream_writer_init_fd(w, 1, "<stdout>");
+    w->terminal = isatty(1);
+}
+
 void stream_write_raw(struct stream_writer *w, const void *data, size_t len)
 {
+    if (w->terminal) {
+        w->withheld += len;
+        return;
+    }
     if (len >= WRITE_FLUSH_AT) {
         stream_flush(w);
         if (write_all(w->fd, data, len) != 0) {
@@ -354,6 +365,10 @@ void stream_write_raw(struct stream_writer *w, const void *data, size_t len)
 
 int stream_writer_close(struct stream_writer *w)
 {
+    if (w->terminal && w->withheld)
+        note("records not written: standard output is a terminal (use --stream FILE or a pipe)");
+    w->terminal = false;
+    w->withheld = 0;
     stream_flush(w);
     int rc = 0;
     if (w->to_file) rc = atomic_file_commit(&w->file);
@@ -448,8 +463,10 @@ void filter_start(struct stream_writer *out, const char *stream_path, bool disca
 {
     if (stream_path) {
         if (stream_writer_open(out, stream_path) != 0) die_last();
+    } else if (discard) {
+        stream_writer_init_fd(out, -1, "<stdout>");
     } else {
-        stream_writer_init_fd(out, discard ? -1 : 1, "<stdout>");
+        stream_writer_init_stdout(out);
     }
     if (isatty(0)) return;
     struct stream_reader r;

@@ -95,9 +95,15 @@ struct stream_writer {
     struct buf out;
     bool to_file;                 /* written atomically to a path */
     struct atomic_file file;
+    bool terminal;                /* standard output is a terminal: records */
+    uint64_t withheld;            /* are dropped (counted), not shown */
 };
 
 void stream_writer_init_fd(struct stream_writer *w, int fd, const char *name);
+/* Standard output, unless it is a terminal: msgpack there helps nobody and
+ * can upset the terminal, so records are dropped and stream_writer_close
+ * says so in one note (--stream FILE or a pipe gets them). */
+void stream_writer_init_stdout(struct stream_writer *w);
 /* Records go to a temporary file renamed to path by stream_writer_close. */
 int stream_writer_open(struct stream_writer *w, const char *path);
 void stream_write_raw(struct stream_writer *w, const void *data, size_t len);
@@ -130,7 +136,8 @@ void mp_pack_cstr(msgpack_packer *pk, const char *s);
 
 /* How every stage starts: its records go to the file `stream_path` (written
  * atomically) or, without one, to standard output (nowhere when `discard`:
- * a tool printing text instead, or a terminal); the records on standard
+ * a tool printing text instead; nowhere, with a note, when standard output
+ * is a terminal); the records on standard
  * input, when it is not a terminal, are read into `in`, each copied to the
  * output as it arrives. Dies on errors. */
 void filter_start(struct stream_writer *out, const char *stream_path, bool discard, struct record_set *in);

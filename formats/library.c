@@ -1,4 +1,5 @@
 #include "formats/library.h"
+#include "common/depfile.h"
 #include "common/atomic.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -146,6 +147,7 @@ int library_read(const char *path, struct library *lib)
     memset(lib, 0, sizeof *lib);
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
+    deps_note(path);
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
         fail("%s: cannot open the library: %s", path, archive_error_string(a));
         archive_read_free(a);

@@ -1,4 +1,5 @@
 #include "formats/safetensors.h"
+#include "common/depfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -165,6 +166,7 @@ int st_open(struct st_file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->path = xstrdup(path);
+    deps_note(path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fail("%s: cannot open: %s", path, strerror(errno));

@@ -1,4 +1,5 @@
 #include "formats/torch_bin.h"
+#include "common/depfile.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -68,6 +69,7 @@ int tb_open(struct tb_file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->path = xstrdup(path);
+    deps_note(path);
     /* the pre-1.6 format is a bare pickle stream, not a zip */
     unsigned char magic[4] = {0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/lower/lower.h"
@@ -37,6 +38,8 @@ static const char help[] =
     "      --max-memory=BYTES     fail unless the estimate fits (k/M/G suffixes)\n"
     "      --dump                 append a `pass` record after every pass\n"
     "      --stream=FILE          write the records to FILE instead of stdout\n"
+    "      --depfile=FILE         write the files read to FILE (make syntax; the\n"
+    "                             target is the --stream FILE)\n"
     "  -q, --quiet                no notes on standard error\n"
     "  -h, --help                 show this help and exit\n"
     "      --version              show the version and exit\n";
@@ -51,6 +54,7 @@ struct options {
     unsigned long long max_memory;
     int dump;
     const char *stream;
+    const char *depfile;
 };
 
 static noreturn void list_passes(void)
@@ -64,7 +68,7 @@ static noreturn void list_passes(void)
 static struct options parse_command_line(int argc, char **argv)
 {
     enum { OPT_CONFIG = 256, OPT_WEIGHTS, OPT_PASS_OFF, OPT_LIST, OPT_OVERRIDES, OPT_MAX_MEMORY, OPT_DUMP,
-           OPT_STREAM, OPT_VERSION };
+           OPT_STREAM, OPT_DEPFILE, OPT_VERSION };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
         {"weights", required_argument, NULL, OPT_WEIGHTS},
@@ -74,6 +78,7 @@ static struct options parse_command_line(int argc, char **argv)
         {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
         {"dump", no_argument, NULL, OPT_DUMP},
         {"stream", required_argument, NULL, OPT_STREAM},
+        {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -102,6 +107,7 @@ static struct options parse_command_line(int argc, char **argv)
             break;
         case OPT_DUMP: o.dump = 1; break;
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -109,6 +115,7 @@ static struct options parse_command_line(int argc, char **argv)
         }
     }
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
+    if (o.depfile && !o.stream) usage_error("--depfile describes the --stream FILE: give both");
     return o;
 }
 
@@ -185,6 +192,7 @@ int main(int argc, char **argv)
 {
     prog_init(argv[0]);
     struct options o = parse_command_line(argc, argv);
+    if (o.depfile) deps_record();
     struct stream_writer out;
     struct record_set in = {0};
     filter_start(&out, o.stream, false, &in);
@@ -230,6 +238,7 @@ int main(int argc, char **argv)
             (long long)(m.mem.kv_bytes_per_token ? m.mem.kv_bytes_at_context / m.mem.kv_bytes_per_token : 0),
             (long long)m.mem.arena_bytes, o.max_memory);
     write_module_record(&out, "module", &m, config_path, weights_dir, NULL, 0);
+    if (o.depfile && deps_write(o.depfile, o.stream) != 0) die_last();
     if (stream_writer_close(&out) != 0) die_last();
 
     module_free(&m);
