@@ -83,8 +83,10 @@ int atomic_file_commit(struct atomic_file *f)
         f->final = NULL;
         return rc;
     }
-    if (fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
-    if (close(f->fd) != 0 && rc == 0) rc = fail("%s: close: %s", f->tmp, strerror(errno));
+    if (f->fd >= 0) { /* (atomic_files_commit closed it already) */
+        if (fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
+        if (close(f->fd) != 0 && rc == 0) rc = fail("%s: close: %s", f->tmp, strerror(errno));
+    }
     f->fd = -1;
     if (rc == 0 && rename(f->tmp, f->final) != 0)
         rc = fail("%s: cannot rename into place: %s", f->final, strerror(errno));
@@ -252,15 +254,10 @@ int atomic_clean_stale(const char *dir)
     return removed;
 }
 
-int copy_file(const char *src, const char *dst)
+int atomic_file_fill_from(struct atomic_file *f, const char *src)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) return fail("%s: %s", src, strerror(errno));
-    struct atomic_file out;
-    if (atomic_file_begin(&out, dst) != 0) {
-        close(in);
-        return -1;
-    }
     char *chunk = xmalloc(1 << 20);
     int rc = 0;
     for (;;) {
@@ -270,16 +267,43 @@ int copy_file(const char *src, const char *dst)
             break;
         }
         if (n == 0) break;
-        if (write_all(out.fd, chunk, (size_t)n) != 0) {
-            rc = fail("%s: write error: %s", out.tmp, strerror(errno));
+        if (write_all(f->fd, chunk, (size_t)n) != 0) {
+            rc = fail("%s: write error: %s", f->tmp ? f->tmp : f->final, strerror(errno));
             break;
         }
     }
     free(chunk);
     close(in);
-    if (rc != 0) {
+    return rc;
+}
+
+int copy_file(const char *src, const char *dst)
+{
+    struct atomic_file out;
+    if (atomic_file_begin(&out, dst) != 0) return -1;
+    if (atomic_file_fill_from(&out, src) != 0) {
         atomic_file_abort(&out);
         return -1;
     }
     return atomic_file_commit(&out);
+}
+
+int atomic_files_commit(struct atomic_file *f, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!f[i].tmp) continue; /* written in place */
+        if (fsync(f[i].fd) != 0) rc = fail("%s: fsync: %s", f[i].tmp, strerror(errno));
+        else if (close(f[i].fd) != 0) rc = fail("%s: close: %s", f[i].tmp, strerror(errno));
+        else f[i].fd = -1;
+    }
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) atomic_file_abort(&f[i]);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && atomic_file_commit(&f[i]) != 0) rc = -1;
+        else if (rc != 0) atomic_file_abort(&f[i]);
+    }
+    return rc;
 }

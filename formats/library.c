@@ -3,6 +3,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/mpscan.h"
 #include "common/stream.h"
 #include "common/version.h"
 
@@ -187,10 +188,10 @@ int library_read(const char *path, struct library *lib)
     if (rc == 0) {
         msgpack_unpacked up;
         msgpack_unpacked_init(&up);
-        size_t off = 0;
         char *what = xasprintf("%s: plan.msgpack", path);
-        if (msgpack_unpack_next(&up, plan.data, plan.len, &off) != MSGPACK_UNPACK_SUCCESS ||
-            up.data.type != MSGPACK_OBJECT_MAP || off != plan.len)
+        if (mp_unpack_bounded(plan.data, plan.len, &up, what) != 0)
+            rc = -1;
+        else if (up.data.type != MSGPACK_OBJECT_MAP)
             rc = fail("%s: not a single msgpack map", what);
         else
             rc = module_from_msgpack(&up.data, &lib->module, what);

@@ -93,6 +93,9 @@ static int pattern_from(const struct ctx *c, const struct jd *o, struct tok_patt
     }
     if (jd_is(r, JD_STRING)) {
         if (tok_pattern_regex(p, r->u.str, r->n)) return fail_prefix("%s: %s", c->file, f);
+        char *where = xasprintf("%s: %s", c->file, f);
+        tok_pattern_set_where(p, where);
+        free(where);
         return 0;
     }
     return tok_json_bad(c, f, "must hold a String or a Regex");
