@@ -480,6 +480,7 @@ static int parse_added(const struct ctx *c, const struct jd *list)
         if (!jd_is(e, JD_OBJECT)) return tok_json_bad(c, where, "must be an object");
         if (tok_json_need_str(c, e, "content", &content, where) || vocab_id(c, idv, TOK_MAX_ID + 1, &id, f)) return -1;
         if (!content->n) return tok_json_bad(c, where, "empty content");
+        if (content->n > TOKENIZER_MAX_TOKEN_BYTES) return tok_json_bad(c, where, "content longer than 65536 bytes");
         struct added_token a = {.content = (char *)content->u.str, .len = content->n, .id = id};
         if (tok_json_opt_bool(c, e, "special", false, &a.special, where) || tok_json_opt_bool(c, e, "lstrip", false, &a.lstrip, where) ||
             tok_json_opt_bool(c, e, "rstrip", false, &a.rstrip, where) ||

@@ -45,6 +45,10 @@ void tokenizer_free(struct tokenizer *t);
  * or "vocab.json+merges.txt". */
 const char *tokenizer_source(const struct tokenizer *t);
 
+/* The longest token text a tokenizer file may hold (real vocabularies
+ * stay under a few hundred bytes); a longer one is refused on loading. */
+#define TOKENIZER_MAX_TOKEN_BYTES (64u << 10)
+
 /* Append the ids of text[0..len) to out. add_special: apply the
  * post-processor (BOS/EOS templates), as HuggingFace's
  * encode(add_special_tokens=True). The text must be valid UTF-8.
