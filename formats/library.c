@@ -130,12 +130,15 @@ static int read_entry(struct archive *a, struct archive_entry *e, size_t max, st
     if (size < 0 || (uint64_t)size > max)
         return fail("%s: entry %s is %lld bytes (at most %zu allowed)", path, name, (long long)size, max);
     buf_reset(out);
-    buf_grow(out, (size_t)size);
+    /* memory grows with the bytes that arrive, not with what the header
+     * promises */
     la_ssize_t n;
-    while ((n = archive_read_data(a, out->data + out->len, (size_t)size - out->len + 1)) > 0) {
-        out->len += (size_t)n;
+    do {
+        buf_grow(out, 1u << 16);
+        n = archive_read_data(a, out->data + out->len, 1u << 16);
+        if (n > 0) out->len += (size_t)n;
         if (out->len > (size_t)size) return fail("%s: entry %s is longer than its header says", path, name);
-    }
+    } while (n > 0);
     if (n < 0) return fail("%s: entry %s: %s", path, name, archive_error_string(a));
     if (out->len != (size_t)size) return fail("%s: entry %s is truncated", path, name);
     out->data[out->len] = 0;

@@ -184,18 +184,40 @@ static int check_storages(struct tb_file *f)
     return rc;
 }
 
-/* Read exactly n bytes of the current entry into dst (NULL: skip them). */
-static int read_span(struct archive *a, const struct tb_file *f, const char *name, void *dst, uint64_t n)
+/* Skip n bytes of the current entry. */
+static int skip_span(struct archive *a, const struct tb_file *f, const char *name, uint64_t n)
 {
     static _Thread_local unsigned char discard[1 << 16];
     while (n > 0) {
-        size_t want = dst ? (size_t)n : (n < sizeof discard ? (size_t)n : sizeof discard);
-        la_ssize_t got = archive_read_data(a, dst ? dst : discard, want);
+        la_ssize_t got = archive_read_data(a, discard, n < sizeof discard ? (size_t)n : sizeof discard);
         if (got < 0) return fail("%s: %s: %s", f->path, name, archive_error_string(a));
         if (got == 0) return fail("%s: %s: the entry is shorter than its header says", f->path, name);
         n -= (uint64_t)got;
-        if (dst) dst = (char *)dst + got;
     }
+    return 0;
+}
+
+/* The next n bytes of the current entry, in memory that grows with what
+ * really arrives: a header may promise gigabytes the entry does not hold. */
+static int read_span(struct archive *a, const struct tb_file *f, const char *name, uint64_t n, void **out)
+{
+    size_t cap = n < (1u << 20) ? (size_t)n : (1u << 20), got = 0;
+    unsigned char *buf = xmalloc(cap + 1);
+    while (got < n) {
+        if (got == cap) {
+            cap = n - got > cap ? cap * 2 : (size_t)n;
+            if (cap > n) cap = (size_t)n;
+            buf = xrealloc(buf, cap + 1);
+        }
+        la_ssize_t r = archive_read_data(a, buf + got, cap - got);
+        if (r <= 0) {
+            free(buf);
+            if (r < 0) return fail("%s: %s: %s", f->path, name, archive_error_string(a));
+            return fail("%s: %s: the entry is shorter than its header says", f->path, name);
+        }
+        got += (size_t)r;
+    }
+    *out = buf;
     return 0;
 }
 
@@ -221,11 +243,8 @@ int tb_read_tensor(struct tb_file *f, size_t i, void **data, size_t *len)
             fail("%s: tensor '%s': storage data/%s is too short", f->path, t->name, t->storage_key);
             break;
         }
-        void *buf = xmalloc((size_t)n + 1);
-        if (read_span(a, f, name, NULL, off) != 0 || read_span(a, f, name, buf, n) != 0) {
-            free(buf);
-            break;
-        }
+        void *buf;
+        if (skip_span(a, f, name, off) != 0 || read_span(a, f, name, n, &buf) != 0) break;
         *data = buf;
         *len = (size_t)n;
         rc = 0;
