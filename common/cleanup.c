@@ -117,9 +117,14 @@ static void *signal_thread(void *arg)
 void cleanup_on_signals(void)
 {
     sigemptyset(&handled);
-    sigaddset(&handled, SIGINT);
-    sigaddset(&handled, SIGTERM);
-    sigaddset(&handled, SIGHUP);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        /* a signal ignored when we started (nohup, a background job of a
+         * script) stays ignored */
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        sigaddset(&handled, sigs[i]);
+    }
     /* threads started later inherit the mask: only signal_thread takes them */
     pthread_sigmask(SIG_BLOCK, &handled, NULL);
     pthread_t t;

@@ -22,9 +22,10 @@ void cleanup_register(const char *path);
 void cleanup_unregister(const char *path);
 /* Run the registered removals now. */
 void cleanup_run(void);
-/* Remove the registered temporaries on SIGINT, SIGTERM and SIGHUP, then die
- * of the signal. Call it before starting any thread (prog_init does): it
- * blocks these signals in every thread but the one that waits for them. */
+/* Remove the registered temporaries on SIGINT, SIGTERM and SIGHUP (those
+ * not ignored when the program started), then die of the signal. Call it
+ * before starting any thread (prog_init does): it blocks these signals in
+ * every thread but the one that waits for them. */
 void cleanup_on_signals(void);
 
 /* Enter and leave the writing gate. cleanup_hold() never returns once an

@@ -82,7 +82,8 @@ static int add_entry(struct archive *a, const char *name, const void *data, size
     archive_entry_set_gid(e, 0);
     int rc = 0;
     if (archive_write_header(a, e) != ARCHIVE_OK || archive_write_data(a, data, len) != (la_ssize_t)len)
-        rc = fail("%s: cannot write %s: %s", path, name, archive_error_string(a));
+        rc = fail("%s: cannot write %s: %s", path, name,
+                  archive_errno(a) > 0 ? strerror(archive_errno(a)) : archive_error_string(a));
     archive_entry_free(e);
     return rc;
 }
