@@ -2,7 +2,7 @@
 # Every libFuzzer harness (tests/fuzz/) runs briefly, so that a parser that
 # starts crashing, leaking or running away shows up in the suite: `make
 # fuzz-build` (clang, ASan+UBSan, build-fuzz/), then tests/fuzz/run for
-# MLC_FUZZ_SECONDS (20) each, two at a time. `make fuzz FUZZ_SECONDS=N` is
+# MLC_FUZZ_SECONDS (20) each, two at a time, in $MLC_BUILD/fuzz-suite. `make fuzz FUZZ_SECONDS=N` is
 # the longer run for people. Skipped, saying why, without clang's libFuzzer,
 # and under `make asan` (MLC_FUZZ_SECONDS=0: the harnesses are sanitized
 # builds already).
@@ -19,7 +19,8 @@ if ! command -v clang >/dev/null 2>&1 || [ ! -f "$runtime" ]; then
 	test_done
 fi
 
-FUZZ="$TRASH/build-fuzz"
+# inside the build directory, so that a second run rebuilds only what changed
+FUZZ="$MLC_BUILD/fuzz-suite"
 test_expect_success 'the harnesses build with clang, libFuzzer, ASan and UBSan' '
 	make -s -C "$SRC_DIR" -j2 FUZZ_BUILD="$FUZZ" fuzz-build >build.log 2>&1 || { tail -n 30 build.log; false; }
 '
