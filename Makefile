@@ -6,6 +6,8 @@
 #   make deps       install the Debian packages the project needs
 #   make demo       run the pipeline on the bundled model
 #   make bench      run the benchmarks under tests/bench/ (prints figures)
+#   make fuzz       build the libFuzzer harnesses (tests/fuzz/) with clang and
+#                   ASan+UBSan in build-fuzz/ and run each FUZZ_SECONDS (60)
 #   make install    PREFIX=/usr/local DESTDIR= (tools, manual pages, libmlc.a,
 #                   headers, mlc-pipe.pc, scripts, bash completion)
 #
@@ -52,10 +54,19 @@ UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPERS    := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
 
+# libFuzzer harnesses, one per parser entry point; built only by `make fuzz`
+# (clang, a sanitized library of their own in $(FUZZ_BUILD)).
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS      := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+
 MAN1 := $(sort $(wildcard man/*.1))
 MAN5 := $(sort $(wildcard man/*.5))
 
-.PHONY: all test check asan deps demo bench install uninstall clean
+.PHONY: all test check asan deps demo bench install uninstall clean fuzz fuzz-build fuzzers
 .DELETE_ON_ERROR:
 # keep object files of tools and tests (otherwise make deletes them as
 # intermediates and rebuilds them every time)
@@ -88,6 +99,23 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/helpers/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) $(LDLIBS) -pthread -o $@
+
+fuzzers: $(FUZZERS)
+
+# The harnesses' library: coverage for libFuzzer, ASan+UBSan to turn every
+# memory error, leak and undefined behaviour into a finding.
+fuzz-build:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="-O1 -g -fno-omit-frame-pointer" \
+		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link" fuzzers
+
+# Seeds come from the fixtures (some through the normal build's tools).
+fuzz: all $(HELPERS) fuzz-build
+	@MLC_BUILD=$(abspath $(BUILD)) MLC_FUZZ_BUILD=$(abspath $(FUZZ_BUILD)) \
+		tests/fuzz/run --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
+
 test check: all $(UNITS) $(HELPERS)
 	@MLC_BUILD=$(abspath $(BUILD)) tests/run
 
@@ -96,7 +124,7 @@ test check: all $(UNITS) $(HELPERS)
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 test
+		ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 MLC_FUZZ_SECONDS=0 test
 
 deps:
 	scripts/install-deps
@@ -143,6 +171,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DATADIR)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj $(BUILD)/shaders -name '*.d' 2>/dev/null)

@@ -15,6 +15,7 @@
 
 #include "common/atomic.h"
 #include "common/buf.h"
+#include "common/mpscan.h"
 
 struct stream_writer;
 
@@ -28,26 +29,33 @@ struct record {
     const char *source;          /* stream name, for messages */
 };
 
+/* The largest record a reader accepts. Records point at files for bulk
+ * data; the biggest real ones (a module) are a few MB. */
+#define STREAM_MAX_RECORD (256u << 20)
+
 struct stream_reader {
     int fd;
     char *name;
-    msgpack_unpacker unpacker;
+    size_t chunk;                /* bytes asked of read() at a time */
     msgpack_unpacked result;
     struct buf raw;              /* bytes read but not yet handed out */
     size_t raw_off;              /* start of the current record in raw */
-    uint64_t fed;                /* bytes read from fd so far */
+    struct mp_scan scan;         /* how far the current record is checked */
     uint64_t record_start;       /* stream offset of raw.data[raw_off] */
     uint64_t count;
     bool eof;
-    bool first_byte_checked;
     char *type;
 };
 
-/* name is used in messages ("<stdin>", a path). */
+/* name is used in messages ("<stdin>", a path). Reads 1 MiB at a time. */
 void stream_reader_init(struct stream_reader *r, int fd, const char *name);
+/* Read `chunk` bytes at a time instead (at least 1): small reads make
+ * records span many reads, as from a slow pipe. */
+void stream_reader_set_chunk(struct stream_reader *r, size_t chunk);
 /* 1: a record was read into *rec (valid until the next call); 0: clean end
- * of stream; -1: error (truncated, not a map, no type, read error), message
- * in last_error(). */
+ * of stream; -1: error (truncated, not a map, no type, nested more than
+ * MP_MAX_DEPTH deep, more than MP_MAX_ELEMENTS elements, larger than
+ * STREAM_MAX_RECORD, read error), message in last_error(). */
 int stream_next(struct stream_reader *r, struct record *rec);
 void stream_reader_free(struct stream_reader *r);
 

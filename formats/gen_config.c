@@ -2,6 +2,7 @@
  * order follow MLC-LLM's interface/gen_config.py. */
 #include "formats/gen_config.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "formats/chat_config.h"
@@ -110,6 +111,17 @@ static int load_model_config(struct gen_state *s)
 
 /* ---- tokenizer ---- */
 
+
+/* How many bytes of s to quote in a message: at most max, whole UTF-8
+ * characters. */
+static int quote_len(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n <= max) return (int)n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return (int)n;
+}
 static int load_tokenizer(struct gen_state *s)
 {
     /* the runtime's order: tokenizer.json, tokenizer.model, vocab.json */
@@ -138,10 +150,14 @@ static int load_tokenizer(struct gen_state *s)
     if (rc) return -1;
     long long vocab_size = model_config_int(s->model_config, "vocab_size", 0);
     if (s->vocab.id_end > vocab_size)
-        return fail("%s: token id %lld%s%s%s is past %s's vocab_size %lld: the embedding has only %lld rows",
-                    s->vocab.source, s->vocab.id_end - 1, s->vocab.largest ? " ('" : "",
-                    s->vocab.largest ? s->vocab.largest : "", s->vocab.largest ? "')" : "", s->config_path, vocab_size,
-                    vocab_size);
+    {
+        /* a token's text may be anything, of any length: quote the start */
+        const char *tok = s->vocab.largest ? s->vocab.largest : "";
+        int q = quote_len(tok, 60);
+        return fail("%s: token id %lld%s%.*s%s is past %s's vocab_size %lld: the embedding has only %lld rows",
+                    s->vocab.source, s->vocab.id_end - 1, s->vocab.largest ? " ('" : "", q, tok,
+                    !s->vocab.largest ? "" : tok[q] ? "...')" : "')", s->config_path, vocab_size, vocab_size);
+    }
     for (size_t i = 0; mlc_tokenizer_files[i]; i++) {
         if (!model_has(s, mlc_tokenizer_files[i])) continue;
         s->out->files = xrealloc(s->out->files, (s->out->n_files + 1) * sizeof *s->out->files);
@@ -406,17 +422,36 @@ int gen_config_write(const struct gen_options *o, const struct gen_result *r, co
 {
     if (make_dirs(out_dir, 0777) != 0) return -1;
     atomic_clean_stale(out_dir);
-    for (size_t i = 0; i < r->n_files; i++) {
+    /* the tokenizer files and the config are published together: all are
+     * written before any is renamed, so a full disk leaves none of them
+     * (and the config, renamed last, never names files that are not
+     * there) */
+    struct atomic_file *files = xcalloc(r->n_files + 1, sizeof *files);
+    size_t begun = 0;
+    int rc = 0;
+    for (size_t i = 0; i < r->n_files && rc == 0; i++) {
         char *src = path_join(o->model_dir, r->files[i]);
         char *dst = path_join(out_dir, r->files[i]);
-        int rc = copy_file(src, dst);
+        if (atomic_file_begin(&files[begun], dst) != 0) rc = -1;
+        else if (atomic_file_fill_from(&files[begun++], src) != 0) rc = -1;
         free(src);
         free(dst);
-        if (rc) return -1;
     }
-    char *path = path_join(out_dir, "mlc-chat-config.json");
-    struct pyjson_style style = pyjson_indent(2);
-    int rc = pyjson_write_file(path, r->config, &style);
-    free(path);
+    if (rc == 0) {
+        char *path = path_join(out_dir, "mlc-chat-config.json");
+        struct pyjson_style style = pyjson_indent(2);
+        struct buf text = BUF_INIT;
+        buf_init(&text);
+        if (pyjson_dump(&text, r->config, &style) != 0) rc = fail_prefix("%s", path);
+        else if (atomic_file_begin(&files[begun], path) != 0) rc = -1;
+        else if (write_all(files[begun++].fd, text.data, text.len) != 0)
+            rc = fail("%s: write error: %s", path, strerror(errno));
+        buf_free(&text);
+        free(path);
+    }
+    if (rc == 0) rc = atomic_files_commit(files, begun);
+    else
+        for (size_t i = 0; i < begun; i++) atomic_file_abort(&files[i]);
+    free(files);
     return rc;
 }

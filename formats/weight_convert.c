@@ -13,6 +13,7 @@
 
 #include "common/atomic.h"
 #include "common/buf.h"
+#include "common/cleanup.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
@@ -161,6 +162,9 @@ static void write_shard(void *arg)
     tc_shard_name(j->shard, name);
     char *path = path_join(w->tmp_dir, name);
     char err[512] = "";
+    /* an interrupt removes the temporary directory only once no shard is
+     * being created in it */
+    cleanup_hold();
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) snprintf(err, sizeof err, "%s: cannot create: %s", path, strerror(errno));
     else {
@@ -173,6 +177,7 @@ static void write_shard(void *arg)
             sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(fd);
     }
+    cleanup_release();
     free(path);
     free(w->bufs[j->shard]);
     w->bufs[j->shard] = NULL;
@@ -451,11 +456,13 @@ static int publish(const char *tmp, const char *out, size_t nshards, bool b16)
 static int write_json_file(const char *dir, const char *name, const struct buf *text)
 {
     char *p = path_join(dir, name);
+    cleanup_hold();
     int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     int rc = 0;
     if (fd < 0 || write_all(fd, text->data, text->len) != 0 || fsync(fd) != 0)
         rc = fail("%s: cannot write: %s", p, strerror(errno));
     if (fd >= 0) close(fd);
+    cleanup_release();
     free(p);
     return rc;
 }
@@ -646,7 +653,12 @@ int weight_convert(const struct convert_options *o, struct convert_result *r)
     buf_free(&text);
     json_decref(meta);
     if (failed) goto out;
-    if (publish(tmp.tmp, o->out_dir, r->plan.nshards, r->b16_written) != 0) goto out;
+    /* an interrupt waits for the publishing to end: then the new result is
+     * in place, and the temporary directory empty */
+    cleanup_hold();
+    int published = publish(tmp.tmp, o->out_dir, r->plan.nshards, r->b16_written);
+    cleanup_release();
+    if (published != 0) goto out;
     r->json_path = path_join(o->out_dir, TC_JSON_NAME);
     rc = 0;
 out:

@@ -302,7 +302,7 @@ static void detokenize(struct tokenizer *t, const struct options *o)
         if ((size_t)ids.v[i] >= vs) die("--detokenize: token id %d is outside the vocabulary (%zu tokens)", ids.v[i], vs);
     struct buf out = BUF_INIT;
     buf_init(&out);
-    tokenizer_decode(t, ids.v, ids.n, o->no_special, &out);
+    if (tokenizer_decode(t, ids.v, ids.n, o->no_special, &out) != 0) die_last();
     buf_addc(&out, '\n');
     stdout_write(out.data, out.len);
     buf_free(&out);
