@@ -2,6 +2,8 @@
  * order follow MLC-LLM's interface/gen_config.py. */
 #include "formats/gen_config.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "formats/chat_config.h"
@@ -10,12 +12,19 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
+#include "common/cleanup.h"
 #include "formats/conv_template.h"
+#include "formats/gguf_hf.h"
 #include "formats/model_arch.h"
 #include "formats/tokenizer/tokenizer_files.h"
 
 void gen_result_free(struct gen_result *r)
 {
+    if (r->staged) {
+        remove_tree(r->source_dir);
+        cleanup_unregister(r->source_dir);
+    }
+    free(r->source_dir);
     json_decref(r->config);
     for (size_t i = 0; i < r->n_files; i++) free(r->files[i]);
     free(r->files);
@@ -42,7 +51,7 @@ struct gen_state {
 
 static char *in_model(const struct gen_state *s, const char *name)
 {
-    return path_join(s->o->model_dir, name);
+    return path_join(s->out->source_dir, name);
 }
 
 static bool model_has(const struct gen_state *s, const char *name)
@@ -86,7 +95,7 @@ static int load_model_config(struct gen_state *s)
     if (!path_exists(s->config_path)) {
         if (model_has(s, "mlc-chat-config.json"))
             return fail("%s: no config.json: this is an already converted MLC model; mlc-cfg needs the "
-                        "HuggingFace model", s->o->model_dir);
+                        "HuggingFace model", s->out->source_dir);
         return fail("%s: missing (not a HuggingFace model directory?)", s->config_path);
     }
     s->config = json_load_path(s->config_path);
@@ -119,7 +128,7 @@ static int load_tokenizer(struct gen_state *s)
     const char *path = s->tokenizer_path;
     int rc;
     if (!path) {
-        rc = fail("%s: no tokenizer (tokenizer.json, tokenizer.model, or vocab.json with merges.txt)", s->o->model_dir);
+        rc = fail("%s: no tokenizer (tokenizer.json, tokenizer.model, or vocab.json with merges.txt)", s->out->source_dir);
     } else if (!strcmp(path_basename(path), "tokenizer.json")) {
         s->tokenizer_json = json_load_path(path);
         rc = !s->tokenizer_json                 ? -1
@@ -128,7 +137,7 @@ static int load_tokenizer(struct gen_state *s)
     } else if (!strcmp(path_basename(path), "tokenizer.model")) {
         rc = vocab_stats_sentencepiece(path, &s->vocab);
     } else if (!model_has(s, "merges.txt")) {
-        rc = fail("%s: vocab.json without merges.txt is not a tokenizer MLC can load", s->o->model_dir);
+        rc = fail("%s: vocab.json without merges.txt is not a tokenizer MLC can load", s->out->source_dir);
     } else {
         char *added = in_model(s, "added_tokens.json");
         rc = vocab_stats_vocab_json(path, path_exists(added) ? added : NULL, &s->vocab);
@@ -378,10 +387,55 @@ static json_t *assemble(struct gen_state *s)
     return c;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* A GGUF holds its configuration and tokenizer as metadata: they are
+ * written as HuggingFace's files into a temporary directory, which then
+ * stands for the model directory. */
+static int stage_source(const struct gen_options *o, struct gen_result *out)
+{
+    char *gguf = NULL;
+    if (!is_dir(o->model_dir) && ends_with(o->model_dir, ".gguf")) {
+        gguf = xstrdup(o->model_dir);
+    } else if (is_dir(o->model_dir)) {
+        char *config = path_join(o->model_dir, "config.json"), *mlc = path_join(o->model_dir, "mlc-chat-config.json");
+        if (!path_exists(config) && !path_exists(mlc)) gguf = gguf_in_dir(o->model_dir);
+        free(config);
+        free(mlc);
+        if (!gguf && strstr(last_error(), ".gguf files")) return -1;
+    }
+    if (!gguf) {
+        out->source_dir = xstrdup(o->model_dir);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char *dir = xasprintf("%s/mlc-cfg-gguf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fail("cannot make a temporary directory %s: %s", dir, strerror(errno));
+        free(dir);
+        free(gguf);
+        return -1;
+    }
+    cleanup_register(dir);
+    out->source_dir = dir;
+    out->staged = true;
+    int rc = gguf_export_side_files(gguf, dir);
+    free(gguf);
+    return rc;
+}
+
 int gen_config_build(const struct gen_options *o, struct gen_result *out)
 {
     memset(out, 0, sizeof *out);
     struct gen_state s = {.o = o, .out = out};
+    if (stage_source(o, out) != 0) {
+        gen_result_free(out);
+        return -1;
+    }
     int rc = load_model_config(&s) || load_tokenizer(&s) || load_generation(&s) || check_special_ids(&s) ||
              choose_template(&s);
     if (!rc) {
@@ -404,10 +458,11 @@ int gen_config_build(const struct gen_options *o, struct gen_result *out)
 
 int gen_config_write(const struct gen_options *o, const struct gen_result *r, const char *out_dir)
 {
+    (void)o; /* the files come from r->source_dir, which may differ from o->model_dir */
     if (make_dirs(out_dir, 0777) != 0) return -1;
     atomic_clean_stale(out_dir);
     for (size_t i = 0; i < r->n_files; i++) {
-        char *src = path_join(o->model_dir, r->files[i]);
+        char *src = path_join(r->source_dir, r->files[i]);
         char *dst = path_join(out_dir, r->files[i]);
         int rc = copy_file(src, dst);
         free(src);

@@ -586,6 +586,11 @@ int weight_convert(const struct convert_options *o, struct convert_result *r)
         convert_result_free(r);
         return -1;
     }
+    if (src.nquantized)
+        warning("%s: %zu tensor%s stored as %s (and similar): dequantized, then quantized again as %s, which "
+                "loses accuracy; mlc-check --reference %s measures what it cost (KL divergence)",
+                src.files[0].path, src.nquantized, src.nquantized == 1 ? " is" : "s are", src.quantized_type,
+                r->scheme->name, src.files[0].path);
     if (r->unused_sources) warning("%zu source tensor%s not used by any MLC parameter", r->unused_sources,
                                    r->unused_sources == 1 ? " is" : "s are");
 
