@@ -256,3 +256,27 @@ json_t *gguf_model_hf_config(const struct gguf_model *m)
     }
     return c.out;
 }
+
+json_t *gguf_model_generation_config(const struct gguf_model *m)
+{
+    /* llama.cpp's converter keeps the model's recommended sampling as
+     * general.sampling.*: they go back to generation_config.json */
+    static const struct {
+        const char *key, *field;
+    } keys[] = {
+        {"general.sampling.temp", "temperature"},
+        {"general.sampling.top_p", "top_p"},
+        {"general.sampling.penalty_repeat", "repetition_penalty"},
+    };
+    json_t *out = json_object();
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        double v;
+        int got = gguf_get_float(&m->g, keys[i].key, &v);
+        if (got < 0) {
+            json_decref(out);
+            return NULL;
+        }
+        if (got && isfinite(v)) json_object_set_new(out, keys[i].field, json_real(gguf_float32_decimal(v)));
+    }
+    return out;
+}

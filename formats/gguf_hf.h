@@ -64,6 +64,9 @@ const struct gguf_hf_tensor *gguf_model_find(const struct gguf_model *m, const c
 /* config.json as HuggingFace would write it for this model (a new object),
  * or NULL with a message naming the file and the metadata key. */
 json_t *gguf_model_hf_config(const struct gguf_model *m);
+/* generation_config.json: the sampling settings llama.cpp keeps as
+ * general.sampling.* (an empty object when there are none). */
+json_t *gguf_model_generation_config(const struct gguf_model *m);
 
 /* The tokenizer files HuggingFace's converters would write for the GGUF's
  * tokenizer.ggml.* vocabulary: tokenizer.json, tokenizer_config.json (with

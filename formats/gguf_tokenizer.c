@@ -103,6 +103,8 @@ static int vocab_load(struct vocab *v, const struct gguf *g)
     opt_bool(v, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix, &rc);
     if (rc) return -1;
     if (gguf_get_string(g, "tokenizer.ggml.pre", &v->pre) < 0) return -1;
+    /* the default asks for a BOS only when there is one */
+    if (v->add_bos && v->bos < 0 && !gguf_find(g, "tokenizer.ggml.add_bos_token")) v->add_bos = false;
     if (v->add_bos && v->bos < 0) return fail("%s: metadata 'tokenizer.ggml.add_bos_token': true, but there is no bos_token_id", g->path);
     if (v->add_eos && v->eos < 0) return fail("%s: metadata 'tokenizer.ggml.add_eos_token': true, but there is no eos_token_id", g->path);
     if (spm && v->unk < 0)
@@ -194,14 +196,22 @@ static int cmp_merge(const void *a, const void *b)
     return x->left < y->left ? -1 : x->left > y->left;
 }
 
-static int64_t normal_id(const struct vocab *v, const char *s, size_t n)
+/* Pieces BPE may build: normal ones and user-defined ones (Gemma's
+ * whitespace runs, which HuggingFace's converter also merges into). */
+static bool mergeable(const struct vocab *v, uint64_t i)
+{
+    int64_t t = token_type(v, i);
+    return t == TT_NORMAL || t == TT_USER;
+}
+
+static int64_t piece_id(const struct vocab *v, const char *s, size_t n)
 {
     char *key = xstrndup(s, n);
     json_t *id = json_object_get(v->vocab, key);
     free(key);
     if (!id) return -1;
     int64_t i = json_integer_value(id);
-    return token_type(v, (uint64_t)i) == TT_NORMAL ? i : -1;
+    return mergeable(v, (uint64_t)i) ? i : -1;
 }
 
 static json_t *spm_merges(const struct vocab *v)
@@ -209,12 +219,12 @@ static json_t *spm_merges(const struct vocab *v)
     struct merge *m = NULL;
     size_t n = 0, cap = 0;
     for (uint64_t i = 0; i < v->tokens->count; i++) {
-        if (token_type(v, i) != TT_NORMAL) continue;
+        if (!mergeable(v, i)) continue;
         const struct gguf_str *p = &v->tokens->strs[i];
-        if (normal_id(v, p->s, (size_t)p->len) != (int64_t)i) continue;
+        if (piece_id(v, p->s, (size_t)p->len) != (int64_t)i) continue;
         for (uint64_t cut = 1; cut < p->len; cut++) {
             if (((unsigned char)p->s[cut] & 0xC0) == 0x80) continue; /* inside a character */
-            int64_t l = normal_id(v, p->s, (size_t)cut), r = normal_id(v, p->s + cut, (size_t)(p->len - cut));
+            int64_t l = piece_id(v, p->s, (size_t)cut), r = piece_id(v, p->s + cut, (size_t)(p->len - cut));
             if (l < 0 || r < 0) continue;
             m = xgrow(m, &cap, n + 1, sizeof *m);
             m[n++] = (struct merge){l, r, (int64_t)i, gguf_array_float(v->scores, i)};

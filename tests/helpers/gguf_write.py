@@ -374,7 +374,7 @@ def json_vocab(path):
         for r, x in enumerate(m["merges"]):
             a, b = x if isinstance(x, list) else x.split(" ", 1)
             rank.setdefault(a + b, r)
-        scores = [-float(rank.get(tokens[i], len(m["merges"]) + i)) if types[i] == 1 else 0.0 for i in range(n)]
+        scores = [-float(rank.get(tokens[i], len(m["merges"]) + i)) if types[i] in (1, 4) else 0.0 for i in range(n)]
         return "llama", tokens, types, scores
     merges = [" ".join(x) if isinstance(x, list) else x for x in m["merges"]]
     return "gpt2", tokens, types, merges
@@ -395,6 +395,8 @@ def tokenizer_kvs(tok_dir, use_json, pre, add_bos, chat_template):
                 ("tokenizer.ggml.token_type", ARRAY, (I32, types))]
         if model == "llama":
             kvs.append(("tokenizer.ggml.scores", ARRAY, (F32, extra)))
+            norm = json.dumps(json.load(open(os.path.join(tok_dir, "tokenizer.json"))).get("normalizer"))
+            kvs.append(("tokenizer.ggml.add_space_prefix", BOOL, '"Prepend"' in norm))
         else:
             kvs += [("tokenizer.ggml.merges", ARRAY, (STRING, extra)), ("tokenizer.ggml.pre", STRING, pre or "default")]
     def tok_id(key):
@@ -465,6 +467,11 @@ def cmd_write(args):
     heads, kv = c["num_attention_heads"], c.get("num_key_value_heads") or c["num_attention_heads"]
     kvs = arch_kvs(arch, c)
     kvs.insert(3, ("general.file_type", U32, {"f32": 0, "f16": 1, "q8_0": 7, "q4_0": 2, "q4_k": 15, "q6_k": 18}[qtype]))
+    gpath = os.path.join(hf, "generation_config.json")
+    gen = json.load(open(gpath)) if os.path.exists(gpath) else {}
+    for field, key in (("temperature", "temp"), ("top_p", "top_p"), ("repetition_penalty", "penalty_repeat")):
+        if isinstance(gen.get(field), (int, float)):
+            kvs.append(("general.sampling." + key, F32, gen[field]))
     ct = open(opts["--chat-template"]).read() if "--chat-template" in opts else None
     kvs += tokenizer_kvs(hf, "--tokenizer-json" in flags, opts.get("--pre"), False if "--no-bos" in flags else None, ct)
     weights = read_safetensors(hf)
