@@ -115,7 +115,9 @@ TEST(reads_metadata_and_tensors)
     json_t *tok, *cfg, *special;
     CHECK_EQ(gguf_tokenizer_files(&g, &tok, &cfg, &special), 0);
     CHECK_EQ(json_integer_value(json_object_get(json_object_get(json_object_get(tok, "model"), "vocab"), "b")), 2);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(tok, "model"), "unk_token")), "<unk>");
+    /* no token types, no unknown_token_id: no unknown token; no BOS id: none added */
+    CHECK(json_is_null(json_object_get(json_object_get(tok, "model"), "unk_token")));
+    CHECK(json_is_null(json_object_get(tok, "post_processor")));
     json_decref(tok);
     json_decref(cfg);
     json_decref(special);
