@@ -80,8 +80,8 @@ test_expect_success 'gemma3 multimodal checkpoint: language_model. weights, the 
 test_expect_success 'mlc-lower refuses the three architectures by name, from a record or a file' '
 	for a in gemma2 gemma3_text phi3; do
 		mlc-fetch -q $a-f32 | mlc-cfg -q --quantization q4f16_1 -o low-$a 2>/dev/null | mlc-quant -q >low-$a.mp &&
-		test_must_fail mlc-lower -q <low-$a.mp >out 2>err &&
-		test_must_be_empty out &&
+		test_must_fail mlc-lower -q <low-$a.mp >lowered 2>err &&
+		test_must_be_empty lowered &&
 		test_grep "config record: model_type .$a.: mlc-lower cannot build this architecture.s graph yet" err &&
 		test_must_fail mlc-lower -q --config low-$a/mlc-chat-config.json </dev/null 2>err &&
 		test_grep "low-$a/mlc-chat-config.json: model_type .$a.: mlc-lower cannot build" err || return 1
