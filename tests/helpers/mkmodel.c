@@ -11,7 +11,7 @@
  * layout (one file or shards) or on the dtype's byte order of writing. The
  * same arguments give the same bytes. The Gemma 2, Gemma 3 and Phi-3
  * fixtures are shaped to exercise what those architectures add: Gemma 2's
- * soft-capping (small caps, so they bite), its query_pre_attn_scalar
+ * soft-capping (caps small enough to bite), its query_pre_attn_scalar
  * (unequal to head_dim) and the sliding window (8 tokens) on every other
  * layer; Gemma 3's q/k norms, local and global rotary bases with linear
  * scaling, and a sliding window pattern of 3 over 6 layers; Phi-3's fused
@@ -294,7 +294,7 @@ static json_t *config_gemma_phi3(const struct spec *s)
     json_object_set_new(c, "bos_token_id", json_integer(1));
     if (phi3) json_object_set_new(c, "embd_pdrop", json_real(0.0));
     json_object_set_new(c, "eos_token_id", json_integer(2));
-    if (g2) json_object_set_new(c, "final_logit_softcapping", json_real(3.0));
+    if (g2) json_object_set_new(c, "final_logit_softcapping", json_real(10.0));
     if (g3) json_object_set_new(c, "final_logit_softcapping", json_null());
     if (!phi3) json_object_set_new(c, "head_dim", json_integer(s->head_dim));
     json_object_set_new(c, "hidden_act", json_string(phi3 ? "silu" : "gelu_pytorch_tanh"));
