@@ -242,6 +242,13 @@ def write_safetensors(path, tensors):
             f.write(b)
 
 
+# Gemma's and Phi-3's names where they differ from llama's
+LAYER_GEMMA = [("post_attention_layernorm.weight", "post_attention_norm.weight"),
+               ("pre_feedforward_layernorm.weight", "ffn_norm.weight"),
+               ("post_feedforward_layernorm.weight", "post_ffw_norm.weight")]
+LAYER_PHI3 = [("self_attn.qkv_proj.weight", "attn_qkv.weight"), ("mlp.gate_up_proj.weight", "ffn_up.weight")]
+ARCH = "llama"
+
 LAYER = [("input_layernorm.weight", "attn_norm.weight"), ("self_attn.q_proj.weight", "attn_q.weight"),
          ("self_attn.k_proj.weight", "attn_k.weight"), ("self_attn.v_proj.weight", "attn_v.weight"),
          ("self_attn.q_proj.bias", "attn_q.bias"), ("self_attn.k_proj.bias", "attn_k.bias"),
@@ -253,6 +260,12 @@ GLOBAL = [("model.embed_tokens.weight", "token_embd.weight"), ("model.norm.weigh
           ("lm_head.weight", "output.weight")]
 
 
+def layer_table():
+    if ARCH.startswith("gemma"):
+        return LAYER_GEMMA + LAYER
+    return LAYER_PHI3 + LAYER if ARCH == "phi3" else LAYER
+
+
 def gguf_name(hf):
     for h, g in GLOBAL:
         if hf == h:
@@ -260,7 +273,7 @@ def gguf_name(hf):
     parts = hf.split(".")
     if parts[:2] == ["model", "layers"]:
         rest = ".".join(parts[3:])
-        for h, g in LAYER:
+        for h, g in layer_table():
             if rest == h:
                 return "blk.%s.%s" % (parts[2], g)
     raise KeyError(hf)
@@ -272,7 +285,7 @@ def hf_name(g):
             return h
     parts = g.split(".")
     rest = ".".join(parts[2:])
-    for h, gg in LAYER:
+    for h, gg in layer_table():
         if rest == gg:
             return "model.layers.%s.%s" % (parts[1], h)
     raise KeyError(g)
@@ -424,6 +437,8 @@ def tokenizer_kvs(tok_dir, use_json, pre, add_bos, chat_template):
 def arch_kvs(arch, c):
     heads = c["num_attention_heads"]
     head_dim = c.get("head_dim") or c["hidden_size"] // heads
+    if arch in ("gemma2", "gemma3", "phi3"):
+        return arch_kvs_gemma_phi3(arch, c, head_dim)
     kvs = [("general.architecture", STRING, arch), ("general.name", STRING, "test"),
            ("general.alignment", U32, ALIGN),
            (arch + ".context_length", U32, c.get("max_position_embeddings", 2048)),
@@ -438,6 +453,35 @@ def arch_kvs(arch, c):
            (arch + ".vocab_size", U32, c["vocab_size"])]
     if c.get("head_dim"):
         kvs += [(arch + ".attention.key_length", U32, head_dim), (arch + ".attention.value_length", U32, head_dim)]
+    return kvs
+
+
+def arch_kvs_gemma_phi3(arch, c, head_dim):
+    """As llama.cpp's converter writes Gemma 2, Gemma 3 and Phi-3."""
+    kvs = [("general.architecture", STRING, arch), ("general.name", STRING, "test"), ("general.alignment", U32, ALIGN),
+           (arch + ".context_length", U32, c["max_position_embeddings"]),
+           (arch + ".embedding_length", U32, c["hidden_size"]),
+           (arch + ".block_count", U32, c["num_hidden_layers"]),
+           (arch + ".feed_forward_length", U32, c["intermediate_size"]),
+           (arch + ".attention.head_count", U32, c["num_attention_heads"]),
+           (arch + ".attention.head_count_kv", U32, c.get("num_key_value_heads") or c["num_attention_heads"]),
+           (arch + ".attention.layer_norm_rms_epsilon", F32, c["rms_norm_eps"])]
+    if arch == "phi3":
+        kvs += [(arch + ".rope.dimension_count", U32, head_dim), (arch + ".rope.freq_base", F32, c["rope_theta"]),
+                (arch + ".rope.scaling.original_context_length", U32, c["original_max_position_embeddings"]),
+                (arch + ".attention.sliding_window", U32, c["sliding_window"])]
+        return kvs
+    kvs += [(arch + ".attention.key_length", U32, head_dim), (arch + ".attention.value_length", U32, head_dim),
+            (arch + ".attention.sliding_window", U32, c["sliding_window"])]
+    if arch == "gemma2":
+        kvs += [(arch + ".attn_logit_softcapping", F32, c["attn_logit_softcapping"]),
+                (arch + ".final_logit_softcapping", F32, c["final_logit_softcapping"])]
+    else:
+        kvs.append((arch + ".rope.freq_base", F32, c["rope_theta"]))
+        rs = c.get("rope_scaling")
+        if rs:
+            kvs += [(arch + ".rope.scaling.type", STRING, rs["rope_type"]),
+                    (arch + ".rope.scaling.factor", F32, rs["factor"])]
     return kvs
 
 
@@ -461,9 +505,13 @@ def cmd_write(args):
     opts = dict(zip(rest[2::2], rest[3::2]))
     qtype = opts.get("--type", "f32")
     c = json.load(open(os.path.join(hf, "config.json")))
+    global ARCH
     arch = c["model_type"]
     if arch == "mistral":
         arch = "llama"                                    # llama.cpp writes Mistral as llama
+    if arch == "gemma3_text":
+        arch = "gemma3"
+    ARCH = arch
     heads, kv = c["num_attention_heads"], c.get("num_key_value_heads") or c["num_attention_heads"]
     kvs = arch_kvs(arch, c)
     kvs.insert(3, ("general.file_type", U32, {"f32": 0, "f16": 1, "q8_0": 7, "q4_0": 2, "q4_k": 15, "q6_k": 18}[qtype]))
@@ -482,8 +530,14 @@ def cmd_write(args):
             a = permute(a, heads)
         if arch == "llama" and name.endswith("k_proj.weight"):
             a = permute(a, kv)
+        if arch.startswith("gemma") and name.endswith("norm.weight"):
+            a = a + 1                                     # ggml's RMSNorm multiplies by w: Gemma's 1 + w
         t, data = store(a, qtype)
         tensors.append((gguf_name(name), t, list(reversed(a.shape)), data))
+    if arch == "phi3" and c.get("rope_scaling"):
+        for which in ("long", "short"):
+            f = np.array(c["rope_scaling"][which + "_factor"], np.float32)
+            tensors.append(("rope_factors_%s.weight" % which, T_F32, [len(f)], f.tobytes()))
     write_gguf(out, kvs, tensors)
 
 
@@ -573,8 +627,14 @@ def cmd_dequant(args):
     arch = kv["general.architecture"]
     heads = kv[arch + ".attention.head_count"]
     kvh = kv.get(arch + ".attention.head_count_kv", heads)
+    global ARCH
+    ARCH = arch
     out = {}
     for name, a in tensors.items():
+        if name.startswith("rope_factors_"):
+            continue
+        if arch.startswith("gemma") and name.endswith("norm.weight"):
+            a = a - 1
         if arch == "llama" and name.endswith("attn_q.weight"):
             a = unpermute(a, heads)
         if arch == "llama" and name.endswith("attn_k.weight"):
