@@ -58,15 +58,14 @@ int weight_config_from_json(struct weight_config *c, const json_t *root, const c
             goto bad;
         mc = text;
     }
-    if (mc == outer && (positive(mc, "vocab_size", &c->vocab_size, what, true) ||
-                        positive(mc, "tensor_parallel_shards", &c->tensor_parallel_shards, what, false)))
-        goto bad;
     if (positive(mc, "hidden_size", &c->hidden_size, what, true) ||
         positive(mc, "intermediate_size", &c->intermediate_size, what, true) ||
         positive(mc, "num_attention_heads", &c->num_attention_heads, what, true) ||
         positive(mc, "num_hidden_layers", &c->num_hidden_layers, what, true) ||
+        (mc == outer && positive(mc, "vocab_size", &c->vocab_size, what, true)) ||
         positive(mc, "num_key_value_heads", &c->num_key_value_heads, what, false) ||
-        positive(mc, "head_dim", &c->head_dim, what, false))
+        positive(mc, "head_dim", &c->head_dim, what, false) ||
+        (mc == outer && positive(mc, "tensor_parallel_shards", &c->tensor_parallel_shards, what, false)))
         goto bad;
     char where[300];
     snprintf(where, sizeof where, "%s: model_config", what);

@@ -4,8 +4,16 @@
 # a `model` record with format gguf; hostile files get one-line errors that
 # name the file and the field, and no record.
 . "$(dirname "$0")/lib.sh"
+. "$TESTS_DIR/helpers/fetch-lib.sh"
 
 GW="$PYTHON $SRC_DIR/tests/helpers/gguf_write.py"
+
+# A hub repository of quantizations, as GGUF repositories are published.
+mkdir ggrepo &&
+$GW write "$FIXTURES/stories260K" ggrepo/stories-F32.gguf --type f32 &&
+$GW write "$FIXTURES/stories260K" ggrepo/stories-Q8_0.gguf --type q8_0 &&
+echo "# stories260K in GGUF" >ggrepo/README.md || exit 1
+start_hub hub --repo org/stories-GGUF=ggrepo
 
 test_expect_success 'set up: stories260K as a float32 GGUF' '
 	mkdir g && $GW write "$FIXTURES/stories260K" g/stories.gguf --type f32
@@ -64,6 +72,17 @@ test_expect_success 'the hostile messages say what was wrong' '
 	test_grep "tensor .token_embd.weight.: the dimensions overflow" all.err &&
 	test_grep "metadata .general.architecture.: the string length 2305843009213693952 is past the end of the file" all.err &&
 	test_grep "tensor .token_embd.weight.: unknown tensor type 99" all.err
+'
+
+test_expect_success 'a hub repository of GGUF files: --include picks one; the cache keeps it' '
+	test_must_fail mlc-fetch -q HF://org/stories-GGUF <"$NO_STREAM" 2>err &&
+	test_grep "HF://org/stories-GGUF: 2 .gguf files (stories-F32.gguf, stories-Q8_0.gguf): choose one with --include" err &&
+	mlc-fetch -q --include "*Q8_0*" HF://org/stories-GGUF <"$NO_STREAM" >hub.mp &&
+	test "$(model_field format hub.mp)" = gguf &&
+	mlc-dump hub.mp | grep -q "\"files\":\[{\"name\":\"stories-Q8_0.gguf\"" &&
+	cmp "$(model_field path hub.mp)/stories-Q8_0.gguf" ggrepo/stories-Q8_0.gguf &&
+	mlc-fetch -q --include "*Q8_0*" HF://org/stories-GGUF <"$NO_STREAM" >again.mp &&
+	test "$(mlc-dump hub.mp)" = "$(mlc-dump again.mp)"
 '
 
 test_done

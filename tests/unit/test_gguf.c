@@ -7,7 +7,7 @@
 #include "common/err.h"
 #include "formats/gguf.h"
 #include "formats/gguf_hf.h"
-#include "test.h"
+#include "tests/unit/test.h"
 
 static void put_u32(struct buf *b, uint32_t v)
 {
