@@ -25,6 +25,7 @@ void gen_result_free(struct gen_result *r)
         cleanup_unregister(r->source_dir);
     }
     free(r->source_dir);
+    free(r->staged_from);
     json_decref(r->config);
     for (size_t i = 0; i < r->n_files; i++) free(r->files[i]);
     free(r->files);
@@ -36,6 +37,7 @@ struct gen_state {
     const struct gen_options *o;
     const struct model_arch *arch;
     char *config_path;
+    char *config_name;           /* how messages name it (the GGUF it was made from) */
     json_t *config;              /* config.json */
     json_t *generation;          /* generation_config.json, or NULL */
     json_t *model_config;
@@ -98,21 +100,23 @@ static int load_model_config(struct gen_state *s)
                         "HuggingFace model", s->out->source_dir);
         return fail("%s: missing (not a HuggingFace model directory?)", s->config_path);
     }
+    s->config_name = s->out->staged_from ? xasprintf("%s (its metadata as config.json)", s->out->staged_from)
+                                         : xstrdup(s->config_path);
     s->config = json_load_path(s->config_path);
     if (!s->config) return -1;
-    if (!json_is_object(s->config)) return fail("%s: not a JSON object", s->config_path);
+    if (!json_is_object(s->config)) return fail("%s: not a JSON object", s->config_name);
     const json_t *mt = json_object_get(s->config, "model_type");
-    if (!mt) return fail("%s: missing field 'model_type'", s->config_path);
-    if (!json_is_string(mt)) return fail("%s: field 'model_type' must be a string", s->config_path);
+    if (!mt) return fail("%s: missing field 'model_type'", s->config_name);
+    if (!json_is_string(mt)) return fail("%s: field 'model_type' must be a string", s->config_name);
     s->arch = model_arch_find(json_string_value(mt));
     if (!s->arch)
-        return fail("%s: model_type '%s' is not supported (supported: %s)", s->config_path, json_string_value(mt),
+        return fail("%s: model_type '%s' is not supported (supported: %s)", s->config_name, json_string_value(mt),
                     model_arch_names());
     if (!mlc_quantization_known(s->o->quantization))
         return fail("unknown quantization '%s' (known: %s)", s->o->quantization, mlc_quantization_names());
     json_t *ov = build_overrides(s);
     if (!ov) return -1;
-    s->model_config = model_arch_build_config(s->arch, s->config, s->config_path, ov);
+    s->model_config = model_arch_build_config(s->arch, s->config, s->config_name, ov);
     json_decref(ov);
     return s->model_config ? 0 : -1;
 }
@@ -149,7 +153,7 @@ static int load_tokenizer(struct gen_state *s)
     if (s->vocab.id_end > vocab_size)
         return fail("%s: token id %lld%s%s%s is past %s's vocab_size %lld: the embedding has only %lld rows",
                     s->vocab.source, s->vocab.id_end - 1, s->vocab.largest ? " ('" : "",
-                    s->vocab.largest ? s->vocab.largest : "", s->vocab.largest ? "')" : "", s->config_path, vocab_size,
+                    s->vocab.largest ? s->vocab.largest : "", s->vocab.largest ? "')" : "", s->config_name, vocab_size,
                     vocab_size);
     for (size_t i = 0; mlc_tokenizer_files[i]; i++) {
         if (!model_has(s, mlc_tokenizer_files[i])) continue;
@@ -203,7 +207,7 @@ static int load_generation(struct gen_state *s)
     s->gen_fields = json_object();
     s->gen_sources = json_object();
     const json_t *files[2] = {s->generation, s->config};
-    const char *names[2] = {gen_path, s->config_path};
+    const char *names[2] = {gen_path, s->config_name};
     for (size_t k = 0; gen_keys[k]; k++) {
         json_t *v = NULL;
         const char *from = "MLC's default";
@@ -423,9 +427,8 @@ static int stage_source(const struct gen_options *o, struct gen_result *out)
     cleanup_register(dir);
     out->source_dir = dir;
     out->staged = true;
-    int rc = gguf_export_side_files(gguf, dir);
-    free(gguf);
-    return rc;
+    out->staged_from = gguf;
+    return gguf_export_side_files(gguf, dir);
 }
 
 int gen_config_build(const struct gen_options *o, struct gen_result *out)
@@ -443,6 +446,7 @@ int gen_config_build(const struct gen_options *o, struct gen_result *out)
         out->config = assemble(&s);
     }
     free(s.config_path);
+    free(s.config_name);
     json_decref(s.config);
     json_decref(s.generation);
     json_decref(s.model_config);

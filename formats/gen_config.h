@@ -39,6 +39,7 @@ struct gen_result {
     char *source_dir;            /* model_dir, or for a GGUF the temporary directory holding the
                                   * config.json and tokenizer files made from its metadata */
     bool staged;                 /* source_dir is that temporary directory (removed by free) */
+    char *staged_from;           /* the GGUF file it was made from, or NULL */
 };
 
 int gen_config_build(const struct gen_options *o, struct gen_result *out);

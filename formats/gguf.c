@@ -375,17 +375,6 @@ bool gguf_has_magic(const void *data, size_t size)
     return size >= 4 && !memcmp(data, GGUF_MAGIC, 4);
 }
 
-int gguf_file_has_magic(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    char head[4];
-    ssize_t n = read(fd, head, 4);
-    close(fd);
-    if (n < 0) return -1;
-    return gguf_has_magic(head, (size_t)n);
-}
-
 int gguf_open(struct gguf *g, const char *path)
 {
     memset(g, 0, sizeof *g);

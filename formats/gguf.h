@@ -95,7 +95,6 @@ void gguf_close(struct gguf *g);
 
 /* True when the file starts with GGUF's magic. */
 bool gguf_has_magic(const void *data, size_t size);
-int gguf_file_has_magic(const char *path);   /* 1, 0, or -1 on a read error */
 
 const char *ggml_type_name(enum ggml_type t);   /* "Q4_K", or NULL when unknown */
 /* Elements per block and bytes per block; false for an unknown type. */

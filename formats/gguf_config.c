@@ -27,6 +27,7 @@ static void key_of(const struct cfg *c, const char *suffix, char *key, size_t n)
 /* {arch}.suffix as an integer field; required ones fail when absent. */
 static long long put_int(struct cfg *c, const char *field, const char *suffix, bool required)
 {
+    if (c->rc) return -1; /* the first failure is the one told */
     char key[128];
     key_of(c, suffix, key, sizeof key);
     uint64_t v = 0;
@@ -42,6 +43,7 @@ static long long put_int(struct cfg *c, const char *field, const char *suffix, b
 
 static bool put_float(struct cfg *c, const char *field, const char *suffix, bool required)
 {
+    if (c->rc) return false;
     char key[128];
     key_of(c, suffix, key, sizeof key);
     double v;
@@ -57,6 +59,7 @@ static bool put_float(struct cfg *c, const char *field, const char *suffix, bool
 
 static void put_token_id(struct cfg *c, const char *field, const char *key)
 {
+    if (c->rc) return;
     uint64_t v;
     int got = gguf_get_uint(&c->m->g, key, &v);
     if (got < 0) c->rc = -1;
@@ -66,6 +69,7 @@ static void put_token_id(struct cfg *c, const char *field, const char *key)
 /* A float32 tensor of the file as doubles (rope factors). */
 static json_t *factor_list(struct cfg *c, const char *name, size_t want)
 {
+    if (c->rc) return NULL;
     const struct gguf_tensor *t = gguf_find_tensor(&c->m->g, name);
     if (!t) return NULL;
     if (t->type != GGML_F32 || t->ndim != 1 || (want && t->numel != want)) {
@@ -91,6 +95,7 @@ static json_t *factor_list(struct cfg *c, const char *name, size_t want)
  * matches. */
 static void llama3_scaling(struct cfg *c, double theta, long long head_dim)
 {
+    if (c->rc) return;
     const struct gguf_tensor *t = gguf_find_tensor(&c->m->g, "rope_freqs.weight");
     if (!t) return;
     if (t->type != GGML_F32 || t->ndim != 1 || head_dim < 2 || t->numel != (uint64_t)head_dim / 2) {
@@ -190,14 +195,14 @@ json_t *gguf_model_hf_config(const struct gguf_model *m)
     double theta = 10000;
     char key[128];
     key_of(&c, "rope.freq_base", key, sizeof key);
-    if (gguf_get_float(&m->g, key, &theta) < 0) c.rc = -1;
+    if (!c.rc && gguf_get_float(&m->g, key, &theta) < 0) c.rc = -1;
     theta = gguf_float32_decimal(theta);
     json_object_set_new(c.out, "rope_theta", json_real(theta));
     /* head_dim: key_length when given (Qwen3, Gemma), else hidden / heads */
     long long head_dim = -1;
     key_of(&c, "attention.key_length", key, sizeof key);
     uint64_t kl;
-    int got = gguf_get_uint(&m->g, key, &kl);
+    int got = c.rc ? 0 : gguf_get_uint(&m->g, key, &kl);
     if (got < 0) c.rc = -1;
     else if (got && kl > 0 && kl <= 65536) head_dim = (long long)kl;
     if (head_dim < 0 && heads > 0 && hidden > 0) head_dim = hidden / heads;

@@ -206,13 +206,16 @@ static bool mergeable(const struct vocab *v, uint64_t i)
 
 static int64_t piece_id(const struct vocab *v, const char *s, size_t n)
 {
-    char *key = xstrndup(s, n);
-    json_t *id = json_object_get(v->vocab, key);
-    free(key);
+    json_t *id = json_object_getn(v->vocab, s, n);
     if (!id) return -1;
     int64_t i = json_integer_value(id);
     return mergeable(v, (uint64_t)i) ? i : -1;
 }
+
+/* Every split of every piece is looked up, so a piece's length bounds the
+ * work: SentencePiece's pieces are a few dozen bytes (16 characters by
+ * default); anything near this is not a vocabulary. */
+#define SPM_PIECE_MAX 4096
 
 static json_t *spm_merges(const struct vocab *v)
 {
@@ -221,6 +224,12 @@ static json_t *spm_merges(const struct vocab *v)
     for (uint64_t i = 0; i < v->tokens->count; i++) {
         if (!mergeable(v, i)) continue;
         const struct gguf_str *p = &v->tokens->strs[i];
+        if (p->len > SPM_PIECE_MAX) {
+            free(m);
+            fail("%s: metadata 'tokenizer.ggml.tokens': token %llu is %llu bytes long (a SentencePiece piece has "
+                 "at most %d here)", v->g->path, (unsigned long long)i, (unsigned long long)p->len, SPM_PIECE_MAX);
+            return NULL;
+        }
         if (piece_id(v, p->s, (size_t)p->len) != (int64_t)i) continue;
         for (uint64_t cut = 1; cut < p->len; cut++) {
             if (((unsigned char)p->s[cut] & 0xC0) == 0x80) continue; /* inside a character */
@@ -240,10 +249,12 @@ static json_t *spm_merges(const struct vocab *v)
 
 static json_t *spm_tokenizer(const struct vocab *v)
 {
+    json_t *merges = spm_merges(v);
+    if (!merges) return NULL;
     json_t *model = json_pack("{s:s,s:n,s:o,s:n,s:n,s:b,s:b,s:b,s:O,s:o}", "type", "BPE", "dropout", "unk_token",
                               v->unk >= 0 ? token_str(v, (uint64_t)v->unk) : json_null(), "continuing_subword_prefix",
                               "end_of_word_suffix", "fuse_unk", 1, "byte_fallback", 1, "ignore_merges", 0, "vocab", v->vocab,
-                              "merges", spm_merges(v));
+                              "merges", merges);
     json_t *replace = json_pack("{s:s,s:o,s:s}", "type", "Replace", "pattern", string_pattern(" "), "content", "\u2581");
     json_t *normalizer = v->add_space_prefix
                              ? json_pack("{s:s,s:[{s:s,s:s},o]}", "type", "Sequence", "normalizers", "type", "Prepend",

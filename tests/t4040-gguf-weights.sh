@@ -106,4 +106,18 @@ test_expect_success 'a GGUF with a tensor llama.cpp would not write for that arc
 	test_grep "odd.gguf: tensor .blk.0.attn_qkv.weight.: not a tensor of llama.cpp.s llama models that has a HuggingFace name" err
 '
 
+test_expect_success 'mlc-cfg on a GGUF without a key config.json needs names the file and the key' '
+	$PYTHON - <<-PY
+	import sys
+	sys.path.insert(0, "$SRC_DIR/tests/helpers")
+	import gguf_write as g
+	g.write_gguf("nokey.gguf", [("general.architecture", g.STRING, "llama"), ("llama.attention.head_count", g.U32, 2)],
+	             [("token_embd.weight", g.T_F32, [4, 8], b"\0" * 128)])
+	PY
+	test_must_fail mlc-cfg -q --model nokey.gguf --quantization q0f32 -o nk </dev/null 2>err &&
+	test_line_count = 1 err &&
+	test_grep "nokey.gguf: metadata .llama.embedding_length.: missing" err &&
+	! test -e nk/mlc-chat-config.json
+'
+
 test_done
