@@ -72,7 +72,7 @@ static json_t *factor_list(struct cfg *c, const char *name, size_t want)
     if (c->rc) return NULL;
     const struct gguf_tensor *t = gguf_find_tensor(&c->m->g, name);
     if (!t) return NULL;
-    if (t->type != GGML_F32 || t->ndim != 1 || (want && t->numel != want)) {
+    if (t->type != GGML_F32 || t->ndim != 1 || !want || t->numel != want) {
         fail("%s: tensor '%s': must be %zu float32 values", c->m->g.path, name, want);
         c->rc = -1;
         return NULL;

@@ -135,6 +135,7 @@ static int describe(struct gguf_model *m, unsigned bit, const struct gguf_tensor
                     m->g.path, gt->name, ggml_type_name(gt->type));
     if (gt->ndim > 2 || (gt->ndim == 2 && (gt->ne[0] > INT64_MAX || gt->ne[1] > INT64_MAX)))
         return fail("%s: tensor '%s': %d dimensions (a weight has 1 or 2)", m->g.path, gt->name, gt->ndim);
+    if (gt->numel == 0) return fail("%s: tensor '%s': a dimension is 0", m->g.path, gt->name);
     t->ndim = gt->ndim;
     t->shape[0] = (int64_t)(gt->ndim == 2 ? gt->ne[1] : gt->ne[0]);
     t->shape[1] = gt->ndim == 2 ? (int64_t)gt->ne[0] : 0;

@@ -125,6 +125,44 @@ TEST(reads_metadata_and_tensors)
     buf_free(&b);
 }
 
+TEST(a_zero_dimension_is_refused_by_name)
+{
+    /* an empty q projection would divide by its row count when unpermuted */
+    struct buf b;
+    buf_init(&b);
+    buf_adds(&b, "GGUF");
+    put_u32(&b, 3);
+    put_u64(&b, 2);
+    put_u64(&b, 2);
+    put_str(&b, "general.architecture");
+    put_u32(&b, GGUF_STRING);
+    put_str(&b, "llama");
+    put_str(&b, "llama.attention.head_count");
+    put_u32(&b, GGUF_U32);
+    put_u32(&b, 2);
+    put_str(&b, "token_embd.weight");
+    put_u32(&b, 2);
+    put_u64(&b, 4);
+    put_u64(&b, 2);
+    put_u32(&b, GGML_F32);
+    put_u64(&b, 0);
+    put_str(&b, "blk.0.attn_q.weight");
+    put_u32(&b, 2);
+    put_u64(&b, 4);
+    put_u64(&b, 0);
+    put_u32(&b, GGML_F32);
+    put_u64(&b, 32);
+    while (b.len % 32) buf_addc(&b, 0);
+    for (int i = 0; i < 32; i++) buf_addc(&b, 0);
+    struct gguf g;
+    CHECK_EQ(gguf_parse(&g, b.data, b.len, "zero.gguf"), 0);
+    struct gguf_model m;
+    CHECK_EQ(gguf_model_from(&m, &g), -1);
+    CHECK_CONTAINS(last_error(), "zero.gguf: tensor 'blk.0.attn_q.weight': a dimension is 0");
+    CHECK_EQ(gguf_fuzz_one((const uint8_t *)b.data, b.len), 0);
+    buf_free(&b);
+}
+
 TEST(every_truncation_is_refused)
 {
     struct buf b;
