@@ -239,7 +239,7 @@ static json_t *spm_merges(const struct vocab *v)
             m[n++] = (struct merge){l, r, (int64_t)i, gguf_array_float(v->scores, i)};
         }
     }
-    qsort(m, n, sizeof *m, cmp_merge);
+    if (n) qsort(m, n, sizeof *m, cmp_merge);
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, json_pack("[o,o]", token_str(v, (uint64_t)m[i].left), token_str(v, (uint64_t)m[i].right)));
