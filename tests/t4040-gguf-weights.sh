@@ -60,6 +60,16 @@ test_expect_success 'qwen2 F16 GGUF (biases, no permutation) and qwen3 F32 GGUF 
 	same_build q3 q3-f32.gguf q4f16_1
 '
 
+test_expect_success 'Llama 3.1 rope scaling comes back from rope_freqs.weight; other factors are refused' '
+	mkmodel --arch llama --rope-scaling llama3 --max-pos 32768 --tokenizer "$FIXTURES/stories260K" -o l3-full &&
+	hf_copy l3-full l3 && $GW write l3-full l3.gguf --type f32 &&
+	same_build l3 l3.gguf q4f16_1 &&
+	mkmodel --arch llama --rope-scaling llama3 --max-pos 4096 --tokenizer "$FIXTURES/stories260K" -o l3b &&
+	$GW write l3b l3b.gguf --type f32 &&
+	test_must_fail mlc-cfg -q --model l3b.gguf --quantization q0f32 -o x </dev/null 2>err &&
+	test_grep "l3b.gguf: tensor .rope_freqs.weight.: rotary factors that are not Llama 3.s scaling" err
+'
+
 test_expect_success 'Q8_0 GGUFs: the same mlc-chat-config.json as from the HuggingFace directory' '
 	mlc-fetch -q st | mlc-cfg -q --quantization q4f16_1 -o cfg-hf >/dev/null &&
 	mlc-fetch -q st-q8_0.gguf | mlc-cfg -q --quantization q4f16_1 -o cfg-g >/dev/null &&

@@ -534,6 +534,25 @@ def cmd_write(args):
             a = a + 1                                     # ggml's RMSNorm multiplies by w: Gemma's 1 + w
         t, data = store(a, qtype)
         tensors.append((gguf_name(name), t, list(reversed(a.shape)), data))
+    rs = c.get("rope_scaling") or {}
+    if arch == "llama" and rs.get("rope_type") == "llama3":
+        # llama.cpp keeps Llama 3's scaling as per-frequency factors
+        import math
+        hd = c.get("head_dim") or c["hidden_size"] // heads
+        base, factor = c.get("rope_theta", 10000.0), rs["factor"]
+        low, high, old = rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
+        factors = []
+        for i in range(0, hd, 2):
+            wavelen = 2 * math.pi * base ** (i / hd)
+            if wavelen < old / high:
+                factors.append(1.0)
+            elif wavelen > old / low:
+                factors.append(factor)
+            else:
+                smooth = (old / wavelen - low) / (high - low)
+                factors.append(1 / ((1 - smooth) / factor + smooth))
+        f = np.array(factors, np.float32)
+        tensors.append(("rope_freqs.weight", T_F32, [len(f)], f.tobytes()))
     if arch == "phi3" and c.get("rope_scaling"):
         for which in ("long", "short"):
             f = np.array(c["rope_scaling"][which + "_factor"], np.float32)
