@@ -16,6 +16,7 @@
 #include "formats/chat_config.h"
 #include "formats/conv_template.h"
 #include "formats/gen_config.h"
+#include "formats/model_record.h"
 #include "formats/quant.h"
 
 static const char help[] =
@@ -169,12 +170,17 @@ static char *model_from_stream(const struct record_set *set)
 {
     const struct record *m = record_set_last(set, "model");
     if (!m) return NULL;
-    char *path = NULL, *kind = NULL;
+    char *path = NULL, *kind = NULL, *format = NULL;
     if (rec_get_str(m, "path", &path) != 0) die_last();
-    if (rec_opt_str(m, "kind", &kind) < 0) die_last();
+    if (rec_opt_str(m, "kind", &kind) < 0 || rec_opt_str(m, "format", &format) < 0) die_last();
     if (kind && !strcmp(kind, "mlc"))
         die("model record: %s is an already converted MLC model; mlc-cfg needs a HuggingFace model", path);
+    if (format && !strcmp(format, "gguf")) {
+        free(path);
+        if (!(path = model_record_source(m))) die_last();
+    }
     free(kind);
+    free(format);
     return path;
 }
 

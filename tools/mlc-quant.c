@@ -14,6 +14,7 @@
 #include "common/json.h"
 #include "common/mpjson.h"
 #include "common/stream.h"
+#include "formats/model_record.h"
 #include "formats/weight_convert.h"
 
 static const char help[] =
@@ -111,7 +112,13 @@ struct inputs {
 static void read_records(struct record_set *set, struct inputs *in)
 {
     const struct record *m = record_set_last(set, "model");
-    if (m && rec_get_str(m, "path", &in->model_path) != 0) die_last();
+    char *format = NULL;
+    if (m && (rec_get_str(m, "path", &in->model_path) != 0 || rec_opt_str(m, "format", &format) < 0)) die_last();
+    if (format && !strcmp(format, "gguf")) {
+        free(in->model_path);
+        if (!(in->model_path = model_record_source(m))) die_last();
+    }
+    free(format);
     const struct record *c = record_set_last(set, "config");
     if (!c) return;
     if (rec_get_str(c, "path", &in->config_path) != 0) die_last();
