@@ -171,9 +171,9 @@ static int bench_threads(const struct engine_options *o, int threads, const char
     long longest = 0;
     for (int t = 0; t < ntests; t++) {
         if (sizes[t] > e.ex.kv.capacity) {
+            long long capacity = (long long)e.ex.kv.capacity;
             engine_close(&e);
-            return fail("--bench: %s%ld is longer than the context window (%lld tokens)", kinds[t], sizes[t],
-                        (long long)e.ex.kv.capacity);
+            return fail("--bench: %s%ld is longer than the context window (%lld tokens)", kinds[t], sizes[t], capacity);
         }
         if (sizes[t] > longest) longest = sizes[t];
     }

@@ -169,11 +169,12 @@ INLINE __m256i dot_nibbles(__m256i lo, __m256i hi, const unsigned char *a)
 INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act, size_t stride, float *y,
                       int64_t ldy, const int R, const enum dtype sd)
 {
-    const int64_t G = kmat_groups(w), blocks = (G + 1) / 2;
+    const int64_t G = kern_groups(w), blocks = (G + 1) / 2;
     const unsigned char *q = (const unsigned char *)w->data + n * G * 16;
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
     const __m256i low = _mm256_set1_epi8(0x0f);
     __m256 acc[4];
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
         int valid = G - 2 * b >= 2 ? 2 : 1;
@@ -181,6 +182,7 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
                                 : _mm256_maskload_epi32((const int *)(const void *)(q + 32 * b), lanes(4));
         __m256i lo = _mm256_and_si256(wv, low), hi = _mm256_and_si256(_mm256_srli_epi16(wv, 4), low);
         __m256 ws = scales2(sd, sc + (size_t)(2 * b) * SIZE_OF(sd), valid);
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++) {
             const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
             __m256i s = _mm256_add_epi32(dot_nibbles(lo, hi, a), _mm256_load_si256((const __m256i *)(a + 64)));
@@ -188,6 +190,7 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
                                      acc[r]);
         }
     }
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = hsum(acc[r]);
 }
 
@@ -233,6 +236,7 @@ static void q3nk_prepare(const struct kmat *w, const float *x, float *act)
     for (int64_t b = 0; b < blocks; b++) {
         float *a = act + b * Q3_BLOCK;
         for (int wd = 0; wd < 8; wd++)
+            #pragma GCC unroll 10
             for (int s = 0; s < 10; s++) {
                 int64_t k = b * 80 + 10 * wd + s;
                 a[8 * s + wd] = k < K ? x[k] : 0.0f;
@@ -248,28 +252,34 @@ static void q3nk_prepare(const struct kmat *w, const float *x, float *act)
 INLINE void q3nk_rows(const struct kmat *w, int64_t n, const unsigned char *act, size_t stride, float *y,
                       int64_t ldy, const int R, const enum dtype sd)
 {
-    const int64_t G = kmat_groups(w), blocks = (G + 1) / 2;
+    const int64_t G = kern_groups(w), blocks = (G + 1) / 2;
     const uint32_t *q = (const uint32_t *)w->data + n * G * 4;
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
     const __m256i seven = _mm256_set1_epi32(7);
     __m256 acc[4];
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
         int valid = G - 2 * b >= 2 ? 2 : 1;
         __m256i wv = _mm256_maskload_epi32((const int *)(q + 8 * b), lanes(4 * valid));
         __m256 part[4];
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             part[r] = _mm256_loadu_ps((const float *)(const void *)(act + (size_t)r * stride) + b * Q3_BLOCK + 80);
+        #pragma GCC unroll 10
         for (int s = 0; s < 10; s++) {
             __m256 v = _mm256_cvtepi32_ps(_mm256_and_si256(wv, seven));
             wv = _mm256_srli_epi32(wv, 3);
+            #pragma GCC unroll 10
             for (int r = 0; r < R; r++)
                 part[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps((const float *)(const void *)(act + (size_t)r * stride) + b * Q3_BLOCK + 8 * s),
                                           part[r]);
         }
         __m256 ws = scales2(sd, sc + (size_t)(2 * b) * SIZE_OF(sd), valid);
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++) acc[r] = _mm256_fmadd_ps(part[r], ws, acc[r]);
     }
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = hsum(acc[r]);
 }
 
@@ -317,7 +327,7 @@ static void q4kn_prepare(const struct kmat *w, const float *x, unsigned char *ac
 
 INLINE void q4kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const unsigned char *act, float *y, const enum dtype sd)
 {
-    const int64_t G = kmat_groups(w), N = w->rows;
+    const int64_t G = kern_groups(w), N = w->rows;
     const uint32_t *q = w->data;
     const __m256i low = _mm256_set1_epi32(0x0f0f0f0f), ones = _mm256_set1_epi16(1);
     for (int64_t nb = n0; nb < n1; nb += 8) {
@@ -360,7 +370,7 @@ static void q3kn_prepare(const struct kmat *w, const float *x, float *act)
 
 INLINE void q3kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const float *act, float *y, const enum dtype sd)
 {
-    const int64_t G = kmat_groups(w), N = w->rows;
+    const int64_t G = kern_groups(w), N = w->rows;
     const uint32_t *q = w->data;
     const __m256i seven = _mm256_set1_epi32(7);
     for (int64_t nb = n0; nb < n1; nb += 8) {
@@ -370,6 +380,7 @@ INLINE void q3kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const float 
             __m256 part = _mm256_set1_ps(act[G * 40 + g]);
             for (int wr = 0; wr < 4; wr++) {
                 __m256i wv = _mm256_maskload_epi32((const int *)(q + (g * 4 + wr) * N + nb), m);
+                #pragma GCC unroll 10
                 for (int s = 0; s < 10; s++) {
                     part = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(wv, seven)),
                                            _mm256_set1_ps(act[g * 40 + wr * 10 + s]), part);
@@ -414,10 +425,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     size_t esize = f == KF_F32 ? 4 : f == KF_F16 || f == KF_BF16 ? 2 : 1;
     const void *row = (const char *)w->data + (size_t)(n * K) * esize;
     __m256 a0[4], a1[4];
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
         __m256 w0 = load_row8(f, row, k, 8), w1 = load_row8(f, row, k + 8, 8);
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++) {
             const float *x = (const float *)(const void *)(act + (size_t)r * stride);
             a0[r] = _mm256_fmadd_ps(w0, _mm256_load_ps(x + k), a0[r]);
@@ -426,10 +439,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     }
     for (; k < K; k += 8) {
         __m256 w0 = load_row8(f, row, k, K - k);
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             a0[r] = _mm256_fmadd_ps(w0, _mm256_load_ps((const float *)(const void *)(act + (size_t)r * stride) + k), a0[r]);
     }
     float s = f == KF_E4M3 || f == KF_E5M2 ? kern_fp8_scale(w) : 1.0f;
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = hsum(_mm256_add_ps(a0[r], a1[r])) * s;
 }
 
@@ -521,23 +536,67 @@ static void y_matmul(const struct kmat *w, int64_t n0, int64_t n1, const void *a
 
 /* ---- attention (as kernels_avx512.c, eight lanes) ---- */
 
+INLINE void y_scores(const struct attn_piece *p, int h0, const int H)
+{
+    const int d = p->d;
+    const size_t es = SIZE_OF(p->kv_dtype);
+    for (int64_t i = 0; i < p->n; i += 8) {
+        __m256 acc[8];
+#pragma GCC unroll 8
+        for (int h = 0; h < H; h++) acc[h] = _mm256_setzero_ps();
+        for (int k = 0; k < d; k++) {
+            __m256 kv = load8(p->kv_dtype, (const char *)p->k + (size_t)(k * p->k_stride + i) * es, p->n - i);
+#pragma GCC unroll 8
+            for (int h = 0; h < H; h++) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(p->q[(int64_t)(h0 + h) * d + k]), kv, acc[h]);
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < H; h++)
+            _mm256_storeu_ps(p->scores + (int64_t)(h0 + h) * ATTN_PIECE + i, _mm256_mul_ps(acc[h], _mm256_set1_ps(p->scale)));
+    }
+}
+
+INLINE void y_values(const struct attn_piece *p, int h0, int c0, const int H, const int C)
+{
+    const int d = p->d;
+    const size_t es = SIZE_OF(p->kv_dtype);
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int h = 0; h < H; h++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[h][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < p->n; i++) {
+        const char *vr = (const char *)p->v + (size_t)(i * p->v_stride + c0) * es;
+        __m256 v[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) v[c] = load8(p->kv_dtype, vr + (size_t)(8 * c) * es, d - c0 - 8 * c);
+#pragma GCC unroll 4
+        for (int h = 0; h < H; h++) {
+            __m256 pw = _mm256_set1_ps(p->scores[(int64_t)(h0 + h) * ATTN_PIECE + i]);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[h][c] = _mm256_fmadd_ps(pw, v[c], acc[h][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < H; h++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++)
+            _mm256_maskstore_ps(p->out + (int64_t)(h0 + h) * d + c0 + 8 * c, lanes(d - c0 - 8 * c), acc[h][c]);
+}
+
 static void y_attend(const struct attn_piece *p)
 {
     const int G = p->heads, d = p->d;
     const int64_t n = p->n;
-    const size_t es = SIZE_OF(p->kv_dtype);
     for (int h0 = 0; h0 < G; h0 += 8) {
-        int H = G - h0 < 8 ? G - h0 : 8;
-        for (int64_t i = 0; i < n; i += 8) {
-            __m256 acc[8];
-            for (int h = 0; h < H; h++) acc[h] = _mm256_setzero_ps();
-            for (int k = 0; k < d; k++) {
-                __m256 kv = load8(p->kv_dtype, (const char *)p->k + (size_t)(k * p->k_stride + i) * es, n - i);
-                for (int h = 0; h < H; h++)
-                    acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(p->q[(int64_t)(h0 + h) * d + k]), kv, acc[h]);
-            }
-            for (int h = 0; h < H; h++)
-                _mm256_storeu_ps(p->scores + (int64_t)(h0 + h) * ATTN_PIECE + i, _mm256_mul_ps(acc[h], _mm256_set1_ps(p->scale)));
+        switch (G - h0 < 8 ? G - h0 : 8) {
+        case 1: y_scores(p, h0, 1); break;
+        case 2: y_scores(p, h0, 2); break;
+        case 3: y_scores(p, h0, 3); break;
+        case 4: y_scores(p, h0, 4); break;
+        case 5: y_scores(p, h0, 5); break;
+        case 6: y_scores(p, h0, 6); break;
+        case 7: y_scores(p, h0, 7); break;
+        default: y_scores(p, h0, 8); break;
         }
     }
     for (int h = 0; h < G; h++) {
@@ -560,25 +619,16 @@ static void y_attend(const struct attn_piece *p)
         p->max[h] = m;
         p->sum[h] = hsum(sum);
     }
+    /* four heads and up to 32 dimensions at a time */
     for (int c0 = 0; c0 < d; c0 += 32) {
         int C = (d - c0 + 7) / 8 < 4 ? (d - c0 + 7) / 8 : 4;
         for (int h0 = 0; h0 < G; h0 += 4) {
             int H = G - h0 < 4 ? G - h0 : 4;
-            __m256 acc[4][4];
-            for (int h = 0; h < H; h++)
-                for (int c = 0; c < C; c++) acc[h][c] = _mm256_setzero_ps();
-            for (int64_t i = 0; i < n; i++) {
-                const char *vr = (const char *)p->v + (size_t)(i * p->v_stride + c0) * es;
-                __m256 v[4];
-                for (int c = 0; c < C; c++) v[c] = load8(p->kv_dtype, vr + (size_t)(8 * c) * es, d - c0 - 8 * c);
-                for (int h = 0; h < H; h++) {
-                    __m256 pw = _mm256_set1_ps(p->scores[(int64_t)(h0 + h) * ATTN_PIECE + i]);
-                    for (int c = 0; c < C; c++) acc[h][c] = _mm256_fmadd_ps(pw, v[c], acc[h][c]);
-                }
-            }
-            for (int h = 0; h < H; h++)
-                for (int c = 0; c < C; c++)
-                    _mm256_maskstore_ps(p->out + (int64_t)(h0 + h) * d + c0 + 8 * c, lanes(d - c0 - 8 * c), acc[h][c]);
+            if (H == 4 && C == 4) y_values(p, h0, c0, 4, 4);
+            else if (H == 4 && C == 1) y_values(p, h0, c0, 4, 1);
+            else
+                for (int h = h0; h < h0 + H; h++)
+                    for (int c = c0; c < c0 + 8 * C; c += 8) y_values(p, h, c, 1, 1);
         }
     }
 }

@@ -125,20 +125,25 @@ INLINE __m512 scales4(enum dtype t, const void *p, int n)
     return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s));
 }
 
+/* Weight row n against R activation rows: each loaded weight block serves
+ * every activation row, and each (weight row, activation row) pair runs the
+ * same operations in the same order whatever R is. */
 INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act, size_t stride, float *y,
                       int64_t ldy, const int R, const enum dtype sd)
 {
-    const int64_t G = kmat_groups(w), blocks = (G + 3) / 4;
+    const int64_t G = kern_groups(w), blocks = (G + 3) / 4;
     const unsigned char *q = (const unsigned char *)w->data + n * G * 16;
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
     const __m512i low = _mm512_set1_epi8(0x0f);
-    __m512 acc[4];
+    __m512 acc[8];
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
         int valid = G - 4 * b >= 4 ? 4 : (int)(G - 4 * b);
         __m512i wv = valid == 4 ? _mm512_loadu_si512(q + 64 * b) : _mm512_maskz_loadu_epi8(mask64(16 * valid), q + 64 * b);
         __m512i lo = _mm512_and_si512(wv, low), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), low);
         __m512 ws = scales4(sd, sc + (size_t)(4 * b) * SIZE_OF(sd), valid);
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
             __m512i s = _mm512_load_si512(a + 128);
@@ -147,6 +152,7 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(ws, _mm512_load_ps(a + 192)), acc[r]);
         }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(acc[r]);
 }
 
@@ -160,26 +166,23 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
         }                                                                                                            \
     } while (0)
 
-static void q4nk_f16(const struct kmat *w, int64_t n, const unsigned char *a, size_t st, float *y, int64_t ldy, int R)
-{
-#define CALL(w, n, a, st, y, ldy, R) q4nk_rows(w, n, a, st, y, ldy, R, DT_F16)
-    BY_ROWS(CALL, R, w, n, a, st, y, ldy);
-#undef CALL
-}
-
-static void q4nk_bf16(const struct kmat *w, int64_t n, const unsigned char *a, size_t st, float *y, int64_t ldy, int R)
-{
-#define CALL(w, n, a, st, y, ldy, R) q4nk_rows(w, n, a, st, y, ldy, R, DT_BF16)
-    BY_ROWS(CALL, R, w, n, a, st, y, ldy);
-#undef CALL
-}
-
-static void q4nk_f32(const struct kmat *w, int64_t n, const unsigned char *a, size_t st, float *y, int64_t ldy, int R)
-{
-#define CALL(w, n, a, st, y, ldy, R) q4nk_rows(w, n, a, st, y, ldy, R, DT_F32)
-    BY_ROWS(CALL, R, w, n, a, st, y, ldy);
-#undef CALL
-}
+#define Q4NK(name, SD)                                                                                               \
+    static void name(const struct kmat *w, int64_t n, const unsigned char *a, size_t st, float *y, int64_t ldy, int R) \
+    {                                                                                                                \
+        switch (R) {                                                                                                 \
+        case 1: q4nk_rows(w, n, a, st, y, ldy, 1, SD); break;                                                        \
+        case 2: q4nk_rows(w, n, a, st, y, ldy, 2, SD); break;                                                        \
+        case 3: q4nk_rows(w, n, a, st, y, ldy, 3, SD); break;                                                        \
+        case 4: q4nk_rows(w, n, a, st, y, ldy, 4, SD); break;                                                        \
+        case 5: q4nk_rows(w, n, a, st, y, ldy, 5, SD); break;                                                        \
+        case 6: q4nk_rows(w, n, a, st, y, ldy, 6, SD); break;                                                        \
+        case 7: q4nk_rows(w, n, a, st, y, ldy, 7, SD); break;                                                        \
+        default: q4nk_rows(w, n, a, st, y, ldy, 8, SD); break;                                                       \
+        }                                                                                                            \
+    }
+Q4NK(q4nk_f16, DT_F16)
+Q4NK(q4nk_bf16, DT_BF16)
+Q4NK(q4nk_f32, DT_F32)
 
 /* ---- 3-bit NK: ten elements to a word, groups of 40 (4 words) ----
  * Per 16 words (4 groups, 160 elements), 704 bytes of float activations:
@@ -200,6 +203,7 @@ static void q3nk_prepare(const struct kmat *w, const float *x, float *act)
     for (int64_t b = 0; b < blocks; b++) {
         float *a = act + b * Q3_BLOCK;
         for (int wd = 0; wd < 16; wd++)
+            #pragma GCC unroll 10
             for (int s = 0; s < 10; s++) {
                 int64_t k = b * 160 + 10 * wd + s;
                 a[16 * s + wd] = k < K ? x[k] : 0.0f;
@@ -215,28 +219,34 @@ static void q3nk_prepare(const struct kmat *w, const float *x, float *act)
 INLINE void q3nk_rows(const struct kmat *w, int64_t n, const unsigned char *act, size_t stride, float *y,
                       int64_t ldy, const int R, const enum dtype sd)
 {
-    const int64_t G = kmat_groups(w), blocks = (G + 3) / 4;
+    const int64_t G = kern_groups(w), blocks = (G + 3) / 4;
     const uint32_t *q = (const uint32_t *)w->data + n * G * 4;
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
     const __m512i seven = _mm512_set1_epi32(7);
     __m512 acc[4];
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
         int valid = G - 4 * b >= 4 ? 4 : (int)(G - 4 * b);
         __m512i wv = _mm512_maskz_loadu_epi32(mask16(4 * valid), q + 16 * b);
         __m512 part[4];
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             part[r] = _mm512_load_ps((const float *)(const void *)(act + (size_t)r * stride) + b * Q3_BLOCK + 160);
+        #pragma GCC unroll 10
         for (int s = 0; s < 10; s++) {
             __m512 v = _mm512_cvtepi32_ps(_mm512_and_si512(wv, seven));
             wv = _mm512_srli_epi32(wv, 3);
+            #pragma GCC unroll 10
             for (int r = 0; r < R; r++)
                 part[r] = _mm512_fmadd_ps(v, _mm512_load_ps((const float *)(const void *)(act + (size_t)r * stride) + b * Q3_BLOCK + 16 * s),
                                           part[r]);
         }
         __m512 ws = scales4(sd, sc + (size_t)(4 * b) * SIZE_OF(sd), valid);
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(part[r], ws, acc[r]);
     }
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(acc[r]);
 }
 
@@ -287,7 +297,7 @@ static void q4kn_prepare(const struct kmat *w, const float *x, unsigned char *ac
 
 INLINE void q4kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const unsigned char *act, float *y, const enum dtype sd)
 {
-    const int64_t G = kmat_groups(w), N = w->rows;
+    const int64_t G = kern_groups(w), N = w->rows;
     const uint32_t *q = w->data;
     const __m512i low = _mm512_set1_epi32(0x0f0f0f0f);
     for (int64_t nb = n0; nb < n1; nb += 16) {
@@ -328,7 +338,7 @@ static void q3kn_prepare(const struct kmat *w, const float *x, float *act)
 
 INLINE void q3kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const float *act, float *y, const enum dtype sd)
 {
-    const int64_t G = kmat_groups(w), N = w->rows;
+    const int64_t G = kern_groups(w), N = w->rows;
     const uint32_t *q = w->data;
     const __m512i seven = _mm512_set1_epi32(7);
     for (int64_t nb = n0; nb < n1; nb += 16) {
@@ -338,6 +348,7 @@ INLINE void q3kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const float 
             __m512 part = _mm512_set1_ps(act[G * 40 + g]);
             for (int wr = 0; wr < 4; wr++) {
                 __m512i wv = _mm512_maskz_loadu_epi32(m, q + (g * 4 + wr) * N + nb);
+                #pragma GCC unroll 10
                 for (int s = 0; s < 10; s++) {
                     part = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(wv, seven)),
                                            _mm512_set1_ps(act[g * 40 + wr * 10 + s]), part);
@@ -380,10 +391,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     size_t esize = f == KF_F32 ? 4 : f == KF_F16 || f == KF_BF16 ? 2 : 1;
     const void *row = (const char *)w->data + (size_t)(n * K) * esize;
     __m512 a0[4], a1[4];
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
         __m512 w0 = load_row16(f, row, k, 16), w1 = load_row16(f, row, k + 16, 16);
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++) {
             const float *x = (const float *)(const void *)(act + (size_t)r * stride);
             a0[r] = _mm512_fmadd_ps(w0, _mm512_load_ps(x + k), a0[r]);
@@ -392,10 +405,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     }
     for (; k < K; k += 16) {
         __m512 w0 = load_row16(f, row, k, K - k);
+        #pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             a0[r] = _mm512_fmadd_ps(w0, _mm512_load_ps((const float *)(const void *)(act + (size_t)r * stride) + k), a0[r]);
     }
     float s = f == KF_E4M3 || f == KF_E5M2 ? kern_fp8_scale(w) : 1.0f;
+    #pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r])) * s;
 }
 
@@ -479,36 +494,87 @@ static void z_matmul(const struct kmat *w, int64_t n0, int64_t n1, const void *a
         return;
     }
     rows_fn *fn = float_any;
-    if (w->fmt == KF_Q4_NK) fn = w->scale_dtype == DT_F16 ? q4nk_f16 : w->scale_dtype == DT_BF16 ? q4nk_bf16 : q4nk_f32;
-    else if (w->fmt == KF_Q3_NK) fn = q3nk_any;
-    /* up to 4 activation rows share each weight row while it is in registers */
-    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-        int R = rows - r0 < 4 ? (int)(rows - r0) : 4;
+    int most = 4;
+    if (w->fmt == KF_Q4_NK) {
+        fn = w->scale_dtype == DT_F16 ? q4nk_f16 : w->scale_dtype == DT_BF16 ? q4nk_bf16 : q4nk_f32;
+        most = 8;
+    } else if (w->fmt == KF_Q3_NK) {
+        fn = q3nk_any;
+    }
+    /* up to `most` activation rows share each weight row while it is in registers */
+    for (int64_t r0 = 0; r0 < rows; r0 += most) {
+        int R = rows - r0 < most ? (int)(rows - r0) : most;
         for (int64_t n = n0; n < n1; n++) fn(w, n, a + (size_t)r0 * stride, stride, y + r0 * ldy + (n - n0), ldy, R);
     }
 }
 
 /* ---- attention ---- */
 
+/* scores of H heads (h0..h0+H-1) for every slot of the piece: keys are
+ * transposed, so 16 consecutive slots of one dimension are one load, times
+ * each head's query value broadcast */
+INLINE void z_scores(const struct attn_piece *p, int h0, const int H)
+{
+    const int d = p->d;
+    const size_t es = SIZE_OF(p->kv_dtype);
+    for (int64_t i = 0; i < p->n; i += 16) {
+        __m512 acc[8];
+#pragma GCC unroll 8
+        for (int h = 0; h < H; h++) acc[h] = _mm512_setzero_ps();
+        for (int k = 0; k < d; k++) {
+            __m512 kv = load16(p->kv_dtype, (const char *)p->k + (size_t)(k * p->k_stride + i) * es, p->n - i);
+#pragma GCC unroll 8
+            for (int h = 0; h < H; h++) acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(p->q[(int64_t)(h0 + h) * d + k]), kv, acc[h]);
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < H; h++)
+            _mm512_storeu_ps(p->scores + (int64_t)(h0 + h) * ATTN_PIECE + i, _mm512_mul_ps(acc[h], _mm512_set1_ps(p->scale)));
+    }
+}
+
+/* Σ p · v for H heads and C chunks of 16 dimensions from c0, in registers */
+INLINE void z_values(const struct attn_piece *p, int h0, int c0, const int H, const int C)
+{
+    const int d = p->d;
+    const size_t es = SIZE_OF(p->kv_dtype);
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int h = 0; h < H; h++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[h][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < p->n; i++) {
+        const char *vr = (const char *)p->v + (size_t)(i * p->v_stride + c0) * es;
+        __m512 v[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) v[c] = load16(p->kv_dtype, vr + (size_t)(16 * c) * es, d - c0 - 16 * c);
+#pragma GCC unroll 4
+        for (int h = 0; h < H; h++) {
+            __m512 pw = _mm512_set1_ps(p->scores[(int64_t)(h0 + h) * ATTN_PIECE + i]);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[h][c] = _mm512_fmadd_ps(pw, v[c], acc[h][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < H; h++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++)
+            _mm512_mask_storeu_ps(p->out + (int64_t)(h0 + h) * d + c0 + 16 * c, mask16(d - c0 - 16 * c), acc[h][c]);
+}
+
 static void z_attend(const struct attn_piece *p)
 {
     const int G = p->heads, d = p->d;
     const int64_t n = p->n;
-    /* scores: keys are transposed, so 16 consecutive slots of one
-     * dimension are one load, times the heads' broadcast query values */
     for (int h0 = 0; h0 < G; h0 += 8) {
-        int H = G - h0 < 8 ? G - h0 : 8;
-        for (int64_t i = 0; i < n; i += 16) {
-            __m512 acc[8];
-            for (int h = 0; h < H; h++) acc[h] = _mm512_setzero_ps();
-            for (int k = 0; k < d; k++) {
-                __m512 kv = load16(p->kv_dtype, (const char *)p->k + (size_t)(k * p->k_stride + i) * SIZE_OF(p->kv_dtype),
-                                   n - i);
-                for (int h = 0; h < H; h++)
-                    acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(p->q[(int64_t)(h0 + h) * d + k]), kv, acc[h]);
-            }
-            for (int h = 0; h < H; h++)
-                _mm512_storeu_ps(p->scores + (int64_t)(h0 + h) * ATTN_PIECE + i, _mm512_mul_ps(acc[h], _mm512_set1_ps(p->scale)));
+        switch (G - h0 < 8 ? G - h0 : 8) {
+        case 1: z_scores(p, h0, 1); break;
+        case 2: z_scores(p, h0, 2); break;
+        case 3: z_scores(p, h0, 3); break;
+        case 4: z_scores(p, h0, 4); break;
+        case 5: z_scores(p, h0, 5); break;
+        case 6: z_scores(p, h0, 6); break;
+        case 7: z_scores(p, h0, 7); break;
+        default: z_scores(p, h0, 8); break;
         }
     }
     /* softmax, unnormalized */
@@ -527,26 +593,17 @@ static void z_attend(const struct attn_piece *p)
         p->max[h] = m;
         p->sum[h] = _mm512_reduce_add_ps(sum);
     }
-    /* Σ p · v, four heads and up to 64 dimensions at a time in registers */
+    /* four heads and up to 64 dimensions at a time */
     for (int c0 = 0; c0 < d; c0 += 64) {
         int C = (d - c0 + 15) / 16 < 4 ? (d - c0 + 15) / 16 : 4;
         for (int h0 = 0; h0 < G; h0 += 4) {
             int H = G - h0 < 4 ? G - h0 : 4;
-            __m512 acc[4][4];
-            for (int h = 0; h < H; h++)
-                for (int c = 0; c < C; c++) acc[h][c] = _mm512_setzero_ps();
-            for (int64_t i = 0; i < n; i++) {
-                const char *vr = (const char *)p->v + (size_t)(i * p->v_stride + c0) * SIZE_OF(p->kv_dtype);
-                __m512 v[4];
-                for (int c = 0; c < C; c++) v[c] = load16(p->kv_dtype, vr + (size_t)(16 * c) * SIZE_OF(p->kv_dtype), d - c0 - 16 * c);
-                for (int h = 0; h < H; h++) {
-                    __m512 pw = _mm512_set1_ps(p->scores[(int64_t)(h0 + h) * ATTN_PIECE + i]);
-                    for (int c = 0; c < C; c++) acc[h][c] = _mm512_fmadd_ps(pw, v[c], acc[h][c]);
-                }
-            }
-            for (int h = 0; h < H; h++)
-                for (int c = 0; c < C; c++)
-                    _mm512_mask_storeu_ps(p->out + (int64_t)(h0 + h) * d + c0 + 16 * c, mask16(d - c0 - 16 * c), acc[h][c]);
+            if (H == 4 && C == 4) z_values(p, h0, c0, 4, 4);
+            else if (H == 4 && C == 2) z_values(p, h0, c0, 4, 2);
+            else if (H == 4 && C == 1) z_values(p, h0, c0, 4, 1);
+            else
+                for (int h = h0; h < h0 + H; h++) /* the rest one head at a time */
+                    for (int c = c0; c < c0 + 16 * C; c += 16) z_values(p, h, c, 1, 1);
         }
     }
 }

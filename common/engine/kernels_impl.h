@@ -35,6 +35,14 @@ static inline float kern_bf16(uint16_t b)
     return kern_bits_f32((uint32_t)b << 16);
 }
 
+/* Groups along K of a group-quantized matrix, without a division for the
+ * common group sizes (row kernels ask for every row) */
+static inline int64_t kern_groups(const struct kmat *w)
+{
+    int gs = w->scheme->group_size;
+    return gs == 32 ? (w->cols + 31) >> 5 : (w->cols + gs - 1) / gs;
+}
+
 /* Group scale i, stored as float16, bfloat16 or float32. */
 static inline float kern_load_scale(enum dtype t, const void *scales, int64_t i)
 {

@@ -226,6 +226,7 @@ static void every_shape(const char *scheme, enum dtype scale_dtype)
 {
     static const int64_t shapes[][3] = {
         {1, 32, 1}, {7, 40, 1}, {13, 100, 3}, {17, 172, 5}, {33, 257, 2}, {16, 640, 4}, {3, 2048, 1}, {9, 8, 6},
+        {5, 96, 11},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         check_against_reference(scheme, shapes[i][0], shapes[i][1], shapes[i][2], scale_dtype);
