@@ -162,7 +162,7 @@ static int size_scratch(struct executor *ex)
                 if (round64(wb) > work) work = round64(wb);
             } else if (o->kind == OP_ATTENTION) {
                 size_t g = (size_t)(a->n_heads / a->n_kv_heads), d = (size_t)a->head_dim;
-                size_t wb = k->attend ? sizeof(float) * (g * ATTN_PIECE + 2 * g * (d + 2))
+                size_t wb = k->attend ? sizeof(float) * (g * ATTN_SCORES + 2 * g * (d + 2))
                                       : sizeof(float) * ((size_t)ex->kv.capacity + d);
                 if (round64(wb) > work) work = round64(wb);
                 size_t items = (size_t)(GROUPS_PER_THREAD * s->threads) * (size_t)max_pieces(ex);
@@ -492,8 +492,8 @@ static void run_piece(const struct attention_job *j, int64_t row, int g, int64_t
     p.q = j->qkv + row * qkv_cols + (int64_t)g * G * d;
     p.heads = G;
     p.d = d;
-    p.k = (const char *)kv_cache_keys(kv, r->seq[row], a->layer, g) + (size_t)kv_cache_slot(kv, pos0) * esize;
-    p.k_stride = kv->capacity;
+    p.k = kv_cache_keys(kv, r->seq[row], a->layer, g);
+    p.first = kv_cache_slot(kv, pos0);
     p.v = (const char *)kv_cache_value(kv, r->seq[row], a->layer, pos0) + (size_t)g * (size_t)d * esize;
     p.v_stride = (int64_t)a->n_kv_heads * d;
     p.kv_dtype = kv->dtype;
@@ -522,7 +522,7 @@ static void attention_group(void *ctx, size_t item, int worker)
     int64_t row = (int64_t)item / a->n_kv_heads;
     int g = (int)((int64_t)item % a->n_kv_heads);
     float *scores = worker_scratch(j->r->ex, worker);
-    float *state = scores + (size_t)G * ATTN_PIECE, *next = state + (size_t)G * (d + 2);
+    float *state = scores + (size_t)G * ATTN_SCORES, *next = state + (size_t)G * (d + 2);
     struct visible v = visible_for(a, j->r->pos[row]);
     int64_t at = 0, pos0, count;
     for (bool first = true; next_piece(&j->r->ex->kv, &v, &at, &pos0, &count); first = false) {
@@ -702,7 +702,8 @@ static void row_op(const struct run *r, const struct op *o, int64_t i)
         size_t esize = dtype_size(kv->dtype);
         for (int h = 0; h < a->n_kv_heads; h++) /* keys go in transposed */
             store_cache(kv, k, kx + (int64_t)h * d, d,
-                        (char *)kv_cache_keys(kv, r->seq[i], a->layer, h) + (size_t)slot * esize, kv->capacity);
+                        (char *)kv_cache_keys(kv, r->seq[i], a->layer, h) + (size_t)kv_cache_key_index(d, slot, 0) * esize,
+                        KV_BLOCK);
         store_cache(kv, k, kx + kvw, kvw, kv_cache_value(kv, r->seq[i], a->layer, r->pos[i]), 1);
         return;
     }

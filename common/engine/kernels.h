@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/engine/kv_cache.h"
 #include "formats/dtype.h"
 #include "formats/quant.h"
 
@@ -64,23 +65,24 @@ int64_t kmat_bytes(const struct kmat *w);
 
 /* Attention of one query row over one contiguous run of cache slots, for
  * the query heads that share one key/value head: the partial softmax state
- * that attention_merge() combines. The cache keeps keys transposed
- * (kv_cache.h): dimension i of the run's keys lies at k + i * k_stride,
- * consecutive slots next to each other. */
+ * that attention_merge() combines. Keys lie as the cache keeps them
+ * (kv_cache.h): transposed in blocks of KV_BLOCK slots. */
 struct attn_piece {
     const float *q;            /* heads × d query values */
     int heads, d;
-    const void *k;             /* dimension 0 of the run's first key */
-    int64_t k_stride;          /* elements from one dimension to the next */
+    const void *k;             /* the head's keys (its first block) */
+    int64_t first;             /* the run's first slot */
     const void *v;             /* the run's first value of this head */
     int64_t v_stride;          /* elements from one slot's value to the next */
     enum dtype kv_dtype;       /* float32, float16 or bfloat16 */
     int64_t n;                 /* slots in the run (1..ATTN_PIECE) */
     float scale;               /* 1/sqrt(d) */
-    float *scores;             /* scratch: heads × ATTN_PIECE */
+    float *scores;             /* scratch: heads × ATTN_SCORES */
     float *max, *sum, *out;    /* results: per head max score, Σ exp(score - max), Σ exp(...)·v [heads × d] */
 };
 #define ATTN_PIECE 256
+/* a head's row of scores: a piece, and room to start it mid-block */
+#define ATTN_SCORES (ATTN_PIECE + KV_BLOCK)
 
 struct kernel_set {
     const char *name;

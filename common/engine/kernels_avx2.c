@@ -174,7 +174,7 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
     const __m256i low = _mm256_set1_epi8(0x0f);
     __m256 acc[4];
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
         int valid = G - 2 * b >= 2 ? 2 : 1;
@@ -182,7 +182,11 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
                                 : _mm256_maskload_epi32((const int *)(const void *)(q + 32 * b), lanes(4));
         __m256i lo = _mm256_and_si256(wv, low), hi = _mm256_and_si256(_mm256_srli_epi16(wv, 4), low);
         __m256 ws = scales2(sd, sc + (size_t)(2 * b) * SIZE_OF(sd), valid);
-        #pragma GCC unroll 10
+        if ((b & 1) == 0) { /* a line ahead, a few rows on (see kernels_avx512.c) */
+            _mm_prefetch((const char *)q + 32 * b + 4096, _MM_HINT_T0);
+            _mm_prefetch(sc + (size_t)(2 * b) * SIZE_OF(sd) + 512, _MM_HINT_T0);
+        }
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++) {
             const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
             __m256i s = _mm256_add_epi32(dot_nibbles(lo, hi, a), _mm256_load_si256((const __m256i *)(a + 64)));
@@ -190,7 +194,7 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
                                      acc[r]);
         }
     }
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = hsum(acc[r]);
 }
 
@@ -236,7 +240,7 @@ static void q3nk_prepare(const struct kmat *w, const float *x, float *act)
     for (int64_t b = 0; b < blocks; b++) {
         float *a = act + b * Q3_BLOCK;
         for (int wd = 0; wd < 8; wd++)
-            #pragma GCC unroll 10
+#pragma GCC unroll 10
             for (int s = 0; s < 10; s++) {
                 int64_t k = b * 80 + 10 * wd + s;
                 a[8 * s + wd] = k < K ? x[k] : 0.0f;
@@ -257,29 +261,29 @@ INLINE void q3nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
     const __m256i seven = _mm256_set1_epi32(7);
     __m256 acc[4];
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
         int valid = G - 2 * b >= 2 ? 2 : 1;
         __m256i wv = _mm256_maskload_epi32((const int *)(q + 8 * b), lanes(4 * valid));
         __m256 part[4];
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             part[r] = _mm256_loadu_ps((const float *)(const void *)(act + (size_t)r * stride) + b * Q3_BLOCK + 80);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int s = 0; s < 10; s++) {
             __m256 v = _mm256_cvtepi32_ps(_mm256_and_si256(wv, seven));
             wv = _mm256_srli_epi32(wv, 3);
-            #pragma GCC unroll 10
+#pragma GCC unroll 10
             for (int r = 0; r < R; r++)
                 part[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps((const float *)(const void *)(act + (size_t)r * stride) + b * Q3_BLOCK + 8 * s),
                                           part[r]);
         }
         __m256 ws = scales2(sd, sc + (size_t)(2 * b) * SIZE_OF(sd), valid);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++) acc[r] = _mm256_fmadd_ps(part[r], ws, acc[r]);
     }
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = hsum(acc[r]);
 }
 
@@ -380,7 +384,7 @@ INLINE void q3kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const float 
             __m256 part = _mm256_set1_ps(act[G * 40 + g]);
             for (int wr = 0; wr < 4; wr++) {
                 __m256i wv = _mm256_maskload_epi32((const int *)(q + (g * 4 + wr) * N + nb), m);
-                #pragma GCC unroll 10
+#pragma GCC unroll 10
                 for (int s = 0; s < 10; s++) {
                     part = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(wv, seven)),
                                            _mm256_set1_ps(act[g * 40 + wr * 10 + s]), part);
@@ -425,12 +429,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     size_t esize = f == KF_F32 ? 4 : f == KF_F16 || f == KF_BF16 ? 2 : 1;
     const void *row = (const char *)w->data + (size_t)(n * K) * esize;
     __m256 a0[4], a1[4];
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
         __m256 w0 = load_row8(f, row, k, 8), w1 = load_row8(f, row, k + 8, 8);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++) {
             const float *x = (const float *)(const void *)(act + (size_t)r * stride);
             a0[r] = _mm256_fmadd_ps(w0, _mm256_load_ps(x + k), a0[r]);
@@ -439,12 +443,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     }
     for (; k < K; k += 8) {
         __m256 w0 = load_row8(f, row, k, K - k);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             a0[r] = _mm256_fmadd_ps(w0, _mm256_load_ps((const float *)(const void *)(act + (size_t)r * stride) + k), a0[r]);
     }
     float s = f == KF_E4M3 || f == KF_E5M2 ? kern_fp8_scale(w) : 1.0f;
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = hsum(_mm256_add_ps(a0[r], a1[r])) * s;
 }
 
@@ -540,18 +544,30 @@ INLINE void y_scores(const struct attn_piece *p, int h0, const int H)
 {
     const int d = p->d;
     const size_t es = SIZE_OF(p->kv_dtype);
-    for (int64_t i = 0; i < p->n; i += 8) {
-        __m256 acc[8];
+    const int64_t o = p->first % KV_BLOCK, blocks = (o + p->n + KV_BLOCK - 1) / KV_BLOCK;
+    const char *k0 = (const char *)p->k + (size_t)(p->first / KV_BLOCK) * (size_t)d * KV_BLOCK * es;
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t b = 0; b < blocks; b++) {
+        const char *kb = k0 + (size_t)b * (size_t)d * KV_BLOCK * es;
+        int64_t lo = b ? 0 : o, hi = o + p->n - b * KV_BLOCK;
+        for (int half = 0; half < KV_BLOCK; half += 8) {
+            if (hi <= half || lo >= half + 8) continue;
+            __m256 acc[8];
 #pragma GCC unroll 8
-        for (int h = 0; h < H; h++) acc[h] = _mm256_setzero_ps();
-        for (int k = 0; k < d; k++) {
-            __m256 kv = load8(p->kv_dtype, (const char *)p->k + (size_t)(k * p->k_stride + i) * es, p->n - i);
+            for (int h = 0; h < H; h++) acc[h] = _mm256_setzero_ps();
+            for (int k = 0; k < d; k++) {
+                __m256 kv = load8(p->kv_dtype, kb + (size_t)(k * KV_BLOCK + half) * es, 8);
 #pragma GCC unroll 8
-            for (int h = 0; h < H; h++) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(p->q[(int64_t)(h0 + h) * d + k]), kv, acc[h]);
+                for (int h = 0; h < H; h++) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(p->q[(int64_t)(h0 + h) * d + k]), kv, acc[h]);
+            }
+            /* lanes of slots inside the run */
+            __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(hi - half)), idx),
+                                         _mm256_cmpgt_epi32(idx, _mm256_set1_epi32((int)(lo - half - 1))));
+#pragma GCC unroll 8
+            for (int h = 0; h < H; h++)
+                _mm256_maskstore_ps(p->scores + (int64_t)(h0 + h) * ATTN_SCORES + b * KV_BLOCK + half, m,
+                                    _mm256_mul_ps(acc[h], _mm256_set1_ps(p->scale)));
         }
-#pragma GCC unroll 8
-        for (int h = 0; h < H; h++)
-            _mm256_storeu_ps(p->scores + (int64_t)(h0 + h) * ATTN_PIECE + i, _mm256_mul_ps(acc[h], _mm256_set1_ps(p->scale)));
     }
 }
 
@@ -571,7 +587,7 @@ INLINE void y_values(const struct attn_piece *p, int h0, int c0, const int H, co
         for (int c = 0; c < C; c++) v[c] = load8(p->kv_dtype, vr + (size_t)(8 * c) * es, d - c0 - 8 * c);
 #pragma GCC unroll 4
         for (int h = 0; h < H; h++) {
-            __m256 pw = _mm256_set1_ps(p->scores[(int64_t)(h0 + h) * ATTN_PIECE + i]);
+            __m256 pw = _mm256_set1_ps(p->scores[(int64_t)(h0 + h) * ATTN_SCORES + p->first % KV_BLOCK + i]);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) acc[h][c] = _mm256_fmadd_ps(pw, v[c], acc[h][c]);
         }
@@ -600,7 +616,7 @@ static void y_attend(const struct attn_piece *p)
         }
     }
     for (int h = 0; h < G; h++) {
-        float *sc = p->scores + (int64_t)h * ATTN_PIECE;
+        float *sc = p->scores + (int64_t)h * ATTN_SCORES + p->first % KV_BLOCK;
         float m = -INFINITY;
         for (int64_t i = 0; i < n; i++) m = sc[i] > m ? sc[i] : m;
         __m256 sum = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);

@@ -91,6 +91,9 @@ INLINE float quantize32(const float *x, int64_t n, int8_t *even, int8_t *odd, in
  * lanes of -max_int · Σ q (lane 4i for group i), 16 float lanes of the
  * activation scales (lanes 4i..4i+3). */
 #define Q4_BLOCK 256
+/* bytes ahead to prefetch weights: a few rows, so that the stream runs on
+ * across the 4 KiB pages the hardware prefetcher stops at */
+#define PREFETCH 4096
 
 static size_t q4nk_act_bytes(const struct kmat *w)
 {
@@ -143,6 +146,8 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
         __m512i wv = valid == 4 ? _mm512_loadu_si512(q + 64 * b) : _mm512_maskz_loadu_epi8(mask64(16 * valid), q + 64 * b);
         __m512i lo = _mm512_and_si512(wv, low), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), low);
         __m512 ws = scales4(sd, sc + (size_t)(4 * b) * SIZE_OF(sd), valid);
+        _mm_prefetch((const char *)q + 64 * b + PREFETCH, _MM_HINT_T0);
+        _mm_prefetch(sc + (size_t)(4 * b) * SIZE_OF(sd) + PREFETCH / 8, _MM_HINT_T0);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
@@ -203,7 +208,7 @@ static void q3nk_prepare(const struct kmat *w, const float *x, float *act)
     for (int64_t b = 0; b < blocks; b++) {
         float *a = act + b * Q3_BLOCK;
         for (int wd = 0; wd < 16; wd++)
-            #pragma GCC unroll 10
+#pragma GCC unroll 10
             for (int s = 0; s < 10; s++) {
                 int64_t k = b * 160 + 10 * wd + s;
                 a[16 * s + wd] = k < K ? x[k] : 0.0f;
@@ -224,29 +229,29 @@ INLINE void q3nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
     const __m512i seven = _mm512_set1_epi32(7);
     __m512 acc[4];
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
         int valid = G - 4 * b >= 4 ? 4 : (int)(G - 4 * b);
         __m512i wv = _mm512_maskz_loadu_epi32(mask16(4 * valid), q + 16 * b);
         __m512 part[4];
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             part[r] = _mm512_load_ps((const float *)(const void *)(act + (size_t)r * stride) + b * Q3_BLOCK + 160);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int s = 0; s < 10; s++) {
             __m512 v = _mm512_cvtepi32_ps(_mm512_and_si512(wv, seven));
             wv = _mm512_srli_epi32(wv, 3);
-            #pragma GCC unroll 10
+#pragma GCC unroll 10
             for (int r = 0; r < R; r++)
                 part[r] = _mm512_fmadd_ps(v, _mm512_load_ps((const float *)(const void *)(act + (size_t)r * stride) + b * Q3_BLOCK + 16 * s),
                                           part[r]);
         }
         __m512 ws = scales4(sd, sc + (size_t)(4 * b) * SIZE_OF(sd), valid);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(part[r], ws, acc[r]);
     }
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(acc[r]);
 }
 
@@ -348,7 +353,7 @@ INLINE void q3kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const float 
             __m512 part = _mm512_set1_ps(act[G * 40 + g]);
             for (int wr = 0; wr < 4; wr++) {
                 __m512i wv = _mm512_maskz_loadu_epi32(m, q + (g * 4 + wr) * N + nb);
-                #pragma GCC unroll 10
+#pragma GCC unroll 10
                 for (int s = 0; s < 10; s++) {
                     part = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(wv, seven)),
                                            _mm512_set1_ps(act[g * 40 + wr * 10 + s]), part);
@@ -391,12 +396,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     size_t esize = f == KF_F32 ? 4 : f == KF_F16 || f == KF_BF16 ? 2 : 1;
     const void *row = (const char *)w->data + (size_t)(n * K) * esize;
     __m512 a0[4], a1[4];
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
         __m512 w0 = load_row16(f, row, k, 16), w1 = load_row16(f, row, k + 16, 16);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++) {
             const float *x = (const float *)(const void *)(act + (size_t)r * stride);
             a0[r] = _mm512_fmadd_ps(w0, _mm512_load_ps(x + k), a0[r]);
@@ -405,12 +410,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     }
     for (; k < K; k += 16) {
         __m512 w0 = load_row16(f, row, k, K - k);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             a0[r] = _mm512_fmadd_ps(w0, _mm512_load_ps((const float *)(const void *)(act + (size_t)r * stride) + k), a0[r]);
     }
     float s = f == KF_E4M3 || f == KF_E5M2 ? kern_fp8_scale(w) : 1.0f;
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r])) * s;
 }
 
@@ -510,25 +515,32 @@ static void z_matmul(const struct kmat *w, int64_t n0, int64_t n1, const void *a
 
 /* ---- attention ---- */
 
-/* scores of H heads (h0..h0+H-1) for every slot of the piece: keys are
- * transposed, so 16 consecutive slots of one dimension are one load, times
- * each head's query value broadcast */
+/* scores of H heads (h0..h0+H-1) for every slot of the piece, one key
+ * block (KV_BLOCK = 16 slots, transposed) at a time: a dimension of 16
+ * slots is one load, times each head's query value broadcast. Row
+ * position j of a block holds slot `first - first % 16 + j`. */
 INLINE void z_scores(const struct attn_piece *p, int h0, const int H)
 {
     const int d = p->d;
     const size_t es = SIZE_OF(p->kv_dtype);
-    for (int64_t i = 0; i < p->n; i += 16) {
+    const int64_t o = p->first % KV_BLOCK, blocks = (o + p->n + KV_BLOCK - 1) / KV_BLOCK;
+    const char *k0 = (const char *)p->k + (size_t)(p->first / KV_BLOCK) * (size_t)d * KV_BLOCK * es;
+    for (int64_t b = 0; b < blocks; b++) {
+        const char *kb = k0 + (size_t)b * (size_t)d * KV_BLOCK * es;
+        int64_t lo = b ? 0 : o, hi = o + p->n - b * KV_BLOCK;
+        __mmask16 m = (__mmask16)(mask16(hi) & ~mask16(lo));
         __m512 acc[8];
 #pragma GCC unroll 8
         for (int h = 0; h < H; h++) acc[h] = _mm512_setzero_ps();
         for (int k = 0; k < d; k++) {
-            __m512 kv = load16(p->kv_dtype, (const char *)p->k + (size_t)(k * p->k_stride + i) * es, p->n - i);
+            __m512 kv = load16(p->kv_dtype, kb + (size_t)k * KV_BLOCK * es, 16);
 #pragma GCC unroll 8
             for (int h = 0; h < H; h++) acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(p->q[(int64_t)(h0 + h) * d + k]), kv, acc[h]);
         }
 #pragma GCC unroll 8
         for (int h = 0; h < H; h++)
-            _mm512_storeu_ps(p->scores + (int64_t)(h0 + h) * ATTN_PIECE + i, _mm512_mul_ps(acc[h], _mm512_set1_ps(p->scale)));
+            _mm512_mask_storeu_ps(p->scores + (int64_t)(h0 + h) * ATTN_SCORES + b * KV_BLOCK, m,
+                                  _mm512_mul_ps(acc[h], _mm512_set1_ps(p->scale)));
     }
 }
 
@@ -549,7 +561,7 @@ INLINE void z_values(const struct attn_piece *p, int h0, int c0, const int H, co
         for (int c = 0; c < C; c++) v[c] = load16(p->kv_dtype, vr + (size_t)(16 * c) * es, d - c0 - 16 * c);
 #pragma GCC unroll 4
         for (int h = 0; h < H; h++) {
-            __m512 pw = _mm512_set1_ps(p->scores[(int64_t)(h0 + h) * ATTN_PIECE + i]);
+            __m512 pw = _mm512_set1_ps(p->scores[(int64_t)(h0 + h) * ATTN_SCORES + p->first % KV_BLOCK + i]);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) acc[h][c] = _mm512_fmadd_ps(pw, v[c], acc[h][c]);
         }
@@ -579,7 +591,7 @@ static void z_attend(const struct attn_piece *p)
     }
     /* softmax, unnormalized */
     for (int h = 0; h < G; h++) {
-        float *sc = p->scores + (int64_t)h * ATTN_PIECE;
+        float *sc = p->scores + (int64_t)h * ATTN_SCORES + p->first % KV_BLOCK;
         __m512 mx = _mm512_set1_ps(-INFINITY);
         for (int64_t i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, mask16(n - i), sc + i));
         float m = _mm512_reduce_max_ps(mx);

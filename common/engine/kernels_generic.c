@@ -125,12 +125,13 @@ static float kv_at(enum dtype t, const void *base, int64_t i)
 static void g_attend(const struct attn_piece *p)
 {
     const int G = p->heads, d = p->d;
+    const int64_t o = p->first % KV_BLOCK;
     for (int h = 0; h < G; h++) {
         const float *q = p->q + (int64_t)h * d;
-        float *sc = p->scores + (int64_t)h * ATTN_PIECE, mx = -INFINITY;
+        float *sc = p->scores + (int64_t)h * ATTN_SCORES + o, mx = -INFINITY;
         for (int64_t i = 0; i < p->n; i++) {
             float acc = 0;
-            for (int k = 0; k < d; k++) acc += q[k] * kv_at(p->kv_dtype, p->k, k * p->k_stride + i);
+            for (int k = 0; k < d; k++) acc += q[k] * kv_at(p->kv_dtype, p->k, kv_cache_key_index(d, p->first + i, k));
             sc[i] = acc * p->scale;
             if (sc[i] > mx) mx = sc[i];
         }

@@ -37,13 +37,25 @@ void kv_cache_free(struct kv_cache *c)
     memset(c, 0, sizeof *c);
 }
 
+/* Elements of one layer's keys (slots rounded up to whole blocks) and
+ * values. */
+static size_t key_elems(const struct kv_cache *c)
+{
+    size_t blocks = ((size_t)c->capacity + KV_BLOCK - 1) / KV_BLOCK;
+    return (size_t)c->n_kv_heads * blocks * KV_BLOCK * (size_t)c->head_dim;
+}
+
+static size_t value_elems(const struct kv_cache *c)
+{
+    return (size_t)c->n_kv_heads * (size_t)c->head_dim * (size_t)c->capacity;
+}
+
 int kv_cache_add_sequence(struct kv_cache *c)
 {
     for (int i = 0; i < c->max_sequences; i++) {
         if (c->seq[i]) continue;
-        size_t per_token = (size_t)c->n_kv_heads * (size_t)c->head_dim, n;
-        if (!size_mul(per_token, (size_t)c->capacity, &n) || !size_mul(n, 2 * (size_t)c->n_layers, &n) ||
-            !size_mul(n, dtype_size(c->dtype), &n))
+        size_t n;
+        if (!size_mul(key_elems(c) + value_elems(c), (size_t)c->n_layers, &n) || !size_mul(n, dtype_size(c->dtype), &n))
             return fail("KV cache: sequence size overflows");
         c->seq[i] = calloc(1, n);
         if (!c->seq[i]) return fail("KV cache: cannot allocate %zu bytes for a sequence", n);
@@ -78,21 +90,19 @@ int64_t kv_cache_slot(const struct kv_cache *c, int64_t pos)
 
 static char *layer_base(const struct kv_cache *c, int seq, int layer)
 {
-    size_t plane = (size_t)c->n_kv_heads * (size_t)c->head_dim * (size_t)c->capacity;
-    return (char *)c->seq[seq] + (size_t)layer * 2 * plane * dtype_size(c->dtype);
+    return (char *)c->seq[seq] + (size_t)layer * (key_elems(c) + value_elems(c)) * dtype_size(c->dtype);
 }
 
 void *kv_cache_keys(const struct kv_cache *c, int seq, int layer, int head)
 {
-    size_t per_head = (size_t)c->head_dim * (size_t)c->capacity;
+    size_t per_head = key_elems(c) / (size_t)c->n_kv_heads;
     return layer_base(c, seq, layer) + (size_t)head * per_head * dtype_size(c->dtype);
 }
 
 void *kv_cache_value(const struct kv_cache *c, int seq, int layer, int64_t pos)
 {
     size_t per_token = (size_t)c->n_kv_heads * (size_t)c->head_dim;
-    size_t plane = per_token * (size_t)c->capacity;
-    size_t elem = plane + (size_t)kv_cache_slot(c, pos) * per_token;
+    size_t elem = key_elems(c) + (size_t)kv_cache_slot(c, pos) * per_token;
     return layer_base(c, seq, layer) + elem * dtype_size(c->dtype);
 }
 
@@ -103,5 +113,5 @@ float kv_cache_load(const struct kv_cache *c, const void *base, int64_t i)
 
 float kv_cache_key_at(const struct kv_cache *c, int seq, int layer, int head, int64_t pos, int i)
 {
-    return kv_cache_load(c, kv_cache_keys(c, seq, layer, head), (int64_t)i * c->capacity + kv_cache_slot(c, pos));
+    return kv_cache_load(c, kv_cache_keys(c, seq, layer, head), kv_cache_key_index(c->head_dim, kv_cache_slot(c, pos), i));
 }

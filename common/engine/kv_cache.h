@@ -1,8 +1,10 @@
 /* The key/value cache of the CPU engine: per sequence and layer, keys and
  * values at the slot of their position, in the model's dtype as MLC keeps
  * them (float16 for the f16 schemes, bfloat16, or float32). Keys are kept
- * transposed, per head [head_dim][capacity], so that the scores of
- * consecutive positions are one vector operation; values per slot. Without a sliding window
+ * transposed in blocks of KV_BLOCK slots (per head and block,
+ * [head_dim][KV_BLOCK]), so that the scores of consecutive positions are
+ * one vector operation and appending a key touches one block; values per
+ * slot. Without a sliding window
  * the slot is the position itself (up to the context window). With one, the
  * first `sink` positions keep their slots forever and the rest rotate
  * through the remaining capacity, which mlc-lower sizes so that a whole
@@ -14,13 +16,15 @@
 
 #include "formats/dtype.h"
 
+#define KV_BLOCK 16
+
 struct kv_cache {
     int n_layers, n_kv_heads, head_dim;
     int64_t capacity;          /* slots per sequence */
     int max_sequences;
     int sliding_window, sink;  /* 0: none */
     enum dtype dtype;          /* float32, float16 or bfloat16 */
-    void **seq;                /* per sequence, per layer: keys [kv_heads][head_dim][capacity],
+    void **seq;                /* per sequence, per layer: keys [kv_heads][blocks][head_dim][KV_BLOCK],
                                   then values [capacity][kv_heads * head_dim]; or NULL */
     int64_t *length;           /* tokens stored per sequence */
 };
@@ -36,8 +40,13 @@ void kv_cache_remove_sequence(struct kv_cache *c, int seq);
 int kv_cache_check_room(const struct kv_cache *c, int seq, int64_t n);
 
 int64_t kv_cache_slot(const struct kv_cache *c, int64_t pos);
-/* The keys of one head: [head_dim][capacity] elements of c->dtype. */
+/* The keys of one head: blocks of [head_dim][KV_BLOCK] elements of
+ * c->dtype; kv_cache_key_index() places dimension i of a slot in them. */
 void *kv_cache_keys(const struct kv_cache *c, int seq, int layer, int head);
+static inline int64_t kv_cache_key_index(int head_dim, int64_t slot, int i)
+{
+    return ((slot / KV_BLOCK) * head_dim + i) * KV_BLOCK + slot % KV_BLOCK;
+}
 /* The values at a position's slot: kv_heads × head_dim elements. */
 void *kv_cache_value(const struct kv_cache *c, int seq, int layer, int64_t pos);
 /* Element i of an array of c->dtype as float. */

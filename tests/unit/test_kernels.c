@@ -254,27 +254,28 @@ TEST(fp8_e4m3_and_e5m2)
 
 /* ---- attention pieces against a double-precision softmax ---- */
 
-static void check_attention(int G, int d, int64_t n, enum dtype t)
+static void check_attention(int G, int d, int64_t n, int64_t first, enum dtype t)
 {
     find_sets();
-    int64_t cap = n + 5, off = 3; /* the run starts at slot 3 of a larger cache */
+    int64_t cap = first + n + 5; /* the run starts at slot `first` of a larger cache */
     float *q = xmalloc(sizeof(float) * (size_t)(G * d));
     for (int i = 0; i < G * d; i++) q[i] = uniform();
     size_t es = dtype_size(t);
-    unsigned char *keys = xcalloc((size_t)(d * cap), es), *vals = xcalloc((size_t)(cap * d * 2), es);
+    unsigned char *keys = xcalloc((size_t)(d * (cap + KV_BLOCK)), es), *vals = xcalloc((size_t)(cap * d * 2), es);
     float *kf = xmalloc(sizeof(float) * (size_t)(d * n)), *vf = xmalloc(sizeof(float) * (size_t)(d * n));
     for (int64_t i = 0; i < n; i++)
         for (int k = 0; k < d; k++) {
             float a = uniform() * 3, b = uniform();
-            quant_store(t, keys, (size_t)(k * cap + off + i), a);
-            quant_store(t, vals, (size_t)((off + i) * 2 * d + k), b); /* values of 2 heads per slot: ours first */
-            kf[i * d + k] = quant_load(t, keys, (size_t)(k * cap + off + i));
-            vf[i * d + k] = quant_load(t, vals, (size_t)((off + i) * 2 * d + k));
+            size_t ki = (size_t)kv_cache_key_index(d, first + i, k);
+            quant_store(t, keys, ki, a);
+            quant_store(t, vals, (size_t)((first + i) * 2 * d + k), b); /* values of 2 heads per slot: ours first */
+            kf[i * d + k] = quant_load(t, keys, ki);
+            vf[i * d + k] = quant_load(t, vals, (size_t)((first + i) * 2 * d + k));
         }
     float scale = 1.0f / sqrtf((float)d);
-    float *scores = xmalloc(sizeof(float) * (size_t)G * ATTN_PIECE), *state = xmalloc(sizeof(float) * (size_t)G * (d + 2));
+    float *scores = xmalloc(sizeof(float) * (size_t)G * ATTN_SCORES), *state = xmalloc(sizeof(float) * (size_t)G * (d + 2));
     for (int s = 0; s < nfast; s++) {
-        struct attn_piece p = {q, G, d, keys + (size_t)off * es, cap, vals + (size_t)off * 2 * d * es, 2 * d, t, n, scale,
+        struct attn_piece p = {q, G, d, keys, first, vals + (size_t)first * 2 * d * es, 2 * d, t, n, scale,
                                scores, state, state + G, state + 2 * G};
         fast_sets[s]->attend(&p);
         for (int h = 0; h < G; h++) {
@@ -295,8 +296,9 @@ static void check_attention(int G, int d, int64_t n, enum dtype t)
                 for (int64_t i = 0; i < n; i++) o += exp(sc[i] - mx) * vf[i * d + k];
                 double got = state[2 * G + h * d + k] / state[G + h];
                 if (fabs(got - o / sum) > 2e-5) {
-                    TEST_FAIL_AT("%s attention G=%d d=%d n=%lld %s: head %d dim %d: %.7g, expected %.7g",
-                                 fast_sets[s]->name, G, d, (long long)n, dtype_name(t), h, k, got, o / sum);
+                    TEST_FAIL_AT("%s attention G=%d d=%d n=%lld from %lld %s: head %d dim %d: %.7g, expected %.7g",
+                                 fast_sets[s]->name, G, d, (long long)n, (long long)first, dtype_name(t), h, k, got,
+                                 o / sum);
                     h = G;
                     break;
                 }
@@ -314,10 +316,13 @@ static void check_attention(int G, int d, int64_t n, enum dtype t)
 
 TEST(attention_pieces)
 {
-    static const int shapes[][3] = {{1, 8, 1}, {8, 64, 17}, {8, 64, 256}, {3, 72, 15}, {12, 16, 33}, {4, 128, 100}};
+    /* heads, dimensions, slots, first slot (runs that start and end
+     * inside key blocks) */
+    static const int shapes[][4] = {{1, 8, 1, 0},   {8, 64, 17, 3},  {8, 64, 256, 0}, {8, 64, 256, 5},
+                                    {3, 72, 15, 9}, {12, 16, 33, 31}, {4, 128, 100, 16}, {2, 8, 1, 15}};
     enum dtype types[] = {DT_F32, DT_F16, DT_BF16};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (int t = 0; t < 3; t++) check_attention(shapes[i][0], shapes[i][1], shapes[i][2], types[t]);
+        for (int t = 0; t < 3; t++) check_attention(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], types[t]);
 }
 
 TEST(attention_merge_equals_one_piece)
@@ -326,16 +331,17 @@ TEST(attention_merge_equals_one_piece)
     find_sets();
     int G = 2, d = 16;
     int64_t n = 40;
-    float q[32], keys[16 * 40], vals[40 * 16];
+    float q[32], keys[16 * 48], vals[40 * 16];
     for (int i = 0; i < 32; i++) q[i] = uniform();
-    for (int i = 0; i < 16 * 40; i++) keys[i] = uniform() * 2, vals[i] = uniform();
-    float scores[2 * ATTN_PIECE], whole[2 * 18], a[2 * 18], b[2 * 18], y1[32], y2[32];
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < d; k++) keys[kv_cache_key_index(d, i, k)] = uniform() * 2, vals[i * d + k] = uniform();
+    float scores[2 * ATTN_SCORES], whole[2 * 18], a[2 * 18], b[2 * 18], y1[32], y2[32];
     for (int s = 0; s < nfast; s++) {
-        struct attn_piece p = {q, G, d, keys, n, vals, d, DT_F32, n, 0.25f, scores, whole, whole + G, whole + 2 * G};
+        struct attn_piece p = {q, G, d, keys, 0, vals, d, DT_F32, n, 0.25f, scores, whole, whole + G, whole + 2 * G};
         fast_sets[s]->attend(&p);
         p.n = 25, p.max = a, p.sum = a + G, p.out = a + 2 * G;
         fast_sets[s]->attend(&p);
-        p.k = keys + 25, p.v = vals + 25 * d, p.n = 15, p.max = b, p.sum = b + G, p.out = b + 2 * G;
+        p.first = 25, p.v = vals + 25 * d, p.n = 15, p.max = b, p.sum = b + G, p.out = b + 2 * G;
         fast_sets[s]->attend(&p);
         attention_merge(G, d, a, a + G, a + 2 * G, b, b + G, b + 2 * G);
         attention_finish(G, d, whole + G, whole + 2 * G, y1);
