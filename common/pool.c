@@ -11,8 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long an idle worker watches for the next loop before it sleeps. */
+/* How long an idle worker watches for the next loop before it sleeps, and
+ * after how long it yields its core between looks. */
 #define SPIN_NS 1000000
+#define YIELD_AFTER_NS 50000
 
 struct job {
     void (*fn)(void *arg);
@@ -122,20 +124,24 @@ static enum wake ready(struct pool *p, bool helper, uint32_t seen)
     return WAKE_NONE;
 }
 
-/* Spin for a while, then sleep until there is something to do. The sleeper
- * count is raised before the last look at the claim, and pool_for publishes
- * a loop before it reads the count, so one of the two always sees the
- * other: no wake-up is lost. */
+/* Wait for something to do: spin for a few tens of microseconds (the gaps
+ * between a step's loops), then keep looking but yield the core at each
+ * look (on a busy machine the thread waited for may be queued on this very
+ * core), and after about a millisecond sleep. The sleeper count is raised
+ * before the last look at the claim, and pool_for publishes a loop before
+ * it reads the count, so one of the two always sees the other: no wake-up
+ * is lost. */
 static enum wake wait_for_work(struct pool *p, bool helper, uint32_t seen)
 {
-    int64_t until = 0;
+    int64_t start = 0;
     for (unsigned spin = 0;; spin++) {
         enum wake w = ready(p, helper, seen);
         if (w != WAKE_NONE) return w;
-        if ((spin & 255) == 255) {
+        if ((spin & 63) == 63) {
             int64_t t = now_ns();
-            if (!until) until = t + SPIN_NS;
-            else if (t > until) break;
+            if (!start) start = t;
+            else if (t - start > SPIN_NS) break;
+            else if (t - start > YIELD_AFTER_NS) sched_yield();
         }
         cpu_relax();
     }
@@ -277,7 +283,7 @@ static void run_for(struct pool *p, size_t n, void (*fn)(void *, size_t, int), v
     /* the last items may still run on a worker; on a busy machine it may
      * have lost its core, so stop hogging ours after a while */
     for (unsigned spin = 0; atomic_load_explicit(&l->done, memory_order_acquire) < n; spin++) {
-        if (spin > 4096) sched_yield();
+        if (spin > 1024) sched_yield();
         else cpu_relax();
     }
     pthread_mutex_unlock(&p->for_lock);
