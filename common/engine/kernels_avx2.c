@@ -166,36 +166,47 @@ INLINE __m256i dot_nibbles(__m256i lo, __m256i hi, const unsigned char *a)
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
+/* One 2-group block of weight row n against R activation rows. */
+INLINE void q4nk_block(const unsigned char *q, const char *sc, int64_t b, int valid, const unsigned char *act,
+                       size_t stride, __m256 *acc, const int R, const enum dtype sd)
+{
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    __m256i wv = valid == 2 ? _mm256_loadu_si256((const __m256i *)(q + 32 * b))
+                            : _mm256_maskload_epi32((const int *)(const void *)(q + 32 * b), lanes(4));
+    __m256i lo = _mm256_and_si256(wv, low), hi = _mm256_and_si256(_mm256_srli_epi16(wv, 4), low);
+    __m256 ws = scales2(sd, sc + (size_t)(2 * b) * SIZE_OF(sd), valid);
+    if ((b & 1) == 0) { /* a line ahead, a few rows on (see kernels_avx512.c) */
+        _mm_prefetch((const char *)q + 32 * b + 4096, _MM_HINT_T0);
+        _mm_prefetch(sc + (size_t)(2 * b) * SIZE_OF(sd) + 512, _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
+        __m256i s = _mm256_add_epi32(dot_nibbles(lo, hi, a), _mm256_load_si256((const __m256i *)(a + 64)));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, _mm256_load_ps((const float *)(const void *)(a + 96))),
+                                 acc[r]);
+    }
+}
+
+/* Weight row n against R activation rows, even and odd blocks in separate
+ * accumulators (as in kernels_avx512.c). */
 INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act, size_t stride, float *y,
                       int64_t ldy, const int R, const enum dtype sd)
 {
     const int64_t G = kern_groups(w), blocks = (G + 1) / 2;
     const unsigned char *q = (const unsigned char *)w->data + n * G * 16;
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
-    const __m256i low = _mm256_set1_epi8(0x0f);
-    __m256 acc[4];
-#pragma GCC unroll 10
-    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; b++) {
-        int valid = G - 2 * b >= 2 ? 2 : 1;
-        __m256i wv = valid == 2 ? _mm256_loadu_si256((const __m256i *)(q + 32 * b))
-                                : _mm256_maskload_epi32((const int *)(const void *)(q + 32 * b), lanes(4));
-        __m256i lo = _mm256_and_si256(wv, low), hi = _mm256_and_si256(_mm256_srli_epi16(wv, 4), low);
-        __m256 ws = scales2(sd, sc + (size_t)(2 * b) * SIZE_OF(sd), valid);
-        if ((b & 1) == 0) { /* a line ahead, a few rows on (see kernels_avx512.c) */
-            _mm_prefetch((const char *)q + 32 * b + 4096, _MM_HINT_T0);
-            _mm_prefetch(sc + (size_t)(2 * b) * SIZE_OF(sd) + 512, _MM_HINT_T0);
-        }
-#pragma GCC unroll 10
-        for (int r = 0; r < R; r++) {
-            const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
-            __m256i s = _mm256_add_epi32(dot_nibbles(lo, hi, a), _mm256_load_si256((const __m256i *)(a + 64)));
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, _mm256_load_ps((const float *)(const void *)(a + 96))),
-                                     acc[r]);
-        }
+    __m256 even[4], odd[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) even[r] = odd[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        q4nk_block(q, sc, b, G - 2 * b >= 2 ? 2 : 1, act, stride, even, R, sd);
+        q4nk_block(q, sc, b + 1, G - 2 * (b + 1) >= 2 ? 2 : 1, act, stride, odd, R, sd);
     }
-#pragma GCC unroll 10
-    for (int r = 0; r < R; r++) y[r * ldy] = hsum(acc[r]);
+    if (b < blocks) q4nk_block(q, sc, b, (int)(G - 2 * b), act, stride, even, R, sd);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) y[r * ldy] = hsum(_mm256_add_ps(even[r], odd[r]));
 }
 
 #define BY_ROWS(fn, R, ...)                                                                                          \

@@ -131,34 +131,49 @@ INLINE __m512 scales4(enum dtype t, const void *p, int n)
 /* Weight row n against R activation rows: each loaded weight block serves
  * every activation row, and each (weight row, activation row) pair runs the
  * same operations in the same order whatever R is. */
+/* One 4-group block of weight row n against R activation rows, into the
+ * accumulators acc (one per activation row). */
+INLINE void q4nk_block(const unsigned char *q, const char *sc, int64_t b, int valid, const unsigned char *act,
+                       size_t stride, __m512 *acc, const int R, const enum dtype sd)
+{
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    __m512i wv = valid == 4 ? _mm512_loadu_si512(q + 64 * b) : _mm512_maskz_loadu_epi8(mask64(16 * valid), q + 64 * b);
+    __m512i lo = _mm512_and_si512(wv, low), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), low);
+    __m512 ws = scales4(sd, sc + (size_t)(4 * b) * SIZE_OF(sd), valid);
+    _mm_prefetch((const char *)q + 64 * b + PREFETCH, _MM_HINT_T0);
+    _mm_prefetch(sc + (size_t)(4 * b) * SIZE_OF(sd) + PREFETCH / 8, _MM_HINT_T0);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
+        __m512i s = _mm512_load_si512(a + 128);
+        s = _mm512_dpbusd_epi32(s, lo, _mm512_load_si512(a));
+        s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(a + 64));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(ws, _mm512_load_ps(a + 192)), acc[r]);
+    }
+}
+
+/* Weight row n against R activation rows: each loaded weight block serves
+ * every activation row. Even and odd blocks go to separate accumulators,
+ * so that a single row is not held up by one chain of dependent FMAs; each
+ * (weight row, activation row) pair runs the same operations in the same
+ * order whatever R is. */
 INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act, size_t stride, float *y,
                       int64_t ldy, const int R, const enum dtype sd)
 {
     const int64_t G = kern_groups(w), blocks = (G + 3) / 4;
     const unsigned char *q = (const unsigned char *)w->data + n * G * 16;
     const char *sc = (const char *)w->scales + (size_t)(n * G) * SIZE_OF(sd);
-    const __m512i low = _mm512_set1_epi8(0x0f);
-    __m512 acc[8];
+    __m512 even[8], odd[8];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < blocks; b++) {
-        int valid = G - 4 * b >= 4 ? 4 : (int)(G - 4 * b);
-        __m512i wv = valid == 4 ? _mm512_loadu_si512(q + 64 * b) : _mm512_maskz_loadu_epi8(mask64(16 * valid), q + 64 * b);
-        __m512i lo = _mm512_and_si512(wv, low), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), low);
-        __m512 ws = scales4(sd, sc + (size_t)(4 * b) * SIZE_OF(sd), valid);
-        _mm_prefetch((const char *)q + 64 * b + PREFETCH, _MM_HINT_T0);
-        _mm_prefetch(sc + (size_t)(4 * b) * SIZE_OF(sd) + PREFETCH / 8, _MM_HINT_T0);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
-            __m512i s = _mm512_load_si512(a + 128);
-            s = _mm512_dpbusd_epi32(s, lo, _mm512_load_si512(a));
-            s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(a + 64));
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(ws, _mm512_load_ps(a + 192)), acc[r]);
-        }
+    for (int r = 0; r < R; r++) even[r] = odd[r] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        q4nk_block(q, sc, b, G - 4 * b >= 4 ? 4 : (int)(G - 4 * b), act, stride, even, R, sd);
+        q4nk_block(q, sc, b + 1, G - 4 * (b + 1) >= 4 ? 4 : (int)(G - 4 * (b + 1)), act, stride, odd, R, sd);
     }
+    if (b < blocks) q4nk_block(q, sc, b, (int)(G - 4 * b), act, stride, even, R, sd);
 #pragma GCC unroll 8
-    for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(acc[r]);
+    for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(even[r], odd[r]));
 }
 
 #define BY_ROWS(fn, R, ...)                                                                                          \
