@@ -175,10 +175,6 @@ INLINE void q4nk_block(const unsigned char *q, const char *sc, int64_t b, int va
                             : _mm256_maskload_epi32((const int *)(const void *)(q + 32 * b), lanes(4));
     __m256i lo = _mm256_and_si256(wv, low), hi = _mm256_and_si256(_mm256_srli_epi16(wv, 4), low);
     __m256 ws = scales2(sd, sc + (size_t)(2 * b) * SIZE_OF(sd), valid);
-    if ((b & 1) == 0) { /* a line ahead, a few rows on (see kernels_avx512.c) */
-        _mm_prefetch((const char *)q + 32 * b + 4096, _MM_HINT_T0);
-        _mm_prefetch(sc + (size_t)(2 * b) * SIZE_OF(sd) + 512, _MM_HINT_T0);
-    }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;

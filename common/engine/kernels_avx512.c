@@ -91,9 +91,6 @@ INLINE float quantize32(const float *x, int64_t n, int8_t *even, int8_t *odd, in
  * lanes of -max_int · Σ q (lane 4i for group i), 16 float lanes of the
  * activation scales (lanes 4i..4i+3). */
 #define Q4_BLOCK 256
-/* bytes ahead to prefetch weights: a few rows, so that the stream runs on
- * across the 4 KiB pages the hardware prefetcher stops at */
-#define PREFETCH 4096
 
 static size_t q4nk_act_bytes(const struct kmat *w)
 {
@@ -140,8 +137,6 @@ INLINE void q4nk_block(const unsigned char *q, const char *sc, int64_t b, int va
     __m512i wv = valid == 4 ? _mm512_loadu_si512(q + 64 * b) : _mm512_maskz_loadu_epi8(mask64(16 * valid), q + 64 * b);
     __m512i lo = _mm512_and_si512(wv, low), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), low);
     __m512 ws = scales4(sd, sc + (size_t)(4 * b) * SIZE_OF(sd), valid);
-    _mm_prefetch((const char *)q + 64 * b + PREFETCH, _MM_HINT_T0);
-    _mm_prefetch(sc + (size_t)(4 * b) * SIZE_OF(sd) + PREFETCH / 8, _MM_HINT_T0);
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         const unsigned char *a = act + (size_t)r * stride + (size_t)b * Q4_BLOCK;
