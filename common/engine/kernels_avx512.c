@@ -171,6 +171,50 @@ INLINE void q4nk_rows(const struct kmat *w, int64_t n, const unsigned char *act,
     for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(even[r], odd[r]));
 }
 
+/* Two weight rows far apart against one activation row: two weight
+ * streams in flight instead of one (a decode step is bound by memory).
+ * Each row's operations are those of q4nk_rows with R = 1. */
+INLINE void q4nk_two(const struct kmat *w, int64_t na, int64_t nb, const unsigned char *act, float *ya, float *yb,
+                     const enum dtype sd)
+{
+    const int64_t G = kern_groups(w), blocks = (G + 3) / 4;
+    const unsigned char *qa = (const unsigned char *)w->data + na * G * 16, *qb = (const unsigned char *)w->data + nb * G * 16;
+    const char *sa = (const char *)w->scales + (size_t)(na * G) * SIZE_OF(sd);
+    const char *sb = (const char *)w->scales + (size_t)(nb * G) * SIZE_OF(sd);
+    __m512 ea = _mm512_setzero_ps(), oa = ea, eb = ea, ob = ea;
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        int v0 = G - 4 * b >= 4 ? 4 : (int)(G - 4 * b), v1 = G - 4 * (b + 1) >= 4 ? 4 : (int)(G - 4 * (b + 1));
+        q4nk_block(qa, sa, b, v0, act, 0, &ea, 1, sd);
+        q4nk_block(qb, sb, b, v0, act, 0, &eb, 1, sd);
+        q4nk_block(qa, sa, b + 1, v1, act, 0, &oa, 1, sd);
+        q4nk_block(qb, sb, b + 1, v1, act, 0, &ob, 1, sd);
+    }
+    if (b < blocks) {
+        q4nk_block(qa, sa, b, (int)(G - 4 * b), act, 0, &ea, 1, sd);
+        q4nk_block(qb, sb, b, (int)(G - 4 * b), act, 0, &eb, 1, sd);
+    }
+    *ya = _mm512_reduce_add_ps(_mm512_add_ps(ea, oa));
+    *yb = _mm512_reduce_add_ps(_mm512_add_ps(eb, ob));
+}
+
+static void q4nk_pairs(const struct kmat *w, int64_t n0, int64_t n1, const unsigned char *act, float *y)
+{
+    int64_t half = (n1 - n0) / 2;
+    for (int64_t i = 0; i < half; i++) {
+        int64_t a = n0 + i, b = n0 + half + i;
+        if (w->scale_dtype == DT_F16) q4nk_two(w, a, b, act, y + (a - n0), y + (b - n0), DT_F16);
+        else if (w->scale_dtype == DT_BF16) q4nk_two(w, a, b, act, y + (a - n0), y + (b - n0), DT_BF16);
+        else q4nk_two(w, a, b, act, y + (a - n0), y + (b - n0), DT_F32);
+    }
+    if ((n1 - n0) % 2) {
+        int64_t n = n1 - 1;
+        if (w->scale_dtype == DT_F16) q4nk_rows(w, n, act, 0, y + (n - n0), 0, 1, DT_F16);
+        else if (w->scale_dtype == DT_BF16) q4nk_rows(w, n, act, 0, y + (n - n0), 0, 1, DT_BF16);
+        else q4nk_rows(w, n, act, 0, y + (n - n0), 0, 1, DT_F32);
+    }
+}
+
 #define BY_ROWS(fn, R, ...)                                                                                          \
     do {                                                                                                             \
         switch (R) {                                                                                                 \
@@ -506,6 +550,10 @@ static void z_matmul(const struct kmat *w, int64_t n0, int64_t n1, const void *a
                 else q3kn_cols(w, n0, n1, af, yr, DT_F32);
             }
         }
+        return;
+    }
+    if (w->fmt == KF_Q4_NK && rows == 1) {
+        q4nk_pairs(w, n0, n1, a, y);
         return;
     }
     rows_fn *fn = float_any;
