@@ -3,7 +3,9 @@
 # --bench's table (every test for every thread count, with the bandwidth
 # probe and the decode bound beside tg tests), and --kernels. What is
 # checked is the report's shape and arithmetic, never a speed: speed is for
-# the benchmarks (tests/bench/engine.sh).
+# the benchmarks (tests/bench/engine.sh). And what makes loading fast: the
+# weights are used where the shards are mapped, float32 ones in their
+# bfloat16 storage, with no float32 copy (measured by peak RSS).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/pipeline-lib.sh"
 
@@ -53,6 +55,23 @@ test_expect_success '--kernels: every set passes the check; unknown ones are ref
 	test_grep "kernels .sse9. are not known: auto, reference, generic" err &&
 	MLC_KERNELS=sse9 test_must_fail mlc-check -q --raw <q4.mp >/dev/null 2>err &&
 	test_grep "MLC_KERNELS: kernels .sse9. are not known" err
+'
+
+test_expect_success 'q0f32 runs on its bfloat16 storage, mapped, with no float32 copy' '
+	mkmodel --arch llama --dtype bf16 --hidden 512 --intermediate 1536 --layers 8 --heads 8 --kv-heads 8 \
+		--vocab 512 --tokenizer "$STORIES" -o mid-src &&
+	build_model mid-src q0f32 mid &&
+	$PYTHON - <<-PY
+	import glob, os, resource, subprocess
+	shards = sum(os.path.getsize(f) for f in glob.glob("mid/params_shard_*.bin"))
+	subprocess.run(["mlc-check", "-q", "--generate", "--prompt", "Once upon", "--max-tokens", "8", "--threads", "2"],
+	               stdin=open("mid.mp"), stdout=subprocess.DEVNULL, check=True)
+	peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+	print("shards %.1f MB, peak RSS %.1f MB" % (shards / 1e6, peak / 1e6))
+	# the shards themselves, mapped, plus the engine: a float32 copy of the
+	# weights would add twice the shards
+	assert shards > 50e6 and peak < 2 * shards, (shards, peak)
+	PY
 '
 
 test_done
