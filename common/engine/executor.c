@@ -79,14 +79,17 @@ static int64_t value_cols(const struct value *v)
     return v->ndim > 1 ? v->dims[1].size : 1;
 }
 
-/* Weight rows per matmul work item: a few dozen items per thread, so that a
- * thread that loses its core on a busy machine holds up little; prefill
- * items are short so that their weight rows stay in cache while every
- * activation row passes. */
+/* Weight rows per matmul work item. A decode step streams the weights from
+ * memory, and each item starts its streams cold: 4 items per thread (256 KB
+ * to 1.4 MB each on a 1.1B model) read 10-20% faster than 16 in a
+ * microbenchmark and 3-5% in decode, while a thread that loses its core on
+ * a busy machine still holds up only part of a matmul. Prefill items are
+ * short so that their weight rows stay in cache while every activation row
+ * passes. */
 static int64_t matmul_chunk(int64_t N, int64_t K, int64_t rows, int threads)
 {
     if (N * K * rows < (1 << 16)) return N; /* too little to share */
-    int64_t items = (int64_t)threads * (rows > 8 ? 64 : 16);
+    int64_t items = (int64_t)threads * (rows > 8 ? 64 : 4);
     int64_t c = (N + items - 1) / items;
     c = (c + 15) / 16 * 16;
     if (rows > 8 && c > 64) c = 64;
