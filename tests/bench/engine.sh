@@ -16,9 +16,10 @@
 # q0f16), which are reused by later runs and never checked in;
 # MLC_BENCH_THREADS (default 1,2), MLC_BENCH_TESTS (default pp512,tg128),
 # MLC_BENCH_REPEAT (default 5). With LLAMA_BENCH (a llama-bench binary) and
-# LLAMA_MODEL (a GGUF of the same weights, e.g. converted with llama.cpp's
-# convert_hf_to_gguf.py and quantized to Q4_0), llama-bench runs the same
-# tests right after, for comparison.
+# LLAMA_MODEL (GGUFs of the same weights, separated by spaces: e.g. written
+# by tests/helpers/gguf_write.py --type f16 from $MLC_BENCH_DIR's bf16
+# model, and that quantized to Q4_0 by llama-quantize), llama-bench runs
+# the same tests right after, for comparison.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${MLC_BUILD:-$top/build}
@@ -65,8 +66,10 @@ done
 if [ -n "${LLAMA_BENCH:-}" ] && [ -n "${LLAMA_MODEL:-}" ]; then
     pp=$(echo "$tests" | tr ',' '\n' | sed -n 's/^pp//p' | head -n 1)
     tg=$(echo "$tests" | tr ',' '\n' | sed -n 's/^tg//p' | head -n 1)
-    echo
-    echo "== llama-bench, $(basename "$LLAMA_MODEL")   (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
-    "$LLAMA_BENCH" -m "$LLAMA_MODEL" -p "${pp:-512}" -n "${tg:-128}" -t "$threads" -r "$repeat" 2>/dev/null | grep '^|'
-    echo "   (load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
+    for gguf in $LLAMA_MODEL; do
+        echo
+        echo "== llama-bench, $(basename "$gguf")   (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+        "$LLAMA_BENCH" -m "$gguf" -p "${pp:-512}" -n "${tg:-128}" -t "$threads" -r "$repeat" 2>/dev/null | grep '^|'
+        echo "   (load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
+    done
 fi
