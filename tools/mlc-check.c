@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/depfile.h"
+#include "common/engine/bench.h"
 #include "common/engine/chat.h"
 #include "common/engine/check.h"
 #include "common/engine/kl_plot.h"
@@ -18,6 +19,7 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
+#include "common/pool.h"
 #include "common/stream.h"
 #include "formats/tokenizer/tok_batch.h"
 #include "formats/tokenizer/tokenizer.h"
@@ -39,7 +41,10 @@ static const char help[] =
     "      --verify               check every shard's md5 while loading\n"
     "      --mode=MODE            interactive (1 sequence), local (4, default),\n"
     "                             server (as many as memory holds)\n"
-    "      --threads=N            CPU threads (default: every core)\n"
+    "      --threads=N[,N...]     CPU threads (default: every core); a list with\n"
+    "                             --bench runs each count\n"
+    "      --kernels=NAME         CPU kernels: auto (default: the best this CPU\n"
+    "                             runs), reference, generic, avx2, avx512\n"
     "\n"
     "Prompts and sampling:\n"
     "  -p, --prompt=TEXT          a prompt (repeatable; default: a built-in set)\n"
@@ -83,6 +88,11 @@ static const char help[] =
     "                             when detokenizing\n"
     "      --render=CONV.json     print the prompt a conversation becomes with the\n"
     "                             model's conversation template\n"
+    "      --bench[=TESTS]        measure speed like llama-bench: TESTS are ppN\n"
+    "                             (prefill N tokens) and tgN (decode N tokens),\n"
+    "                             default pp512,tg128; prints a table with the\n"
+    "                             memory-bandwidth bound measured in the same run\n"
+    "      --repeat=N             with --bench: repetitions of each test (5)\n"
     "\n"
     "      --stream=FILE          write the records to FILE instead of stdout\n"
     "      --depfile=FILE         write the files read to FILE (make syntax; the\n"
@@ -107,6 +117,9 @@ struct options {
     const char *ids;
     long prefill;
     int mode, threads;
+    int thread_list[16], nthread_list;
+    const char *kernels, *bench;
+    long repeat;
     uint64_t seed;
     long max_tokens;
     double temperature, top_p, rep, presence, frequency, max_kl, min_top1;
@@ -119,8 +132,25 @@ enum {
     OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_REP, OPT_PRESENCE, OPT_FREQUENCY, OPT_SEED, OPT_MAX_TOKENS,
     OPT_GENERATE, OPT_REFERENCE, OPT_MAX_KL, OPT_MIN_TOP1, OPT_LOGITS, OPT_SCORE, OPT_PREFILL, OPT_IDS, OPT_NO_SPECIAL,
     OPT_RENDER, OPT_STREAM, OPT_VERSION, OPT_CHAT, OPT_SYSTEM, OPT_SERVE, OPT_HOST, OPT_PORT, OPT_TOKENIZE_FILE,
-    OPT_PLOT, OPT_DEPFILE
+    OPT_PLOT, OPT_DEPFILE, OPT_KERNELS,
+    OPT_BENCH, OPT_REPEAT
 };
+
+/* "2" or "1,2": thread counts */
+static void parse_threads(const char *s, struct options *o)
+{
+    o->nthread_list = 0;
+    char *copy = xstrdup(s), *save = NULL;
+    for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (o->nthread_list == 16) usage_error("--threads: at most 16 counts");
+        parse_int_option("--threads", part, 1, 1024, &v);
+        o->thread_list[o->nthread_list++] = (int)v;
+    }
+    free(copy);
+    if (!o->nthread_list) usage_error("--threads: expected a number");
+    o->threads = o->thread_list[0];
+}
 
 static double number(const char *opt, const char *s, double lo, double hi)
 {
@@ -159,12 +189,13 @@ static struct options parse_command_line(int argc, char **argv)
         {"host", required_argument, NULL, OPT_HOST},     {"port", required_argument, NULL, OPT_PORT},
         {"tokenize-file", required_argument, NULL, OPT_TOKENIZE_FILE},
         {"plot", required_argument, NULL, OPT_PLOT},     {"depfile", required_argument, NULL, OPT_DEPFILE},
+        {"kernels", required_argument, NULL, OPT_KERNELS}, {"bench", optional_argument, NULL, OPT_BENCH},
+        {"repeat", required_argument, NULL, OPT_REPEAT},
         {NULL, 0, NULL, 0},
     };
     struct options o = {.mode = MODE_LOCAL, .max_tokens = 64, .prefill = 1, .max_kl = 0.5, .min_top1 = 0.6,
-                        .port = 8000};
+                        .port = 8000, .repeat = 5};
     o.prompts = xcalloc((size_t)argc + 1, sizeof *o.prompts);
-    long v;
     unsigned long long u;
     int c;
     while ((c = getopt_long(argc, argv, "l:m:p:t:d:qh", longopts, NULL)) != -1) {
@@ -179,7 +210,10 @@ static struct options parse_command_line(int argc, char **argv)
                 usage_error("--mode: interactive, local or server, not '%s'", optarg);
             o.mode_set = true;
             break;
-        case OPT_THREADS: parse_int_option("--threads", optarg, 1, 1024, &v), o.threads = (int)v; break;
+        case OPT_THREADS: parse_threads(optarg, &o); break;
+        case OPT_KERNELS: o.kernels = optarg; break;
+        case OPT_BENCH: o.bench = optarg ? optarg : "pp512,tg128"; break;
+        case OPT_REPEAT: parse_int_option("--repeat", optarg, 1, 1000, &o.repeat); break;
         case 'p': o.prompts[o.nprompts++] = optarg; break;
         case OPT_PROMPTS: o.prompts_file = optarg; break;
         case OPT_RAW: o.raw = true; break;
@@ -404,6 +438,13 @@ static void read_prompts(struct options *o, struct buf *storage)
     }
 }
 
+static void print_speed(const struct engine *e)
+{
+    char line[256];
+    engine_format_speed(e, line, sizeof line);
+    note("speed: %s", line);
+}
+
 /* --logits-out: teacher-forced logits, the prefill then one decode step per
  * id, several sequences decoded together. */
 static void write_logits(struct engine *e, const struct options *o)
@@ -501,7 +542,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    bool records = !o.generate && !o.render && !o.logits_out && !o.chat && !o.serve;
+    bool records = !o.generate && !o.render && !o.logits_out && !o.chat && !o.serve && !o.bench;
     struct stream_writer out;
     struct record_set in = {0};
     if (o.chat) /* standard input is the conversation, not a stream */
@@ -538,7 +579,19 @@ int main(int argc, char **argv)
     struct engine e;
     enum engine_mode mode = o.mode_set ? (enum engine_mode)o.mode
                           : o.generate || o.chat ? MODE_INTERACTIVE : o.serve ? MODE_SERVER : (enum engine_mode)o.mode;
-    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads, mode};
+    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads, mode, o.kernels};
+    if (o.bench) {
+        int all = cpu_count();
+        struct bench_options bo = {o.bench, (int)o.repeat, o.nthread_list ? o.thread_list : &all,
+                                   o.nthread_list ? o.nthread_list : 1};
+        if (bench_run(&eo, &bo, stdout) != 0) die_last();
+        stream_writer_close(&out);
+        record_set_free(&in);
+        free_paths(&p);
+        free(o.prompts);
+        buf_free(&prompt_storage);
+        return fflush(stdout) ? 1 : 0;
+    }
     const char *stage = NULL;
     int status = 1;
     if (engine_open(&e, &eo, &stage) != 0) {
@@ -582,6 +635,7 @@ int main(int argc, char **argv)
             note("%zu tokens, stopped by %s", g.ids.n, stop_reason_name(g.reason));
             generation_free(&g);
         }
+        print_speed(&e);
     } else {
         struct engine ref;
         bool have_ref = false;
@@ -595,6 +649,7 @@ int main(int argc, char **argv)
         check_print_summary(&rep);
         if (o.plot && kl_plot_write(o.plot, &rep) != 0) die_last();
         if (o.plot) note("KL per answer token drawn in %s", o.plot);
+        print_speed(&e);
         check_write_record(&out, &rep, &co, p.library, NULL, rep.diagnosis);
         status = rep.pass ? 0 : 1;
         check_report_free(&rep);
