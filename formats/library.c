@@ -1,8 +1,10 @@
 #include "formats/library.h"
+#include "common/depfile.h"
 #include "common/atomic.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/mpscan.h"
 #include "common/stream.h"
 #include "common/version.h"
 
@@ -99,7 +101,8 @@ static int add_entry(struct archive *a, const char *name, const void *data, size
     archive_entry_set_gid(e, 0);
     int rc = 0;
     if (archive_write_header(a, e) != ARCHIVE_OK || archive_write_data(a, data, len) != (la_ssize_t)len)
-        rc = fail("%s: cannot write %s: %s", path, name, archive_error_string(a));
+        rc = fail("%s: cannot write %s: %s", path, name,
+                  archive_errno(a) > 0 ? strerror(archive_errno(a)) : archive_error_string(a));
     archive_entry_free(e);
     return rc;
 }
@@ -168,12 +171,15 @@ static int read_entry(struct archive *a, struct archive_entry *e, size_t max, st
     if (size < 0 || (uint64_t)size > max)
         return fail("%s: entry %s is %lld bytes (at most %zu allowed)", path, name, (long long)size, max);
     buf_reset(out);
-    buf_grow(out, (size_t)size);
+    /* memory grows with the bytes that arrive, not with what the header
+     * promises */
     la_ssize_t n;
-    while ((n = archive_read_data(a, out->data + out->len, (size_t)size - out->len + 1)) > 0) {
-        out->len += (size_t)n;
+    do {
+        buf_grow(out, 1u << 16);
+        n = archive_read_data(a, out->data + out->len, 1u << 16);
+        if (n > 0) out->len += (size_t)n;
         if (out->len > (size_t)size) return fail("%s: entry %s is longer than its header says", path, name);
-    }
+    } while (n > 0);
     if (n < 0) return fail("%s: entry %s: %s", path, name, archive_error_string(a));
     if (out->len != (size_t)size) return fail("%s: entry %s is truncated", path, name);
     out->data[out->len] = 0;
@@ -188,10 +194,8 @@ struct blob {
 
 static int parse_single_map(const struct buf *b, msgpack_unpacked *up, const char *what)
 {
-    size_t off = 0;
-    if (msgpack_unpack_next(up, b->data, b->len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        up->data.type != MSGPACK_OBJECT_MAP || off != b->len)
-        return fail("%s: not a single msgpack map", what);
+    if (mp_unpack_bounded(b->data, b->len, up, what) != 0) return -1;
+    if (up->data.type != MSGPACK_OBJECT_MAP) return fail("%s: not a single msgpack map", what);
     return 0;
 }
 
@@ -238,6 +242,7 @@ int library_read(const char *path, struct library *lib)
     memset(lib, 0, sizeof *lib);
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
+    deps_note(path);
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
         fail("%s: cannot open the library: %s", path, archive_error_string(a));
         archive_read_free(a);
