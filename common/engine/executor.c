@@ -191,13 +191,6 @@ static int size_scratch(struct executor *ex)
     return 0;
 }
 
-/* The cache keeps keys and values in the model's dtype, as MLC does. */
-static enum dtype cache_dtype(const struct module *m)
-{
-    const struct quant_scheme *s = quant_scheme_by_name(m->quantization);
-    return s ? s->model_dtype : DT_F32;
-}
-
 int executor_init(struct executor *ex, const struct module *m, const struct tensor_source *src,
                   int threads, int max_sequences)
 {
@@ -226,7 +219,7 @@ int executor_init(struct executor *ex, const struct module *m, const struct tens
     const struct op_attrs *a = &kvf->ops[0].a;
     int seqs = max_sequences > 0 && max_sequences < a->max_sequences ? max_sequences : a->max_sequences;
     if (kv_cache_init(&ex->kv, a->n_layers, a->n_kv_heads, a->head_dim, a->capacity, seqs, a->sliding_window,
-                      a->attention_sink, cache_dtype(m)) != 0) {
+                      a->attention_sink, kv_cache_dtype_for(m->quantization)) != 0) {
         executor_free(ex);
         return -1;
     }

@@ -3,6 +3,7 @@
  * descriptor set for every dispatch. */
 #include "common/buf.h"
 #include "common/engine/cpu_kernels.h"
+#include "common/engine/kv_cache.h"
 #include "common/engine/vk_internal.h"
 #include "common/err.h"
 
@@ -332,15 +333,12 @@ static const struct value *param_of(const struct vk_fn *fn, const char *tensor)
 
 /* ---- buffers ---- */
 
-/* What the KV cache rounds keys and values to: whatever the CPU executor's
- * cache keeps, so that the two executors agree to float32 rounding (the
- * tests, bisection). Its cache holds float32. (MLC keeps the cache in the
- * model's dtype; a cache that does answers quant_scheme_by_name(
- * m->quantization)->model_dtype here.) Kernels take it as kv_dtype. */
+/* What the KV cache rounds keys and values to: the model's dtype, as the
+ * CPU executor's cache and MLC's keep them, so that the two executors agree
+ * to float32 rounding (the tests, bisection). Kernels take it as kv_dtype. */
 static enum dtype kv_cache_rounding(const struct module *m)
 {
-    (void)m;
-    return DT_F32;
+    return kv_cache_dtype_for(m->quantization);
 }
 
 /* kv_dtype as the kernels read it (shaders/common.glsl) */
