@@ -3,7 +3,11 @@
 // in the KV cache: decode (one row per sequence) and prefill (rows of one
 // sequence, each seeing the positions up to its own: causal). A position is
 // visible when it is within the sliding window before the row's position,
-// or one of the first SINK positions (attention sinks). Two layouts:
+// or one of the first SINK positions (attention sinks); a rolling cache
+// (WINDOW) keeps only those, a local window (LOCAL: layers of a model whose
+// sliding and global layers alternate) masks a cache that keeps everything.
+// Scores are q·k times SCALE (1/sqrt(D) when 0), soft-capped by SOFTCAP
+// (c * tanh(s / c), Gemma 2) when it is not 0. Two layouts:
 //   - invocations over positions (decode: a row per sequence): a workgroup
 //     takes HPW heads of RPW rows one after the other (few workgroups:
 //     lavapipe pays for each); positions go in chunks of CHUNK with a
@@ -27,6 +31,9 @@ layout(constant_id = 7) const uint DVEC = 1;     // heads read 4 floats a texel 
 layout(constant_id = 8) const uint HPW = 1;      // heads a workgroup (divides HQ)
 layout(constant_id = 9) const uint RPW = 1;      // rows a workgroup
 layout(constant_id = 10) const uint LANE_ROWS = 0;
+layout(constant_id = 11) const float SCALE = 0.0; // score scale, 0: 1/sqrt(D)
+layout(constant_id = 12) const float SOFTCAP = 0.0;
+layout(constant_id = 13) const uint LOCAL = 0;   // local window of a linear cache, 0: none
 
 layout(binding = 0) uniform samplerBuffer qkv;
 layout(binding = 1) uniform usamplerBuffer step; // [seq_at + row], [pos_at + row]
@@ -87,15 +94,28 @@ uint slot_of(uint pos)
     return SINK + (pos - SINK) % (CAP - SINK);
 }
 
+// the first position (past the sinks) a query at pos sees
+uint window_start(uint pos)
+{
+    uint lo = WINDOW != 0u && pos + 1u > WINDOW ? pos + 1u - WINDOW : 0u;
+    uint lo_local = LOCAL != 0u && pos + 1u > LOCAL ? pos + 1u - LOCAL : 0u;
+    return max(lo, lo_local);
+}
+
+float score_scale()
+{
+    return SCALE != 0.0 ? SCALE : 1.0 / sqrt(float(D));
+}
+
 void attend(uint h, uint row)
 {
     uint lane = gl_LocalInvocationID.x;
     uint seq = texelFetch(step, int(p.seq_at + row)).x, pos = texelFetch(step, int(p.pos_at + row)).x;
     uint g = h / (HQ / HKV);
-    uint lo = WINDOW != 0u && pos + 1u > WINDOW ? pos + 1u - WINDOW : 0u;
+    uint lo = window_start(pos);
     uint sinks = min(SINK, lo);
     uint n = sinks + (pos - lo + 1u);
-    float scale = 1.0 / sqrt(float(D));
+    float scale = score_scale();
     // texel offsets (in the view's elements)
     uint q_at = (row * (HQ + 2u * HKV) * D + h * D) / E;
     uint k_at = ((seq * 2u) * CAP * KVD + g * D) / E;
@@ -115,7 +135,7 @@ void attend(uint h, uint row)
             uint k = k_at + slot_of(position) * (KVD / E);
             float d = 0.0;
             for (uint c = 0u; c < DV; c++) d += dot(q[c], fetch(kv, p.kv_base, k + c));
-            d *= scale;
+            d = softcap(d * scale, SOFTCAP);
             score[i] = d;
             m = max(m, d);
         }
@@ -160,10 +180,9 @@ void attend_rows()
     uint seq = texelFetch(step, int(p.seq_at + row)).x, pos = texelFetch(step, int(p.pos_at + row)).x;
     uint pos_first = texelFetch(step, int(p.pos_at + first)).x, pos_last = texelFetch(step, int(p.pos_at + last)).x;
     uint g = h / (HQ / HKV);
-    uint lo = WINDOW != 0u && pos + 1u > WINDOW ? pos + 1u - WINDOW : 0u;
-    uint lo_first = WINDOW != 0u && pos_first + 1u > WINDOW ? pos_first + 1u - WINDOW : 0u;
+    uint lo = window_start(pos), lo_first = window_start(pos_first);
     uint sinks = min(SINK, lo);
-    float scale = 1.0 / sqrt(float(D));
+    float scale = score_scale();
     uint q_at = (row * (HQ + 2u * HKV) * D + h * D) / E;
     uint k_at = ((seq * 2u) * CAP * KVD + g * D) / E;
     uint v_at = ((seq * 2u + 1u) * CAP * KVD + g * D) / E;
@@ -185,6 +204,7 @@ void attend_rows()
         uint slot = slot_of(at);
         float d = 0.0;
         for (uint c = 0u; c < DV; c++) d += dot(q[c], fetch(kv, p.kv_base, k_at + slot * (KVD / E) + c));
+        d = softcap(d, SOFTCAP);
         if (d > m) {
             float a = exp(m - d);
             l *= a;

@@ -47,3 +47,36 @@ float silu(float v)
 {
     return v / (1.0 + exp(-v));
 }
+
+// tanh written out rather than left to the driver (whose built-in may
+// lose precision near 0 or overflow): exp of a non-positive argument only,
+// and the series near 0 where 1 - exp(-2|v|) would cancel
+float tanh_f(float v)
+{
+    float a = abs(v);
+    if (a < 0.0625) {
+        float v2 = v * v;
+        return v * (1.0 + v2 * (-1.0 / 3.0 + v2 * (2.0 / 15.0)));
+    }
+    float t = exp(-2.0 * a);
+    float r = (1.0 - t) / (1.0 + t);
+    return v < 0.0 ? -r : r;
+}
+
+// GELU, tanh approximation (Gemma's gelu_pytorch_tanh)
+float gelu_tanh(float v)
+{
+    return 0.5 * v * (1.0 + tanh_f(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+}
+
+// the gate of a gated MLP: act 0 SiLU, 1 GELU (tanh)
+float gate_act(float v, uint act)
+{
+    return act == 1u ? gelu_tanh(v) : silu(v);
+}
+
+// soft-capping c * tanh(v / c) (Gemma 2); c 0: none
+float softcap(float v, float c)
+{
+    return c != 0.0 ? c * tanh_f(v / c) : v;
+}

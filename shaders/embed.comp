@@ -1,5 +1,6 @@
 #version 450
-// Embedding lookup: row ids[i] of the table, dequantized, for each token.
+// Embedding lookup: row ids[i] of the table, dequantized (and multiplied by
+// SCALE when it is not 0: Gemma's sqrt(hidden_size)), for each token.
 // One invocation writes one block of a row (a quantization group, or 4 or 1
 // plain elements); tokens whose row lies outside the bound slice of the
 // table are left to the launch that binds it.
@@ -10,6 +11,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 3) const uint K = 32;       // row length (hidden size)
+layout(constant_id = 4) const float SCALE = 0.0; // rows multiplied by it; 0: as stored
 
 layout(binding = 0) uniform usamplerBuffer ids;
 layout(binding = 1) uniform usamplerBuffer w;
@@ -31,6 +33,11 @@ layout(push_constant) uniform Push {
 const uint BLK = WFMT != 0u ? GS : (WVEC != 0u ? 4u : 1u);
 const uint NB = (K + BLK - 1u) / BLK;
 
+float scaled(float v)
+{
+    return SCALE != 0.0 ? v * SCALE : v;
+}
+
 void main()
 {
     uint blk = gl_GlobalInvocationID.x, tok = gl_WorkGroupID.y;
@@ -45,12 +52,12 @@ void main()
         [[unroll]] for (uint i = 0u; i < WPG; i++)
             [[unroll]] for (uint e = 0u; e < EPW; e++) {
                 uint c = blk * BLK + i * EPW + e;
-                if (c < K) y[out0 + i * EPW + e] = dequant(q[i], e, sc);
+                if (c < K) y[out0 + i * EPW + e] = scaled(dequant(q[i], e, sc));
             }
     } else if (BLK == 4u) {
         vec4 v = plain4(w, p.w_base, row, blk, K);
-        [[unroll]] for (uint j = 0u; j < 4u; j++) y[out0 + j] = v[j];
+        [[unroll]] for (uint j = 0u; j < 4u; j++) y[out0 + j] = scaled(v[j]);
     } else {
-        y[out0] = plain1(w, p.w_base, row, blk, K);
+        y[out0] = scaled(plain1(w, p.w_base, row, blk, K));
     }
 }

@@ -1,7 +1,7 @@
 #version 450
 // Per-head RMS norm of the query and key heads of each row of q/k/v
-// (Qwen3's q_norm and k_norm); value heads are copied. One workgroup per
-// (head, row).
+// (Qwen3's and Gemma 3's q_norm and k_norm; Gemma's weights are w - 1:
+// offset 1); value heads are copied. One workgroup per (head, row).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common.glsl"
@@ -13,6 +13,7 @@ layout(constant_id = 2) const float EPS = 1e-6;
 layout(constant_id = 3) const uint HQ = 1;
 layout(constant_id = 4) const uint HKV = 1;
 layout(constant_id = 5) const uint WDT = 0;
+layout(constant_id = 6) const float WOFF = 0.0;  // added to every weight
 
 layout(binding = 0) uniform samplerBuffer x;
 layout(binding = 1) uniform usamplerBuffer qn;
@@ -49,6 +50,6 @@ void main()
     for (uint i = lane; i < D; i += WG) {
         float v = texelFetch(x, int(p.x_base + at + i)).x;
         uint wbits = head < HQ ? texelFetch(qn, int(i)).x : texelFetch(kn, int(i)).x;
-        y[p.y_base + at + i] = v * scale * decode_bits(wbits, WDT);
+        y[p.y_base + at + i] = v * scale * (WOFF + decode_bits(wbits, WDT));
     }
 }

@@ -1,10 +1,11 @@
 #version 450
 // Matrix multiplication y = x · Wᵀ (+ bias), for every way a scheme stores
 // W (weights.glsl): the decode GEMV (T = 1) and the prefill GEMM (T tokens
-// at a time reuse each decoded weight). Optional epilogue: SiLU gating,
-// y[n] = silu(x·G[n]) * (x·U[n]) for the fused gate/up projection, whose
-// halves G and U (the weight's rows n and n + p.n) come as bindings of their
-// own (w, s and w2, s2), so that each can be bound in slices.
+// at a time reuse each decoded weight). Optional epilogues: SiLU or GELU
+// (tanh) gating, y[n] = act(x·G[n]) * (x·U[n]) for the fused gate/up
+// projection, whose halves G and U (the weight's rows n and n + p.n) come
+// as bindings of their own (w, s and w2, s2), so that each can be bound in
+// slices; soft-capping, y = c * tanh(y / c) (Gemma 2's logits).
 //
 // Layout chosen for lavapipe (llvmpipe runs 8 invocations in one SIMD
 // register): each invocation owns R output columns, so loads of x are the
@@ -24,10 +25,11 @@ layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint R = 1;        // output columns per invocation
 layout(constant_id = 2) const uint T = 1;        // tokens per pass (1 to 4)
 layout(constant_id = 3) const uint K = 32;       // input columns
-layout(constant_id = 5) const uint EPILOGUE = 0; // 1: SiLU gating over weight rows n and n + N
+layout(constant_id = 5) const uint EPILOGUE = 0; // gating over weight rows n and n + N: 1 SiLU, 2 GELU (tanh)
 layout(constant_id = 6) const uint BIAS = 0;     // 0: none, else 1 + the bias dtype
 layout(constant_id = 7) const uint XVEC = 1;     // x read 4 floats a texel (K % 4 == 0)
 layout(constant_id = 8) const uint EXACT = 0;    // dequantize each weight as the scheme's arithmetic does
+layout(constant_id = 9) const float CAP = 0.0;   // soft-capping of the result, 0: none
 
 layout(binding = 0) uniform samplerBuffer x;
 layout(binding = 1) uniform usamplerBuffer w;
@@ -147,9 +149,9 @@ void main()
                 if (EPILOGUE != 0u) {
                     float up = acc[r + R][t];
                     if (BIAS != 0u) up += decode_bits(texelFetch(bias, int(p.bias_base + n + p.n)).x, BIAS - 1u);
-                    v = silu(v) * up;
+                    v = gate_act(v, EPILOGUE - 1u) * up;
                 }
-                y[p.y_base + (t0 + t) * p.n + n] = v;
+                y[p.y_base + (t0 + t) * p.n + n] = softcap(v, CAP);
             }
         }
     }

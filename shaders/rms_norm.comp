@@ -1,6 +1,7 @@
 #version 450
-// RMS norm of each row, y = x / sqrt(mean(x²) + eps) · w, optionally of the
-// sum of two rows (the residual add fused in: the sum is written too).
+// RMS norm of each row, y = x / sqrt(mean(x²) + eps) · (offset + w)
+// (Gemma's norms store w - 1: offset 1), optionally of the sum of two rows
+// (the residual add fused in: the sum is written too).
 // One workgroup per row.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -12,6 +13,7 @@ layout(constant_id = 1) const uint H = 64;       // row length
 layout(constant_id = 2) const float EPS = 1e-5;
 layout(constant_id = 3) const uint ADD = 0;      // 1: normalize a + b, and write a + b
 layout(constant_id = 4) const uint WDT = 0;      // norm weight dtype
+layout(constant_id = 5) const float WOFF = 0.0;  // added to every weight
 
 layout(binding = 0) uniform samplerBuffer a;
 layout(binding = 1) uniform samplerBuffer b;
@@ -53,6 +55,6 @@ void main()
     for (uint i = lane; i < H; i += WG) {
         float v = row_value(row * H + i);
         if (ADD != 0u) sum[p.sum_base + row * H + i] = v;
-        y[p.y_base + row * H + i] = v * scale * decode_bits(texelFetch(nw, int(i)).x, WDT);
+        y[p.y_base + row * H + i] = v * scale * (WOFF + decode_bits(texelFetch(nw, int(i)).x, WDT));
     }
 }

@@ -1,11 +1,13 @@
 #version 450
-// SiLU gating of each row: y[i] = silu(g[i]) * g[I + i] (the unfused plan).
+// Gating of each row (the unfused plan): y[i] = act(g[i]) * g[I + i], act
+// SiLU (silu_mul) or GELU with the tanh approximation (gelu_tanh_mul).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint I = 64;
+layout(constant_id = 2) const uint ACT = 0;      // 0 SiLU, 1 GELU (tanh)
 
 layout(binding = 0) uniform samplerBuffer g;
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
@@ -22,5 +24,5 @@ void main()
     if (i >= I || row >= p.rows) return;
     float gate = texelFetch(g, int(p.g_base + row * 2u * I + i)).x;
     float up = texelFetch(g, int(p.g_base + row * 2u * I + I + i)).x;
-    y[p.y_base + row * I + i] = silu(gate) * up;
+    y[p.y_base + row * I + i] = gate_act(gate, ACT) * up;
 }
