@@ -22,6 +22,7 @@ static const char *const op_names[OP_COUNT] = {
     [OP_KV_CREATE] = "kv_create",
     [OP_GELU_MUL] = "gelu_tanh_mul",
     [OP_SOFTCAP] = "softcap",
+    [OP_CONCAT] = "concat",
 };
 
 const char *param_role_name(enum param_role r)

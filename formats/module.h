@@ -45,6 +45,7 @@ enum op_kind {
     OP_KV_CREATE,    /* (create_kv_cache's body: allocates the cache) */
     OP_GELU_MUL,     /* gate_up[n,2I] → gelu_tanh(gate) * up [n,I] */
     OP_SOFTCAP,      /* x → softcap * tanh(x / softcap), same shape */
+    OP_CONCAT,       /* a[n,A], b[n,B], ... → [n, A+B+...] (columns side by side) */
     OP_COUNT
 };
 

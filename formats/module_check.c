@@ -169,6 +169,19 @@ static int check_op(const struct vctx *c, const struct op *o)
         if (!is_act(o0, 2) || !rows_like(i0, o0) || dim(o0, 1) != (int64_t)o->a.n_heads * o->a.head_dim)
             return op_fail(c, "output must be [rows, heads * head_dim]", NULL);
         return 0;
+    case OP_CONCAT: {
+        if (check_arity(c, o, 2, MOD_MAX_IN, 1)) return -1;
+        int64_t total = 0;
+        for (int k = 0; k < o->nin; k++) {
+            const struct value *x = val(c, o->in[k]);
+            if (!x || !is_act(x, 2) || !rows_like(x, o0))
+                return op_fail(c, "expects float32 [rows, C] inputs with the output's rows", NULL);
+            total += dim(x, 1);
+        }
+        if (!is_act(o0, 2) || dim(o0, 1) != total)
+            return op_fail(c, "output must be [rows, the inputs' columns summed]", NULL);
+        return 0;
+    }
     case OP_TAKE_LAST:
         if (check_arity(c, o, 1, 1, 1)) return -1;
         if (!is_act(i0, 2) || !is_act(o0, 2) || o0->dims[0].var != DIM_CONST || dim(o0, 0) != 1 ||
