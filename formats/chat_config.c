@@ -109,15 +109,28 @@ static int read_model_config(struct chat_config *c, const char *src)
     const struct model_arch *a = model_arch_find(c->model_type);
     if (!a) return fail("%s: model_type '%s' is not supported (supported: %s)", src, c->model_type, model_arch_names());
     const char *mcw = "model_config.";
+    /* Gemma 3 nests the language model's fields in text_config; the
+     * vocabulary and the batch size stay outside */
+    const json_t *text = json_object_get(mc, "text_config");
+    const json_t *vocab_in = mc;
+    const char *vocab_where = mcw;
+    c->arch_config = mc;
+    if (!strncmp(c->model_type, "gemma3", 6) && text && !json_is_null(text)) {
+        if (!json_is_object(text)) return fail("%s: field 'model_config.text_config' must be an object", src);
+        c->arch_config = mc = text;
+        mcw = "model_config.text_config.";
+        if (json_object_get(text, "vocab_size")) vocab_in = text, vocab_where = mcw;
+    }
+    if (get_int(vocab_in, vocab_where, "vocab_size", true, 0, 1, &c->vocab_size, src) ||
+        get_int(c->model_config, "model_config.", "max_batch_size", false, 1, 1, &c->max_batch_size, src))
+        return -1;
     if (get_int(mc, mcw, "hidden_size", true, 0, 1, &c->hidden_size, src) ||
         get_int(mc, mcw, "intermediate_size", true, 0, 1, &c->intermediate_size, src) ||
         get_int(mc, mcw, "num_attention_heads", true, 0, 1, &c->num_attention_heads, src) ||
         get_int(mc, mcw, "num_key_value_heads", true, 0, 1, &c->num_key_value_heads, src) ||
         get_int(mc, mcw, "head_dim", true, 0, 1, &c->head_dim, src) ||
         get_int(mc, mcw, "num_hidden_layers", true, 0, 1, &c->num_hidden_layers, src) ||
-        get_int(mc, mcw, "vocab_size", true, 0, 1, &c->vocab_size, src) ||
         get_number(mc, mcw, "rms_norm_eps", true, 0, &c->rms_norm_eps, src) ||
-        get_int(mc, mcw, "max_batch_size", false, 1, 1, &c->max_batch_size, src) ||
         get_bool(mc, "tie_word_embeddings", false, &c->tie_word_embeddings, src))
         return -1;
     const char *base = json_object_get(mc, "position_embedding_base") ? "position_embedding_base" : "rope_theta";
@@ -130,6 +143,7 @@ static int read_model_config(struct chat_config *c, const char *src)
         return fail("%s: model_config: num_attention_heads %lld is not divisible by num_key_value_heads %lld",
                     src, (long long)c->num_attention_heads, (long long)c->num_key_value_heads);
     if (a->has_lm_head_always) c->tie_word_embeddings = false;
+    if (!strncmp(c->model_type, "gemma", 5)) c->tie_word_embeddings = true; /* Gemma has no lm_head */
     c->qk_norm = a->qk_norm;
     c->qkv_bias = a->qkv_bias == QKV_BIAS_ALWAYS;
     if (a->qkv_bias == QKV_BIAS_FROM_ATTENTION_BIAS && get_bool(mc, "attention_bias", false, &c->qkv_bias, src))

@@ -20,10 +20,12 @@ struct msgpack_object;
 struct chat_config {
     json_t *json;               /* the whole document (owned) */
     const json_t *model_config; /* its "model_config" object */
+    const json_t *arch_config;  /* where the architecture's fields are: model_config,
+                                 * or its text_config (Gemma 3) */
     char *source;               /* path of the file, or what it came from */
     char *dir;                  /* directory of the file ("." if unknown) */
 
-    const char *model_type;     /* "llama", "mistral", "qwen2", "qwen3" */
+    const char *model_type;     /* "llama", "mistral", "qwen2", "qwen3", "gemma2", ... */
     const char *quantization;   /* "q4f16_1", ... */
 
     /* model_config: the architecture */

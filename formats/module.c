@@ -20,6 +20,9 @@ static const char *const op_names[OP_COUNT] = {
     [OP_ATTENTION] = "attention",
     [OP_TAKE_LAST] = "take_last",
     [OP_KV_CREATE] = "kv_create",
+    [OP_GELU_MUL] = "gelu_tanh_mul",
+    [OP_SOFTCAP] = "softcap",
+    [OP_CONCAT] = "concat",
 };
 
 const char *param_role_name(enum param_role r)

@@ -43,6 +43,9 @@ enum op_kind {
     OP_ATTENTION,    /* qkv → attention over the cache [n, Hq*d] */
     OP_TAKE_LAST,    /* x[n,H] → x[n-1] as [1,H] */
     OP_KV_CREATE,    /* (create_kv_cache's body: allocates the cache) */
+    OP_GELU_MUL,     /* gate_up[n,2I] → gelu_tanh(gate) * up [n,I] */
+    OP_SOFTCAP,      /* x → softcap * tanh(x / softcap), same shape */
+    OP_CONCAT,       /* a[n,A], b[n,B], ... → [n, A+B+...] (columns side by side) */
     OP_COUNT
 };
 
@@ -76,22 +79,48 @@ struct value {
     int64_t nbytes;
 };
 
-enum epilogue { EPI_NONE = 0, EPI_SILU_MUL = 1 };
+enum epilogue { EPI_NONE = 0, EPI_SILU_MUL = 1, EPI_GELU_MUL = 2 };
 
-struct rope_scaling {
-    int kind;                   /* 0 none, 1 llama3 */
-    double factor, low_freq_factor, high_freq_factor;
-    int64_t original_max_position;
+#define ROPE_MAX_FACTORS 128
+
+enum rope_scaling_kind {
+    ROPE_SCALING_NONE = 0,
+    ROPE_SCALING_LLAMA3 = 1,    /* factor, low/high_freq_factor, original_max_position */
+    ROPE_SCALING_LINEAR = 2,    /* inverse frequencies divided by factor */
+    ROPE_SCALING_LONGROPE = 3,  /* per-frequency short/long factors, attention_factor */
 };
 
+struct rope_scaling {
+    int kind;                   /* enum rope_scaling_kind */
+    double factor, low_freq_factor, high_freq_factor;
+    int64_t original_max_position;
+    /* longrope: inv_freq[i] = 1 / (ext[i] * theta^(2i / rotary_dim)), ext
+     * the long factors when the sequence's length after the step exceeds
+     * original_max_position, else the short ones; cos and sin are
+     * multiplied by attention_factor */
+    int n_factors;              /* rotary_dim / 2 */
+    float short_factor[ROPE_MAX_FACTORS];
+    float long_factor[ROPE_MAX_FACTORS];
+    double attention_factor;
+};
+
+/* Every attribute added after the first release defaults to 0 = "as
+ * before" and is packed only when non-zero, so older plans keep their
+ * bytes. */
 struct op_attrs {
     double eps;                 /* norms */
+    double weight_offset;       /* norms: y = x / rms(x) * (weight_offset + w) */
+    double scale;               /* embed: rows multiplied by it; 0 = none */
     int layer;                  /* kv ops, attention */
     int n_heads, n_kv_heads, head_dim;
     double rope_theta;
     struct rope_scaling rope_scaling;
-    int sliding_window;         /* attention: 0 = none */
+    int rotary_dim;             /* rope: dims rotated per head; 0 = head_dim */
+    int sliding_window;         /* attention: rolling cache window; 0 = none */
     int attention_sink;         /* attention: tokens always attended */
+    double attn_scale;          /* attention: softmax scale; 0 = 1 / sqrt(head_dim) */
+    double softcap;             /* attention scores, or OP_SOFTCAP: c * tanh(s / c); 0 = none */
+    int local_window;           /* attention: mask-only window (alternating layers); 0 = none */
     int epilogue;               /* matmul */
     /* kv_create */
     int n_layers;
@@ -141,6 +170,14 @@ struct model_dims {
     int64_t context_window_size, prefill_chunk_size, sliding_window_size;
     int attention_sink_size, max_batch_size;
     bool tie_word_embeddings, qkv_bias, qk_norm;
+    /* Gemma 2/3 and Phi-3 (0 = none; packed only when set): */
+    int64_t local_window;          /* sliding layers' window (mask only, linear cache) */
+    int local_window_pattern;      /* layer i is global when (i + 1) % pattern == 0 */
+    double rope_local_theta;       /* rotary base of the sliding layers (Gemma 3) */
+    double query_pre_attn_scalar;  /* softmax scale query_pre_attn_scalar^-0.5 */
+    double attn_softcap;           /* attention logit soft-capping */
+    double final_softcap;          /* final logit soft-capping */
+    int rotary_dim;                /* rotated dims per head (partial_rotary_factor) */
 };
 
 struct module {

@@ -112,18 +112,27 @@ static int check_op(const struct vctx *c, const struct op *o)
         const struct value *b = o->nin > 2 ? val(c, o->in[2]) : NULL;
         bool w_ok = is_param(i1, 2) || (i1->kind == VAL_TEMP && is_act(i1, 2) && i1->dims[0].var == DIM_CONST);
         int64_t n = dim(i1, 0), k = dim(i1, 1);
-        int64_t n_out = o->a.epilogue == EPI_SILU_MUL ? n / 2 : n;
+        bool gated = o->a.epilogue == EPI_SILU_MUL || o->a.epilogue == EPI_GELU_MUL;
+        if (o->a.epilogue != EPI_NONE && !gated) return op_fail(c, "unknown epilogue", NULL);
+        int64_t n_out = gated ? n / 2 : n;
         if (!is_act(i0, 2) || !w_ok || dim(i0, 1) != k || !is_act(o0, 2) || !rows_like(i0, o0) ||
-            dim(o0, 1) != n_out || (o->a.epilogue == EPI_SILU_MUL && n % 2))
+            dim(o0, 1) != n_out || (gated && n % 2))
             return op_fail(c, "expects x [rows, K], weight [N, K], y [rows, N]", NULL);
         if (b && (!is_param(b, 1) || dim(b, 0) != n)) return op_fail(c, "bias must be a [N] parameter", NULL);
-        if (o->a.epilogue != EPI_NONE && o->a.epilogue != EPI_SILU_MUL) return op_fail(c, "unknown epilogue", NULL);
         return 0;
     }
     case OP_SILU_MUL:
+    case OP_GELU_MUL:
         if (check_arity(c, o, 1, 1, 1)) return -1;
         if (!is_act(i0, 2) || !is_act(o0, 2) || !rows_like(i0, o0) || dim(i0, 1) != 2 * dim(o0, 1))
             return op_fail(c, "expects [rows, 2I] and [rows, I]", NULL);
+        return 0;
+    case OP_SOFTCAP:
+        if (check_arity(c, o, 1, 1, 1)) return -1;
+        if (!is_act(i0, 2) || !is_act(o0, 2) || i0->dims[0].var != o0->dims[0].var || dim(i0, 0) != dim(o0, 0) ||
+            dim(i0, 1) != dim(o0, 1))
+            return op_fail(c, "expects two float32 values of the same shape", NULL);
+        if (!(o->a.softcap > 0)) return op_fail(c, "softcap must be positive", NULL);
         return 0;
     case OP_HEAD_NORM: {
         if (check_arity(c, o, 3, 3, 1)) return -1;
@@ -135,22 +144,44 @@ static int check_op(const struct vctx *c, const struct op *o)
             return op_fail(c, "expects qkv, q_norm [head_dim], k_norm [head_dim], qkv", NULL);
         return 0;
     }
-    case OP_ROPE:
+    case OP_ROPE: {
         if (check_arity(c, o, 1, 1, 1) || check_qkv(c, i0, &o->a)) return -1;
         if (!is_act(o0, 2) || !rows_like(i0, o0) || dim(o0, 1) != dim(i0, 1))
             return op_fail(c, "output must match the qkv input", NULL);
         if (o->a.head_dim % 2) return op_fail(c, "head_dim must be even", NULL);
+        int rot = o->a.rotary_dim ? o->a.rotary_dim : o->a.head_dim;
+        if (rot % 2 || rot > o->a.head_dim || rot < 2)
+            return op_fail(c, "rotary_dim must be even and at most head_dim", NULL);
+        if (o->a.rope_scaling.kind == ROPE_SCALING_LONGROPE && o->a.rope_scaling.n_factors != rot / 2)
+            return op_fail(c, "longrope needs rotary_dim / 2 short and long factors", NULL);
         return 0;
+    }
     case OP_KV_APPEND:
         if (check_arity(c, o, 1, 1, 0) || check_qkv(c, i0, &o->a)) return -1;
         if (o->a.layer >= d->num_hidden_layers) return op_fail(c, "layer out of range", NULL);
         return 0;
     case OP_ATTENTION:
         if (check_arity(c, o, 1, 1, 1) || check_qkv(c, i0, &o->a)) return -1;
+        if (o->a.local_window && o->a.sliding_window)
+            return op_fail(c, "local_window (a mask over a linear cache) and sliding_window (a rolling cache) "
+                              "exclude each other", NULL);
         if (o->a.layer >= d->num_hidden_layers) return op_fail(c, "layer out of range", NULL);
         if (!is_act(o0, 2) || !rows_like(i0, o0) || dim(o0, 1) != (int64_t)o->a.n_heads * o->a.head_dim)
             return op_fail(c, "output must be [rows, heads * head_dim]", NULL);
         return 0;
+    case OP_CONCAT: {
+        if (check_arity(c, o, 2, MOD_MAX_IN, 1)) return -1;
+        int64_t total = 0;
+        for (int k = 0; k < o->nin; k++) {
+            const struct value *x = val(c, o->in[k]);
+            if (!x || !is_act(x, 2) || !rows_like(x, o0))
+                return op_fail(c, "expects float32 [rows, C] inputs with the output's rows", NULL);
+            total += dim(x, 1);
+        }
+        if (!is_act(o0, 2) || dim(o0, 1) != total)
+            return op_fail(c, "output must be [rows, the inputs' columns summed]", NULL);
+        return 0;
+    }
     case OP_TAKE_LAST:
         if (check_arity(c, o, 1, 1, 1)) return -1;
         if (!is_act(i0, 2) || !is_act(o0, 2) || o0->dims[0].var != DIM_CONST || dim(o0, 0) != 1 ||
@@ -244,6 +275,11 @@ int module_validate(const struct module *m, const char *what)
     if (d->num_attention_heads % d->num_key_value_heads)
         return fail("%s: dims: num_attention_heads %d is not a multiple of num_key_value_heads %d", what,
                     d->num_attention_heads, d->num_key_value_heads);
+    if (d->rotary_dim && (d->rotary_dim % 2 || d->rotary_dim > d->head_dim))
+        return fail("%s: dims: rotary_dim %d must be even and at most head_dim %d", what, d->rotary_dim, d->head_dim);
+    if (d->rope_scaling.kind == ROPE_SCALING_LONGROPE &&
+        d->rope_scaling.n_factors != (d->rotary_dim ? d->rotary_dim : d->head_dim) / 2)
+        return fail("%s: dims: longrope needs rotary_dim / 2 short and long factors", what);
     for (int fi = 0; fi < m->nfns; fi++) {
         const struct function *f = &m->fns[fi];
         for (int fj = 0; fj < fi; fj++)

@@ -89,18 +89,61 @@ static void pack_value(msgpack_packer *pk, const struct function *f, const struc
     }
 }
 
+static const char *const rope_kind_names[] = {"none", "llama3", "linear", "longrope"};
+
+static void pack_float_array(msgpack_packer *pk, const char *k, const float *v, int n)
+{
+    pack_str(pk, k);
+    msgpack_pack_array(pk, (size_t)n);
+    for (int i = 0; i < n; i++) msgpack_pack_float(pk, v[i]);
+}
+
+/* A rope_scaling map (of an op or of the dims), or nil. */
+static void pack_rope_scaling(msgpack_packer *pk, const struct rope_scaling *rs)
+{
+    switch (rs->kind) {
+    case ROPE_SCALING_LLAMA3:
+        msgpack_pack_map(pk, 5);
+        pack_str(pk, "rope_type");
+        pack_str(pk, "llama3");
+        pack_kv_double(pk, "factor", rs->factor);
+        pack_kv_double(pk, "low_freq_factor", rs->low_freq_factor);
+        pack_kv_double(pk, "high_freq_factor", rs->high_freq_factor);
+        pack_kv_int(pk, "original_max_position_embeddings", rs->original_max_position);
+        return;
+    case ROPE_SCALING_LINEAR:
+        msgpack_pack_map(pk, 2);
+        pack_str(pk, "rope_type");
+        pack_str(pk, "linear");
+        pack_kv_double(pk, "factor", rs->factor);
+        return;
+    case ROPE_SCALING_LONGROPE:
+        msgpack_pack_map(pk, 5);
+        pack_str(pk, "rope_type");
+        pack_str(pk, "longrope");
+        pack_float_array(pk, "short_factor", rs->short_factor, rs->n_factors);
+        pack_float_array(pk, "long_factor", rs->long_factor, rs->n_factors);
+        pack_kv_double(pk, "attention_factor", rs->attention_factor);
+        pack_kv_int(pk, "original_max_position_embeddings", rs->original_max_position);
+        return;
+    default: msgpack_pack_nil(pk); return;
+    }
+}
+
 static int count_attrs(const struct op *o)
 {
     const struct op_attrs *a = &o->a;
     switch (o->kind) {
     case OP_RMS_NORM:
-    case OP_ADD_RMS_NORM: return 1;
-    case OP_HEAD_NORM: return 2;
+    case OP_ADD_RMS_NORM: return 1 + (a->weight_offset != 0);
+    case OP_HEAD_NORM: return 2 + (a->weight_offset != 0);
+    case OP_EMBED: return a->scale != 0;
     case OP_MATMUL: return a->epilogue ? 1 : 0;
-    case OP_ROPE: return 4 + (a->rope_scaling.kind ? 1 : 0);
+    case OP_ROPE: return 4 + (a->rope_scaling.kind ? 1 : 0) + (a->rotary_dim != 0);
     case OP_KV_APPEND: return 4;
-    case OP_ATTENTION: return 6;
+    case OP_ATTENTION: return 6 + (a->attn_scale != 0) + (a->softcap != 0) + (a->local_window != 0);
     case OP_KV_CREATE: return 7;
+    case OP_SOFTCAP: return 1;
     default: return 0;
     }
 }
@@ -110,15 +153,22 @@ static void pack_attrs(msgpack_packer *pk, const struct op *o)
     const struct op_attrs *a = &o->a;
     switch (o->kind) {
     case OP_RMS_NORM:
-    case OP_ADD_RMS_NORM: pack_kv_double(pk, "eps", a->eps); break;
+    case OP_ADD_RMS_NORM:
+        pack_kv_double(pk, "eps", a->eps);
+        if (a->weight_offset != 0) pack_kv_double(pk, "weight_offset", a->weight_offset);
+        break;
     case OP_HEAD_NORM:
         pack_kv_double(pk, "eps", a->eps);
         pack_kv_int(pk, "head_dim", a->head_dim);
+        if (a->weight_offset != 0) pack_kv_double(pk, "weight_offset", a->weight_offset);
+        break;
+    case OP_EMBED:
+        if (a->scale != 0) pack_kv_double(pk, "scale", a->scale);
         break;
     case OP_MATMUL:
-        if (a->epilogue == EPI_SILU_MUL) {
+        if (a->epilogue) {
             pack_str(pk, "epilogue");
-            pack_str(pk, "silu_mul");
+            pack_str(pk, a->epilogue == EPI_GELU_MUL ? "gelu_tanh_mul" : "silu_mul");
         }
         break;
     case OP_ROPE:
@@ -128,14 +178,9 @@ static void pack_attrs(msgpack_packer *pk, const struct op *o)
         pack_kv_double(pk, "rope_theta", a->rope_theta);
         if (a->rope_scaling.kind) {
             pack_str(pk, "rope_scaling");
-            msgpack_pack_map(pk, 5);
-            pack_str(pk, "rope_type");
-            pack_str(pk, "llama3");
-            pack_kv_double(pk, "factor", a->rope_scaling.factor);
-            pack_kv_double(pk, "low_freq_factor", a->rope_scaling.low_freq_factor);
-            pack_kv_double(pk, "high_freq_factor", a->rope_scaling.high_freq_factor);
-            pack_kv_int(pk, "original_max_position_embeddings", a->rope_scaling.original_max_position);
+            pack_rope_scaling(pk, &a->rope_scaling);
         }
+        if (a->rotary_dim) pack_kv_int(pk, "rotary_dim", a->rotary_dim);
         break;
     case OP_KV_APPEND:
         pack_kv_int(pk, "layer", a->layer);
@@ -150,6 +195,9 @@ static void pack_attrs(msgpack_packer *pk, const struct op *o)
         pack_kv_int(pk, "head_dim", a->head_dim);
         pack_kv_int(pk, "sliding_window", a->sliding_window);
         pack_kv_int(pk, "attention_sink", a->attention_sink);
+        if (a->attn_scale != 0) pack_kv_double(pk, "scale", a->attn_scale);
+        if (a->softcap != 0) pack_kv_double(pk, "softcap", a->softcap);
+        if (a->local_window) pack_kv_int(pk, "local_window", a->local_window);
         break;
     case OP_KV_CREATE:
         pack_kv_int(pk, "n_layers", a->n_layers);
@@ -160,6 +208,7 @@ static void pack_attrs(msgpack_packer *pk, const struct op *o)
         pack_kv_int(pk, "sliding_window", a->sliding_window);
         pack_kv_int(pk, "attention_sink", a->attention_sink);
         break;
+    case OP_SOFTCAP: pack_kv_double(pk, "softcap", a->softcap); break;
     default: break;
     }
 }
@@ -197,7 +246,10 @@ static void pack_function(msgpack_packer *pk, const struct function *f)
 
 static void pack_dims_map(msgpack_packer *pk, const struct model_dims *d)
 {
-    msgpack_pack_map(pk, 19);
+    int extra = (d->local_window != 0) + (d->local_window_pattern != 0) + (d->rope_local_theta != 0) +
+                (d->query_pre_attn_scalar != 0) + (d->attn_softcap != 0) + (d->final_softcap != 0) +
+                (d->rotary_dim != 0);
+    msgpack_pack_map(pk, 19 + (size_t)extra);
     pack_kv_int(pk, "hidden_size", d->hidden_size);
     pack_kv_int(pk, "intermediate_size", d->intermediate_size);
     pack_kv_int(pk, "vocab_size", d->vocab_size);
@@ -220,17 +272,14 @@ static void pack_dims_map(msgpack_packer *pk, const struct model_dims *d)
     pack_str(pk, "qk_norm");
     d->qk_norm ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     pack_str(pk, "rope_scaling");
-    if (d->rope_scaling.kind) {
-        msgpack_pack_map(pk, 5);
-        pack_str(pk, "rope_type");
-        pack_str(pk, "llama3");
-        pack_kv_double(pk, "factor", d->rope_scaling.factor);
-        pack_kv_double(pk, "low_freq_factor", d->rope_scaling.low_freq_factor);
-        pack_kv_double(pk, "high_freq_factor", d->rope_scaling.high_freq_factor);
-        pack_kv_int(pk, "original_max_position_embeddings", d->rope_scaling.original_max_position);
-    } else {
-        msgpack_pack_nil(pk);
-    }
+    pack_rope_scaling(pk, &d->rope_scaling);
+    if (d->local_window) pack_kv_int(pk, "local_window", d->local_window);
+    if (d->local_window_pattern) pack_kv_int(pk, "local_window_pattern", d->local_window_pattern);
+    if (d->rope_local_theta != 0) pack_kv_double(pk, "rope_local_base_freq", d->rope_local_theta);
+    if (d->query_pre_attn_scalar != 0) pack_kv_double(pk, "query_pre_attn_scalar", d->query_pre_attn_scalar);
+    if (d->attn_softcap != 0) pack_kv_double(pk, "attn_logit_softcapping", d->attn_softcap);
+    if (d->final_softcap != 0) pack_kv_double(pk, "final_logit_softcapping", d->final_softcap);
+    if (d->rotary_dim) pack_kv_int(pk, "rotary_dim", d->rotary_dim);
 }
 
 void module_pack_fields(struct rec_builder *b, const struct module *m)
@@ -372,6 +421,40 @@ static int get_array(const msgpack_object *map, const char *key, uint32_t max,
     return 0;
 }
 
+/* Optional attributes: absent means 0. */
+static int opt_double(const msgpack_object *map, const char *key, double min, double *out, const struct ctx *c)
+{
+    *out = 0;
+    if (!map_field(map, key)) return 0;
+    if (get_double(map, key, out, c)) return -1;
+    if (*out < min) return bad(c, key, min > 0 ? "must be positive" : "must not be negative");
+    return 0;
+}
+
+static int opt_i(const msgpack_object *map, const char *key, int min, int max, int *out, const struct ctx *c)
+{
+    *out = 0;
+    return map_field(map, key) ? get_i(map, key, min, max, out, c) : 0;
+}
+
+static int get_factors(const msgpack_object *map, const char *key, float *out, int *n, const struct ctx *c)
+{
+    const msgpack_object *a;
+    if (get_array(map, key, ROPE_MAX_FACTORS, &a, c)) return -1;
+    if (a->via.array.size < 1) return bad(c, key, "must hold at least one factor");
+    for (uint32_t i = 0; i < a->via.array.size; i++) {
+        const msgpack_object *e = &a->via.array.ptr[i];
+        double v;
+        if (e->type == MSGPACK_OBJECT_FLOAT32 || e->type == MSGPACK_OBJECT_FLOAT64) v = e->via.f64;
+        else if (e->type == MSGPACK_OBJECT_POSITIVE_INTEGER) v = (double)e->via.u64;
+        else return bad(c, key, "must hold numbers");
+        if (!(v > 0) || v > 1e30) return bad(c, key, "must hold positive finite numbers");
+        out[i] = (float)v;
+    }
+    *n = (int)a->via.array.size;
+    return 0;
+}
+
 static int parse_rope_scaling(const msgpack_object *o, struct rope_scaling *rs, struct ctx *c)
 {
     memset(rs, 0, sizeof *rs);
@@ -379,10 +462,29 @@ static int parse_rope_scaling(const msgpack_object *o, struct rope_scaling *rs, 
     if (o->type != MSGPACK_OBJECT_MAP) return bad(c, "rope_scaling", "must be a map or nil");
     char *type = NULL;
     if (get_str(o, "rope_type", &type, c)) return -1;
-    bool ok = !strcmp(type, "llama3");
+    int kind = -1;
+    for (int i = ROPE_SCALING_LLAMA3; i <= ROPE_SCALING_LONGROPE; i++)
+        if (!strcmp(type, rope_kind_names[i])) kind = i;
     free(type);
-    if (!ok) return bad(c, "rope_scaling", "has an unsupported rope_type (only llama3)");
-    rs->kind = 1;
+    if (kind < 0) return bad(c, "rope_scaling", "has an unsupported rope_type (llama3, linear or longrope)");
+    rs->kind = kind;
+    if (kind == ROPE_SCALING_LINEAR) {
+        if (get_double(o, "factor", &rs->factor, c)) return -1;
+        if (rs->factor <= 0) return bad(c, "rope_scaling", "has a factor that is not positive");
+        return 0;
+    }
+    if (kind == ROPE_SCALING_LONGROPE) {
+        int ns, nl;
+        if (get_factors(o, "short_factor", rs->short_factor, &ns, c) ||
+            get_factors(o, "long_factor", rs->long_factor, &nl, c) ||
+            get_double(o, "attention_factor", &rs->attention_factor, c) ||
+            get_int(o, "original_max_position_embeddings", 1, MAX_DIM, &rs->original_max_position, c))
+            return -1;
+        if (ns != nl) return bad(c, "rope_scaling", "has short and long factors of different lengths");
+        if (rs->attention_factor <= 0) return bad(c, "rope_scaling", "has an attention_factor that is not positive");
+        rs->n_factors = ns;
+        return 0;
+    }
     if (get_double(o, "factor", &rs->factor, c) || get_double(o, "low_freq_factor", &rs->low_freq_factor, c) ||
         get_double(o, "high_freq_factor", &rs->high_freq_factor, c) ||
         get_int(o, "original_max_position_embeddings", 1, MAX_DIM, &rs->original_max_position, c))
@@ -415,6 +517,16 @@ static int parse_dims(const msgpack_object *o, struct model_dims *d, struct ctx 
         get_bool(o, "tie_word_embeddings", &d->tie_word_embeddings, c) ||
         get_bool(o, "qkv_bias", &d->qkv_bias, c) || get_bool(o, "qk_norm", &d->qk_norm, c) ||
         parse_rope_scaling(map_field(o, "rope_scaling"), &d->rope_scaling, c))
+        return -1;
+    int64_t window = 0;
+    if (map_field(o, "local_window") && get_int(o, "local_window", 1, MAX_DIM, &window, c)) return -1;
+    d->local_window = window;
+    if (opt_i(o, "local_window_pattern", 1, 100000, &d->local_window_pattern, c) ||
+        opt_double(o, "rope_local_base_freq", 0, &d->rope_local_theta, c) ||
+        opt_double(o, "query_pre_attn_scalar", 0, &d->query_pre_attn_scalar, c) ||
+        opt_double(o, "attn_logit_softcapping", 0, &d->attn_softcap, c) ||
+        opt_double(o, "final_logit_softcapping", 0, &d->final_softcap, c) ||
+        opt_i(o, "rotary_dim", 2, 100000, &d->rotary_dim, c))
         return -1;
     d->attention_sink_size = (int)v;
     if (d->active_vocab_size > d->vocab_size) return bad(c, "active_vocab_size", "exceeds vocab_size");
@@ -521,14 +633,18 @@ static int parse_op(const msgpack_object *o, struct op *op, int nvalues, struct 
     struct op_attrs *a = &op->a;
     switch (op->kind) {
     case OP_RMS_NORM:
-    case OP_ADD_RMS_NORM: return get_double(o, "eps", &a->eps, c);
+    case OP_ADD_RMS_NORM:
+        return get_double(o, "eps", &a->eps, c) || opt_double(o, "weight_offset", -1e30, &a->weight_offset, c);
     case OP_HEAD_NORM:
-        return get_double(o, "eps", &a->eps, c) || get_i(o, "head_dim", 1, 100000, &a->head_dim, c);
+        return get_double(o, "eps", &a->eps, c) || get_i(o, "head_dim", 1, 100000, &a->head_dim, c) ||
+               opt_double(o, "weight_offset", -1e30, &a->weight_offset, c);
+    case OP_EMBED: return opt_double(o, "scale", 0, &a->scale, c);
     case OP_MATMUL: {
         const msgpack_object *e = map_field(o, "epilogue");
         if (!e || e->type == MSGPACK_OBJECT_NIL) return 0;
-        if (!mp_str_eq(e, "silu_mul")) return bad(c, "epilogue", "must be silu_mul");
-        a->epilogue = EPI_SILU_MUL;
+        if (mp_str_eq(e, "silu_mul")) a->epilogue = EPI_SILU_MUL;
+        else if (mp_str_eq(e, "gelu_tanh_mul")) a->epilogue = EPI_GELU_MUL;
+        else return bad(c, "epilogue", "must be silu_mul or gelu_tanh_mul");
         return 0;
     }
     case OP_ROPE:
@@ -536,7 +652,8 @@ static int parse_op(const msgpack_object *o, struct op *op, int nvalues, struct 
                get_i(o, "n_kv_heads", 1, 100000, &a->n_kv_heads, c) ||
                get_i(o, "head_dim", 2, 100000, &a->head_dim, c) ||
                get_double(o, "rope_theta", &a->rope_theta, c) ||
-               parse_rope_scaling(map_field(o, "rope_scaling"), &a->rope_scaling, c);
+               parse_rope_scaling(map_field(o, "rope_scaling"), &a->rope_scaling, c) ||
+               opt_i(o, "rotary_dim", 2, 100000, &a->rotary_dim, c);
     case OP_KV_APPEND:
         return get_i(o, "layer", 0, 100000, &a->layer, c) || get_i(o, "n_heads", 1, 100000, &a->n_heads, c) ||
                get_i(o, "n_kv_heads", 1, 100000, &a->n_kv_heads, c) ||
@@ -546,7 +663,9 @@ static int parse_op(const msgpack_object *o, struct op *op, int nvalues, struct 
                get_i(o, "n_kv_heads", 1, 100000, &a->n_kv_heads, c) ||
                get_i(o, "head_dim", 1, 100000, &a->head_dim, c) ||
                get_i(o, "sliding_window", 0, 1 << 30, &a->sliding_window, c) ||
-               get_i(o, "attention_sink", 0, 1 << 30, &a->attention_sink, c);
+               get_i(o, "attention_sink", 0, 1 << 30, &a->attention_sink, c) ||
+               opt_double(o, "scale", 0, &a->attn_scale, c) || opt_double(o, "softcap", 0, &a->softcap, c) ||
+               opt_i(o, "local_window", 1, 1 << 30, &a->local_window, c);
     case OP_KV_CREATE:
         return get_i(o, "n_layers", 1, 100000, &a->n_layers, c) ||
                get_i(o, "n_kv_heads", 1, 100000, &a->n_kv_heads, c) ||
@@ -555,6 +674,9 @@ static int parse_op(const msgpack_object *o, struct op *op, int nvalues, struct 
                get_i(o, "max_sequences", 1, 1 << 20, &a->max_sequences, c) ||
                get_i(o, "sliding_window", 0, 1 << 30, &a->sliding_window, c) ||
                get_i(o, "attention_sink", 0, 1 << 30, &a->attention_sink, c);
+    case OP_SOFTCAP:
+        if (get_double(o, "softcap", &a->softcap, c)) return -1;
+        return a->softcap > 0 ? 0 : bad(c, "softcap", "must be positive");
     default: return 0;
     }
 }

@@ -789,6 +789,9 @@ static int run_op(const struct run *r, const struct op *o)
         return 0;
     }
     case OP_KV_CREATE: return 0;
+    case OP_GELU_MUL:
+    case OP_SOFTCAP:
+    case OP_CONCAT:
     case OP_COUNT: break;
     }
     return fail("unknown op");

@@ -231,6 +231,94 @@ TEST(module_round_trips_through_msgpack)
     buf_free(&b);
 }
 
+/* The attributes Gemma 2/3 and Phi-3 need, set on a built module's ops. */
+static void set_new_attributes(struct module *m)
+{
+    m->dims.local_window = 8, m->dims.local_window_pattern = 2, m->dims.rope_local_theta = 10000;
+    m->dims.query_pre_attn_scalar = 24, m->dims.attn_softcap = 50, m->dims.final_softcap = 30;
+    m->dims.rotary_dim = 96;
+    struct rope_scaling lr = {.kind = ROPE_SCALING_LONGROPE, .original_max_position = 4096, .n_factors = 48,
+                              .attention_factor = 1.19};
+    for (int i = 0; i < 48; i++) lr.short_factor[i] = 1.0f + 0.01f * (float)i, lr.long_factor[i] = 1.5f * (float)(i + 1);
+    m->dims.rope_scaling = lr;
+    for (int fi = 0; fi < m->nfns; fi++)
+        for (int i = 0, ropes = 0; i < m->fns[fi].nops; i++) {
+            struct op *o = &m->fns[fi].ops[i];
+            if (o->kind == OP_EMBED) o->a.scale = 64.0;
+            if (o->kind == OP_RMS_NORM || o->kind == OP_ADD_RMS_NORM) o->a.weight_offset = 1.0;
+            if (o->kind == OP_MATMUL && o->a.epilogue == EPI_SILU_MUL) o->a.epilogue = EPI_GELU_MUL;
+            if (o->kind == OP_ATTENTION) o->a.attn_scale = 0.125, o->a.softcap = 50, o->a.local_window = 4096;
+            if (o->kind == OP_ROPE) {
+                o->a.rotary_dim = 96;
+                if (ropes++ % 2 == 0) o->a.rope_scaling = lr; /* the first layer's */
+                else o->a.rope_scaling = (struct rope_scaling){.kind = ROPE_SCALING_LINEAR, .factor = 8};
+            }
+        }
+}
+
+TEST(new_attributes_round_trip_and_default_to_absent)
+{
+    struct spec_store s;
+    struct lower_spec spec;
+    llama7b_q4(&s, &spec, 2);
+    struct module m, back;
+    CHECK_EQ(lower_build(&spec, &m), 0);
+    CHECK_EQ(passes_run(&m, 2, NULL, 0, NULL, NULL), 0);
+    struct buf plain = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+    buf_init(&plain);
+    buf_init(&a);
+    buf_init(&b);
+    /* none set: none packed (older plans keep their bytes) */
+    CHECK_EQ(pack_and_parse(&m, &back, &plain), 0);
+    CHECK(!memmem(plain.data, plain.len, "weight_offset", 13) && !memmem(plain.data, plain.len, "softcap", 7) &&
+          !memmem(plain.data, plain.len, "rotary_dim", 10) && !memmem(plain.data, plain.len, "local_window", 12));
+    module_free(&back);
+    set_new_attributes(&m);
+    CHECK_EQ(pack_and_parse(&m, &back, &a), 0);
+    struct module again;
+    CHECK_EQ(pack_and_parse(&back, &again, &b), 0);
+    CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    const struct function *f = module_function(&back, "decode");
+    int seen = 0, ropes = 0;
+    for (int i = 0; i < f->nops; i++) {
+        const struct op *o = &f->ops[i];
+        if (o->kind == OP_ATTENTION) {
+            seen |= 1;
+            CHECK(o->a.attn_scale == 0.125 && o->a.softcap == 50 && o->a.local_window == 4096);
+        }
+        if (o->kind == OP_ADD_RMS_NORM) {
+            seen |= 2;
+            CHECK(o->a.weight_offset == 1.0);
+        }
+        if (o->kind == OP_MATMUL && o->a.epilogue) {
+            seen |= 4;
+            CHECK_EQ(o->a.epilogue, EPI_GELU_MUL);
+        }
+        if (o->kind == OP_ROPE && ropes++ == 0) {
+            seen |= 8;
+            CHECK_EQ(o->a.rope_scaling.kind, ROPE_SCALING_LONGROPE);
+            CHECK_EQ(o->a.rope_scaling.n_factors, 48);
+            CHECK(o->a.rope_scaling.long_factor[47] == 72.0f && o->a.rope_scaling.short_factor[3] == 1.03f);
+            CHECK(o->a.rope_scaling.attention_factor == 1.19 && o->a.rotary_dim == 96);
+        }
+        else if (o->kind == OP_ROPE) {
+            seen |= 16;
+            CHECK(o->a.rope_scaling.kind == ROPE_SCALING_LINEAR && o->a.rope_scaling.factor == 8);
+        }
+    }
+    CHECK_EQ(seen, 31);
+    CHECK(module_function(&back, "embed")->ops[0].a.scale == 64.0);
+    CHECK(back.dims.local_window == 8 && back.dims.local_window_pattern == 2 && back.dims.rope_local_theta == 10000 &&
+          back.dims.query_pre_attn_scalar == 24 && back.dims.attn_softcap == 50 && back.dims.final_softcap == 30 &&
+          back.dims.rotary_dim == 96 && back.dims.rope_scaling.kind == ROPE_SCALING_LONGROPE);
+    module_free(&back);
+    module_free(&again);
+    module_free(&m);
+    buf_free(&plain);
+    buf_free(&a);
+    buf_free(&b);
+}
+
 /* Corrupt one field of a packed module (through its JSON form). */
 static void check_rejects(const char *path_desc, void (*mutate)(struct module *), const char *want)
 {
@@ -278,6 +366,28 @@ static void read_before_write(struct module *m)
     f->ops[2] = t;
 }
 
+static void odd_rotary(struct module *m)
+{
+    set_new_attributes(m);
+    struct function *f = module_function(m, "prefill");
+    for (int i = 0; i < f->nops; i++)
+        if (f->ops[i].kind == OP_ROPE) f->ops[i].a.rotary_dim = 130;
+}
+static void short_factors(struct module *m)
+{
+    set_new_attributes(m);
+    struct function *f = module_function(m, "decode");
+    for (int i = 0; i < f->nops; i++)
+        if (f->ops[i].kind == OP_ROPE) f->ops[i].a.rope_scaling.n_factors = 47;
+}
+static void window_and_rolling(struct module *m)
+{
+    set_new_attributes(m);
+    struct function *f = module_function(m, "decode");
+    for (int i = 0; i < f->nops; i++)
+        if (f->ops[i].kind == OP_ATTENTION) f->ops[i].a.sliding_window = 4096;
+}
+
 TEST(hostile_plans_are_rejected_with_the_reason)
 {
     check_rejects("index", bad_index, "holds an index that names no value");
@@ -286,6 +396,9 @@ TEST(hostile_plans_are_rejected_with_the_reason)
     check_rejects("shape", wrong_shape, "head counts differ from the module's dims");
     check_rejects("layer", bad_layer, "layer out of range");
     check_rejects("order", read_before_write, "reads a value before it is written");
+    check_rejects("rotary_dim", odd_rotary, "rotary_dim must be even and at most head_dim");
+    check_rejects("longrope", short_factors, "longrope needs rotary_dim / 2 short and long factors");
+    check_rejects("windows", window_and_rolling, "exclude each other");
 }
 
 TEST_MAIN()
