@@ -46,13 +46,33 @@
  *   [0, B)          the sequence (its KV cache index) of each row
  *   [B, 2B)         the position of each row in its sequence
  *   [2B, 3B)        the KV cache slot of that position
- *   [3B, 3B + B·D)  cos and sin of each row's rotary angles as float32 bits:
- *                   row r, pair i (i < D/2) at 3B + 2·(r·D/2 + i) */
+ *   [3B + t·B·D, 3B + (t+1)·B·D)
+ *                   rotary table t (D the model's head_dim): cos and sin of
+ *                   each row's angles under the module's rotation t (see
+ *                   lp_rope_tables) as float32 bits: row r, pair i
+ *                   (i < D/2) at 3B + t·B·D + 2·(r·D/2 + i); pairs past
+ *                   the rotation's rotary_dim/2 are unused */
 #define LP_STEP_SEQ(B) 0
 #define LP_STEP_POS(B) (B)
 #define LP_STEP_SLOT(B) (2 * (B))
-#define LP_STEP_ROPE(B) (3 * (B))
-#define LP_STEP_WORDS(B, D) (3 * (B) + (B) * (D))
+#define LP_STEP_ROPE(B, D, t) (3 * (B) + (int64_t)(t) * (B) * (D))
+#define LP_STEP_WORDS(B, D, T) (3 * (B) + (int64_t)(T) * (B) * (D))
+
+/* Rotary tables: the distinct rotations among a module's rope ops. Two
+ * ops share a table when they rotate alike (head_dim, rotary_dim, base,
+ * scaling and its factors); tables are numbered in order of first use
+ * over the module's functions and ops, so that the emitter (which gives
+ * each rope launch its table's offset) and the engine (which fills them)
+ * agree. A table's angles are the engine's to compute (the base, the
+ * scaling, and for LongRoPE the short or long factors of each row's
+ * sequence). */
+#define LP_MAX_ROPE_TABLES 8
+/* The number of tables, with the attributes of the first op of each in
+ * first[] (room for LP_MAX_ROPE_TABLES); -1 with a message when the module
+ * has more distinct rotations than that. */
+int lp_rope_tables(const struct module *m, const struct op_attrs **first);
+/* The table a rope op's attributes use, or -1. */
+int lp_rope_table_of(const struct module *m, const struct op_attrs *a);
 
 #define LAUNCH_PLAN_VERSION 1
 #define LP_MAX_BINDINGS 16

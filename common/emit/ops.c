@@ -190,6 +190,7 @@ static int d_embed(const struct op_ctx *c, struct launch_req *out, int *nout)
     int64_t k = cols_of(c, o->in[1]), v = c->f->values[o->in[1]].dims[0].size;
     start(r, "embed", 64);
     spec(r, 3, (uint32_t)k);
+    if (o->a.scale != 0) specf(r, 4, o->a.scale);
     bind_value(r, 0, LP_U32, o->in[0]);
     bool sliceable;
     if (describe_weight(c, r, o->in[1], k, 1, 2, 0, 0, true, &sliceable)) return -1;
@@ -244,13 +245,17 @@ static void matmul_tiles(const struct op_ctx *c, bool epilogue, uint32_t *R, uin
     }
 }
 
-static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
+/* The matmul writing `result` (its own output, or that of the softcap op
+ * fused after it: cap not 0). */
+static int describe_matmul(const struct op_ctx *c, double cap, int result, struct launch_req *out, int *nout)
 {
     const struct op *o = c->op;
     struct launch_req *r = out;
     char rb[32];
     int64_t k = cols_of(c, o->in[0]), n = cols_of(c, o->out[0]);
-    bool epi = o->a.epilogue == EPI_SILU_MUL;
+    if (o->a.epilogue != EPI_NONE && o->a.epilogue != EPI_SILU_MUL && o->a.epilogue != EPI_GELU_MUL)
+        return fail("matmul: epilogue %d has no Vulkan kernel", o->a.epilogue);
+    bool epi = o->a.epilogue != EPI_NONE;
     int64_t wrows = c->f->values[o->in[1]].dims[0].size;
     if (wrows != (epi ? 2 * n : n)) return fail("matmul: weight rows %lld do not give %lld outputs", (long long)wrows, (long long)n);
     uint32_t R, T;
@@ -260,7 +265,9 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
      * workgroups of 64, 10 of 32) */
     uint32_t wg = c->decode && c->level >= 3 ? 32 : 64;
     start(r, "matmul", wg);
-    spec(r, 1, R), spec(r, 2, T), spec(r, 3, (uint32_t)k), spec(r, 5, epi);
+    /* the kernel's epilogue codes are the module's: 1 SiLU, 2 GELU (tanh) */
+    spec(r, 1, R), spec(r, 2, T), spec(r, 3, (uint32_t)k), spec(r, 5, (uint32_t)o->a.epilogue);
+    if (cap != 0) specf(r, 9, cap);
     spec(r, 7, k % 4 == 0);
     /* -O0 and -O1 dequantize weight by weight as the scheme's arithmetic
      * does (float16 rounding included); -O2 up take the faster road */
@@ -282,7 +289,7 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
     } else {
         bind_slot(r, 3, LP_U32, LP_NONE);
     }
-    bind_value(r, 4, LP_STORAGE, o->out[0]);
+    bind_value(r, 4, LP_STORAGE, result);
     sliceable = sliceable && up_sliceable;
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
     push(r, "%s", rows), push(r, "base0"), push(r, "base4"), push(r, "base3"), push(r, "base1"), push(r, "base2");
@@ -308,6 +315,34 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
     return 0;
 }
 
+static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
+{
+    return describe_matmul(c, 0, c->op->out[0], out, nout);
+}
+
+/* Does any op of f but `except` read value v, or is it the function's
+ * output? */
+static bool read_elsewhere(const struct function *f, int v, const struct op *except)
+{
+    if (f->values[v].kind == VAL_OUTPUT) return true;
+    for (int i = 0; i < f->nops; i++) {
+        if (&f->ops[i] == except) continue;
+        for (int k = 0; k < f->ops[i].nin; k++)
+            if (f->ops[i].in[k] == v) return true;
+    }
+    return false;
+}
+
+/* Soft-capping as the matmul's epilogue (Gemma 2's logits): when nothing
+ * else reads the uncapped product. */
+static int f_matmul_softcap(const struct op_ctx *c, const struct op *next, struct launch_req *out, int *nout)
+{
+    *nout = 0;
+    int v = c->op->out[0];
+    if (next->in[0] != v || next->a.softcap == 0 || read_elsewhere(c->f, v, next)) return 0;
+    return describe_matmul(c, next->a.softcap, next->out[0], out, nout);
+}
+
 static int norm_weight_dtype(const struct op_ctx *c, int wv, enum lp_view *view, uint32_t *code)
 {
     const struct value *w = &c->f->values[wv];
@@ -331,6 +366,7 @@ static int d_rms_norm(const struct op_ctx *c, struct launch_req *out, int *nout)
     if (norm_weight_dtype(c, wv, &wview, &wdt)) return -1;
     start(r, "rms_norm", 64);
     spec(r, 1, (uint32_t)cols_of(c, o->in[0])), specf(r, 2, o->a.eps), spec(r, 3, add), spec(r, 4, wdt);
+    if (o->a.weight_offset != 0) specf(r, 5, o->a.weight_offset);
     bind_value(r, 0, LP_F32, o->in[0]);
     if (add) bind_value(r, 1, LP_F32, o->in[1]);
     else bind_slot(r, 1, LP_F32, LP_NONE);
@@ -358,6 +394,7 @@ static int d_head_norm(const struct op_ctx *c, struct launch_req *out, int *nout
     start(r, "head_norm", 64);
     spec(r, 1, (uint32_t)o->a.head_dim), specf(r, 2, o->a.eps), spec(r, 3, (uint32_t)d->num_attention_heads);
     spec(r, 4, (uint32_t)d->num_key_value_heads), spec(r, 5, wdt);
+    if (o->a.weight_offset != 0) specf(r, 6, o->a.weight_offset);
     bind_value(r, 0, LP_F32, o->in[0]);
     bind_tensor(r, 1, wview, c->f->values[o->in[1]].parts[0]);
     bind_tensor(r, 2, wview, c->f->values[o->in[2]].parts[0]);
@@ -385,9 +422,16 @@ static int describe_rope(const struct op_ctx *c, const struct op *append, struct
     const struct op_attrs *a = &o->a;
     char rb[32], gx[32];
     if (append && !kv) return fail("the module has no create_kv_cache function");
+    int64_t d = c->m->dims.head_dim;
+    if (a->head_dim != d) return fail("rope: head_dim %d differs from the model's %lld", a->head_dim, (long long)d);
+    if (a->rotary_dim < 0 || a->rotary_dim > a->head_dim || a->rotary_dim % 2)
+        return fail("rope: rotary_dim %d is not an even number up to head_dim %d", a->rotary_dim, a->head_dim);
+    int table = lp_rope_table_of(c->m, a);
+    if (table < 0) return -1;
     start(r, "rope", 64);
     spec(r, 1, (uint32_t)a->head_dim), spec(r, 2, (uint32_t)a->n_heads), spec(r, 3, (uint32_t)a->n_kv_heads);
     if (append) spec(r, 4, 1), spec(r, 5, (uint32_t)kv->a.capacity);
+    if (a->rotary_dim != 0 && a->rotary_dim != a->head_dim) spec(r, 6, (uint32_t)a->rotary_dim);
     bind_value(r, 0, LP_F32, o->in[0]);
     bind_slot(r, 1, LP_F32, LP_STEP);
     bind_value(r, 2, LP_STORAGE, o->out[0]);
@@ -396,7 +440,7 @@ static int describe_rope(const struct op_ctx *c, const struct op *append, struct
         bind_slot(r, 4, LP_STORAGE, LP_KV)->layer = append->a.layer;
     }
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
-    push(r, "%s", rows), push(r, "base0"), push(r, "base2"), push(r, "%lld", (long long)LP_STEP_ROPE(c->row_bound));
+    push(r, "%s", rows), push(r, "base0"), push(r, "base2"), push(r, "%lld", (long long)LP_STEP_ROPE(c->row_bound, d, table));
     push(r, "%lld", (long long)LP_STEP_SEQ(c->row_bound)), push(r, "%lld", (long long)LP_STEP_SLOT(c->row_bound));
     push(r, "kv_dtype");
     snprintf(gx, sizeof gx, "%d", ((a->n_heads + 2 * a->n_kv_heads) * (a->head_dim / 2) + 63) / 64);
@@ -457,6 +501,10 @@ static int d_attention(const struct op_ctx *c, struct launch_req *out, int *nout
     spec(r, 1, (uint32_t)a->head_dim), spec(r, 2, (uint32_t)a->n_heads), spec(r, 3, (uint32_t)a->n_kv_heads);
     spec(r, 4, (uint32_t)kv->a.capacity), spec(r, 5, (uint32_t)a->sliding_window), spec(r, 6, (uint32_t)a->attention_sink);
     spec(r, 7, vec);
+    if (a->attn_scale != 0) specf(r, 11, a->attn_scale);
+    if (a->softcap != 0) specf(r, 12, a->softcap);
+    if (a->local_window < 0) return fail("attention: local_window %d", a->local_window);
+    if (a->local_window) spec(r, 13, (uint32_t)a->local_window);
     /* at -O2 and up a decode workgroup takes up to 4 heads in turn:
      * per-workgroup costs dominate short contexts on lavapipe, and 4 leaves
      * enough workgroups to share among its threads */
@@ -497,6 +545,7 @@ static int d_silu_mul(const struct op_ctx *c, struct launch_req *out, int *nout)
     int64_t i = cols_of(c, o->out[0]);
     start(r, "silu_mul", 64);
     spec(r, 1, (uint32_t)i);
+    if (o->kind == OP_GELU_MUL) spec(r, 2, 1);
     bind_value(r, 0, LP_F32, o->in[0]);
     bind_value(r, 1, LP_STORAGE, o->out[0]);
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
@@ -522,6 +571,46 @@ static int d_add(const struct op_ctx *c, struct launch_req *out, int *nout)
     /* 1024 workgroups of 64 a row of the grid, as many rows as needed */
     snprintf(gy, sizeof gy, "(%s+65535)/65536", count);
     groups(r, "1024", gy, "1");
+    *nout = 1;
+    return 0;
+}
+
+static int d_softcap(const struct op_ctx *c, struct launch_req *out, int *nout)
+{
+    const struct op *o = c->op;
+    struct launch_req *r = out;
+    char rb[32], count[64], gy[96];
+    if (o->a.softcap == 0) return fail("softcap: the cap is 0");
+    const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
+    snprintf(count, sizeof count, "%s*%lld", rows, (long long)cols_of(c, o->in[0]));
+    start(r, "softcap", 64);
+    specf(r, 1, o->a.softcap);
+    bind_value(r, 0, LP_F32, o->in[0]);
+    bind_value(r, 1, LP_STORAGE, o->out[0]);
+    push(r, "%s", count), push(r, "base0"), push(r, "base1");
+    snprintf(gy, sizeof gy, "(%s+65535)/65536", count);
+    groups(r, "1024", gy, "1");
+    *nout = 1;
+    return 0;
+}
+
+static int d_concat(const struct op_ctx *c, struct launch_req *out, int *nout)
+{
+    const struct op *o = c->op;
+    struct launch_req *r = out;
+    char rb[32], gx[32];
+    if (o->nin < 2 || o->nin > 6) return fail("concat: %d inputs (the kernel takes 2 to 6)", o->nin);
+    start(r, "concat", 64);
+    for (int k = 0; k < o->nin; k++) {
+        spec(r, (uint32_t)k + 1, (uint32_t)cols_of(c, o->in[k]));
+        bind_value(r, (uint32_t)k, LP_F32, o->in[k]);
+    }
+    bind_value(r, 6, LP_STORAGE, o->out[0]);
+    push(r, "%s", rows_of(c, o->out[0], rb, sizeof rb));
+    for (int k = 0; k < 6; k++) push(r, k < o->nin ? "base%d" : "0", k);
+    push(r, "base6");
+    snprintf(gx, sizeof gx, "%lld", (long long)((cols_of(c, o->out[0]) + 63) / 64));
+    groups(r, gx, rows_of(c, o->out[0], rb, sizeof rb), "1");
     *nout = 1;
     return 0;
 }
@@ -552,11 +641,14 @@ static const struct op_kernel table[] = {
     {OP_DEQUANTIZE, "dequantize", d_dequantize},
     {OP_MATMUL, "matmul", d_matmul},
     {OP_SILU_MUL, "silu_mul", d_silu_mul},
+    {OP_GELU_MUL, "silu_mul", d_silu_mul},
+    {OP_SOFTCAP, "softcap", d_softcap},
     {OP_HEAD_NORM, "head_norm", d_head_norm},
     {OP_ROPE, "rope", d_rope},
     {OP_KV_APPEND, "kv_append", d_kv_append},
     {OP_ATTENTION, "attention", d_attention},
     {OP_TAKE_LAST, "take_last", d_take_last},
+    {OP_CONCAT, "concat", d_concat},
     {OP_KV_CREATE, NULL, NULL},
 };
 
@@ -571,6 +663,7 @@ const struct op_kernel *op_kernel_for(enum op_kind kind)
  * idle machine, and a scheduling delay each on a busy one. */
 static const struct op_fusion fusions[] = {
     {OP_ROPE, OP_KV_APPEND, 2, f_rope_kv_append},
+    {OP_MATMUL, OP_SOFTCAP, 2, f_matmul_softcap},
 };
 
 const struct op_fusion *op_fusion_for(enum op_kind first, enum op_kind second)

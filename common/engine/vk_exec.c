@@ -133,22 +133,36 @@ static int64_t slot_of(const struct vk_exec *x, int64_t pos)
     return x->sink + (pos - x->sink) % (x->capacity - x->sink);
 }
 
+/* cos and sin of a row's angles, interleaved as rope.comp reads them */
+static void rope_pairs(int pairs, int64_t pos, const float *inv_freq, double scale, float *cs)
+{
+    for (int i = 0; i < pairs; i++) {
+        double angle = (double)pos * inv_freq[i];
+        cs[2 * i] = (float)(cos(angle) * scale);
+        cs[2 * i + 1] = (float)(sin(angle) * scale);
+    }
+}
+
 /* Step data of a call (formats/launch_plan.h): sequences, positions, KV
- * slots, and the rotary angles' cos and sin computed as the CPU kernels
- * compute them. */
+ * slots, and each rotary table's cos and sin computed as the CPU kernels
+ * compute them. LongRoPE picks its factors per sequence from the length the
+ * sequence has after this step. */
 static void write_step(struct vk_exec *x, const struct vk_fn *fn, const int *seq, const int64_t *pos, int64_t rows)
 {
     uint32_t *w = x->step.map;
-    int64_t B = fn->bound, half = x->head_dim / 2;
+    int64_t B = fn->bound, D = x->head_dim;
+    for (int64_t r = 0; r < rows; r++) x->seq_end[seq[r]] = 0;
+    for (int64_t r = 0; r < rows; r++)
+        if (pos[r] + 1 > x->seq_end[seq[r]]) x->seq_end[seq[r]] = pos[r] + 1;
     for (int64_t r = 0; r < rows; r++) {
         w[LP_STEP_SEQ(B) + r] = (uint32_t)seq[r];
         w[LP_STEP_POS(B) + r] = (uint32_t)pos[r];
         w[LP_STEP_SLOT(B) + r] = (uint32_t)slot_of(x, pos[r]);
-        float *cs = (float *)(void *)(w + LP_STEP_ROPE(B) + r * 2 * half);
-        for (int64_t i = 0; i < half; i++) {
-            double angle = (double)pos[r] * x->inv_freq[i];
-            cs[2 * i] = (float)cos(angle);
-            cs[2 * i + 1] = (float)sin(angle);
+        for (int t = 0; t < x->nrope; t++) {
+            const struct vk_rope_table *rt = &x->rope[t];
+            bool long_factors = rt->inv_freq_long && x->seq_end[seq[r]] > rt->original;
+            float *cs = (float *)(void *)(w + LP_STEP_ROPE(B, D, t) + r * D);
+            rope_pairs(rt->pairs, pos[r], long_factors ? rt->inv_freq_long : rt->inv_freq, rt->cs_scale, cs);
         }
     }
 }

@@ -41,6 +41,17 @@ struct vk_fn {
     int perturb;                /* MLC_VK_PERTURB's value here, or -1 */
 };
 
+/* A rotary table of the step data (formats/launch_plan.h): one distinct
+ * rotation of the model's rope ops. */
+struct vk_rope_table {
+    const struct op_attrs *a;
+    int pairs;                  /* rotary_dim / 2 */
+    float *inv_freq;            /* [pairs] */
+    float *inv_freq_long;       /* LongRoPE: past original_max_position, else NULL */
+    int64_t original;           /* LongRoPE: the length the long factors start after */
+    double cs_scale;            /* cos and sin multiplied by it (LongRoPE), else 1 */
+};
+
 struct vk_kernel_stats {
     double ms;
     int64_t dispatches;
@@ -75,7 +86,9 @@ struct vk_exec {
     int64_t *length;
     int64_t capacity;
     int window, sink, head_dim;
-    float *inv_freq;
+    struct vk_rope_table rope[LP_MAX_ROPE_TABLES];
+    int nrope;
+    int64_t *seq_end;           /* per sequence: its length after the step being written */
     /* the call being made (op by op: between step_begin and step_end) */
     struct vk_fn *cur;
     int64_t cur_rows;

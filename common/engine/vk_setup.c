@@ -7,6 +7,7 @@
 #include "common/engine/vk_internal.h"
 #include "common/err.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,6 +372,55 @@ static int init_fn(struct vk_exec *x, struct vk_fn *fn, const char *name, struct
     return 0;
 }
 
+/* Inverse frequencies of rd rotated dimensions under a scaling (for
+ * LongRoPE, its long or its short factors). */
+static void rope_frequencies(int rd, double theta, const struct rope_scaling *rs, bool lng, float *inv)
+{
+    if (rs->kind == ROPE_SCALING_LONGROPE) {
+        for (int i = 0; i < rd / 2; i++)
+            inv[i] = (float)(1.0 / ((double)(lng ? rs->long_factor[i] : rs->short_factor[i]) * pow(theta, (double)(2 * i) / rd)));
+        return;
+    }
+    k_rope_frequencies(rd, theta, rs->kind == ROPE_SCALING_LINEAR ? NULL : rs, inv);
+    if (rs->kind == ROPE_SCALING_LINEAR)
+        for (int i = 0; i < rd / 2; i++) inv[i] = (float)(inv[i] / rs->factor);
+}
+
+/* The inverse frequencies of each rotary table, as the CPU executor
+ * computes them (for LongRoPE both sets of factors). */
+static int make_rope_tables(struct vk_exec *x)
+{
+    const struct op_attrs *first[LP_MAX_ROPE_TABLES];
+    int n = lp_rope_tables(x->m, first);
+    if (n < 0) return -1;
+    x->seq_end = xcalloc((size_t)x->max_seq, sizeof *x->seq_end);
+    for (int t = 0; t < n; t++, x->nrope++) {
+        const struct op_attrs *a = first[t];
+        struct vk_rope_table *rt = &x->rope[t];
+        int rd = a->rotary_dim ? a->rotary_dim : a->head_dim;
+        if (a->head_dim != x->head_dim || rd < 2 || rd > a->head_dim || rd % 2)
+            return fail("rope: head_dim %d, rotary_dim %d do not fit the model's head_dim %d", a->head_dim, a->rotary_dim,
+                        x->head_dim);
+        rt->a = a;
+        rt->pairs = rd / 2;
+        rt->cs_scale = 1;
+        rt->inv_freq = xcalloc((size_t)rt->pairs, sizeof *rt->inv_freq);
+        const struct rope_scaling *rs = &a->rope_scaling;
+        if (rs->kind == ROPE_SCALING_LONGROPE) {
+            if (rs->n_factors != rt->pairs)
+                return fail("rope: %d LongRoPE factors for %d rotated pairs", rs->n_factors, rt->pairs);
+            rt->inv_freq_long = xcalloc((size_t)rt->pairs, sizeof *rt->inv_freq_long);
+            rt->original = rs->original_max_position;
+            rt->cs_scale = rs->attention_factor;
+            rope_frequencies(rd, a->rope_theta, rs, false, rt->inv_freq);
+            rope_frequencies(rd, a->rope_theta, rs, true, rt->inv_freq_long);
+        } else {
+            rope_frequencies(rd, a->rope_theta, rs, false, rt->inv_freq);
+        }
+    }
+    return 0;
+}
+
 static int create_buffers(struct vk_exec *x)
 {
     const struct module *m = x->m;
@@ -417,8 +467,9 @@ static int create_buffers(struct vk_exec *x)
         if (i > 0 && o->nbytes > logits) logits = o->nbytes;
     }
     ids = step_rows * 4;
-    if (vk_buffer_create(&x->dev, (uint64_t)LP_STEP_WORDS(step_rows, x->head_dim) * 4 + 64, true, &x->step, "step data"))
-        return -1;
+    if (make_rope_tables(x)) return -1;
+    int64_t step_words = LP_STEP_WORDS(step_rows, x->head_dim, x->nrope > 0 ? x->nrope : 1);
+    if (vk_buffer_create(&x->dev, (uint64_t)step_words * 4 + 64, true, &x->step, "step data")) return -1;
     x->io_out = round_up((uint64_t)ids, 256);
     if (vk_buffer_create(&x->dev, x->io_out + (uint64_t)logits + 64, true, &x->io, "input and output transfers") ||
         vk_buffer_create(&x->dev, 256, false, &x->zero, "unused bindings"))
@@ -426,10 +477,7 @@ static int create_buffers(struct vk_exec *x)
     VkCommandBuffer cb;
     if (vk_begin(&x->dev, &cb)) return -1;
     vkCmdFillBuffer(cb, x->zero.buf, 0, VK_WHOLE_SIZE, 0);
-    if (vk_submit_wait(&x->dev, cb)) return -1;
-    x->inv_freq = xcalloc((size_t)x->head_dim / 2 + 1, sizeof *x->inv_freq);
-    k_rope_frequencies(x->head_dim, m->dims.rope_theta, &m->dims.rope_scaling, x->inv_freq);
-    return 0;
+    return vk_submit_wait(&x->dev, cb);
 }
 
 /* ---- descriptor sets ---- */
@@ -603,5 +651,9 @@ void vk_teardown(struct vk_exec *x)
     free(x->decode.d);
     free(x->tensors);
     free(x->bound);
-    free(x->inv_freq);
+    for (int t = 0; t < x->nrope; t++) {
+        free(x->rope[t].inv_freq);
+        free(x->rope[t].inv_freq_long);
+    }
+    free(x->seq_end);
 }
