@@ -84,7 +84,8 @@ static const char help[] =
     "      --logits-out=FILE      write float32 logits of the ids of --score: the\n"
     "      --score=IDS            prefill of the first --prefill N ids (default 1),\n"
     "                             then one row per decoded id; sequences separated\n"
-    "                             by ';' are decoded together as one batch\n"
+    "                             by ';' are decoded together as one batch (longer\n"
+    "                             ones prefill their extra ids first)\n"
     "  -t, --tokenize=TEXT        print one line per token: ID, a tab, the piece\n"
     "                             (TEXT '-': standard input)\n"
     "      --tokenize-file=FILE   one text per line (or JSON lines with a \"text\"\n"
@@ -474,7 +475,9 @@ static void print_speed(const struct engine *e)
 }
 
 /* --logits-out: teacher-forced logits, the prefill then one decode step per
- * id, several sequences decoded together. */
+ * id, several sequences decoded together (a longer sequence prefills its
+ * extra ids, so that all decode as many steps as the shortest and sit at
+ * different positions in one batch). */
 static void write_logits(struct engine *e, const struct options *o)
 {
     struct tok_ids seqs[64];
@@ -485,23 +488,26 @@ static void write_logits(struct engine *e, const struct options *o)
         memset(&seqs[nseq], 0, sizeof seqs[nseq]);
         if (parse_ids(part, &seqs[nseq]) != 0 || seqs[nseq].n < (size_t)o->prefill)
             usage_error("--score: each sequence needs at least --prefill (%ld) ids: '%s'", o->prefill, part);
-        if (nseq && seqs[nseq].n != seqs[0].n) usage_error("--score: the sequences must have the same length");
         nseq++;
     }
     free(copy);
     if ((int)nseq > e->max_sequences) die("--score: %zu sequences, the engine's mode allows %d", nseq, e->max_sequences);
     int64_t V = e->vocab_size;
-    size_t steps = seqs[0].n - (size_t)o->prefill + 1;
+    size_t shortest = seqs[0].n;
+    for (size_t s = 1; s < nseq; s++)
+        if (seqs[s].n < shortest) shortest = seqs[s].n;
+    size_t steps = shortest - (size_t)o->prefill + 1;
     float *out = xmalloc(sizeof(float) * (size_t)V * steps * nseq);
     int *sid = xmalloc(sizeof(int) * nseq);
     int32_t *tok = xmalloc(sizeof(int32_t) * nseq);
     float *batch = xmalloc(sizeof(float) * (size_t)V * nseq);
     for (size_t s = 0; s < nseq; s++) {
         if ((sid[s] = engine_new_sequence(e)) < 0) die_last();
-        if (engine_prefill(e, sid[s], seqs[s].v, o->prefill, out + (s * steps) * (size_t)V) != 0) die_last();
+        if (engine_prefill(e, sid[s], seqs[s].v, (int64_t)(seqs[s].n - steps + 1), out + (s * steps) * (size_t)V) != 0)
+            die_last();
     }
     for (size_t k = 1; k < steps; k++) {
-        for (size_t s = 0; s < nseq; s++) tok[s] = seqs[s].v[(size_t)o->prefill + k - 1];
+        for (size_t s = 0; s < nseq; s++) tok[s] = seqs[s].v[seqs[s].n - steps + k];
         if (engine_decode(e, sid, tok, (int64_t)nseq, batch) != 0) die_last();
         for (size_t s = 0; s < nseq; s++)
             memcpy(out + (s * steps + k) * (size_t)V, batch + s * (size_t)V, sizeof(float) * (size_t)V);
