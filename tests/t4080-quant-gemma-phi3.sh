@@ -77,14 +77,31 @@ test_expect_success 'gemma3 multimodal checkpoint: language_model. weights, the 
 	test_grep "1 source tensor is not used by any MLC parameter" quant.err
 '
 
-test_expect_success 'mlc-lower refuses the three architectures by name, from a record or a file' '
+test_expect_success 'mlc-lower builds the three graphs on these weights, from a record or a file' '
 	for a in gemma2 gemma3_text phi3; do
 		mlc-fetch -q $a-f32 | mlc-cfg -q --quantization q4f16_1 -o low-$a 2>/dev/null | mlc-quant -q >low-$a.mp &&
-		test_must_fail mlc-lower -q <low-$a.mp >lowered 2>err &&
-		test_must_be_empty lowered &&
-		test_grep "config record: model_type .$a.: mlc-lower cannot build this architecture.s graph yet" err &&
-		test_must_fail mlc-lower -q --config low-$a/mlc-chat-config.json </dev/null 2>err &&
-		test_grep "low-$a/mlc-chat-config.json: model_type .$a.: mlc-lower cannot build" err || return 1
+		mlc-lower -q <low-$a.mp >lowered.mp &&
+		mlc-lower -q --config low-$a/mlc-chat-config.json --weights low-$a </dev/null >from-file.mp &&
+		mlc-dump --type module lowered.mp | tail -n 1 >rec.json &&
+		mlc-dump --type module from-file.mp | tail -n 1 >rec2.json &&
+		$PYTHON - $a <<-PY || return 1
+		import json, sys
+		a = sys.argv[1]
+		r, r2 = json.load(open("rec.json")), json.load(open("rec2.json"))
+		assert r["functions"] == r2["functions"], "record and file differ"
+		ops = [o for f in r["functions"] if f["name"] == "decode" for o in f["ops"]]
+		kinds = [o["op"] for o in ops]
+		gelu = sum(o.get("epilogue") == "gelu_tanh_mul" for o in ops)
+		assert gelu == (0 if a == "phi3" else r["dims"]["num_hidden_layers"]), gelu
+		assert ("softcap" in kinds) == (a == "gemma2"), kinds
+		assert ("concat" in kinds) == (a == "gemma3_text"), kinds
+		ropes = [o for o in ops if o["op"] == "rope"]
+		if a == "phi3":
+		    assert all(o["rope_scaling"]["rope_type"] == "longrope" for o in ropes)
+		else:
+		    assert sum("local_window" in o for o in ops if o["op"] == "attention") > 0
+		print(a, "ok:", len(ops), "decode ops")
+		PY
 	done
 '
 

@@ -121,36 +121,15 @@ static struct options parse_command_line(int argc, char **argv)
     return o;
 }
 
-/* Architectures mlc-cfg and mlc-quant prepare but whose graph (soft-capping,
- * sliding-window layers, LongRoPE) is not built here yet: refused up front,
- * before their configuration is read as one this compiler knows. */
-static void refuse_unbuilt(const json_t *doc, const char *where)
-{
-    static const char *const prepared_only[] = {"gemma2", "gemma3", "gemma3_text", "phi3"};
-    const char *mt = json_string_value(json_object_get(doc, "model_type"));
-    for (size_t i = 0; mt && i < sizeof prepared_only / sizeof prepared_only[0]; i++)
-        if (!strcmp(mt, prepared_only[i]))
-            die("%s: model_type '%s': mlc-lower cannot build this architecture's graph yet (it builds %s); "
-                "mlc-cfg and mlc-quant already prepare its configuration and weights",
-                where, mt, lower_supported_models());
-}
-
 /* Returns the path of mlc-chat-config.json. */
 static char *load_config(const struct options *o, const struct record_set *in, struct chat_config *cfg)
 {
     if (o->config) {
-        json_t *doc = json_load_path(o->config);
-        if (doc) refuse_unbuilt(doc, o->config);
-        json_decref(doc);
         if (chat_config_load(o->config, cfg) != 0) die_last();
         return xstrdup(o->config);
     }
     const struct record *r = record_set_last(in, "config");
     if (!r) die("no config: give --config FILE or pipe in mlc-cfg's output");
-    const msgpack_object *inline_cfg = rec_field(r, "config");
-    json_t *doc = inline_cfg ? mp_to_json(inline_cfg, "config record: field 'config'") : NULL;
-    if (doc) refuse_unbuilt(doc, "config record");
-    json_decref(doc);
     if (chat_config_from_record(r->map, cfg) != 0) die_last();
     char *path = NULL;
     if (rec_get_str(r, "path", &path) != 0) die_last();
@@ -229,7 +208,7 @@ int main(int argc, char **argv)
     struct tensor_cache tc;
     if (tensor_cache_open(&tc, wpath) != 0) die_last();
 
-    struct lower_spec spec = {cfg.model_type, cfg.quantization, {0}, NULL, 0};
+    struct lower_spec spec = {cfg.model_type, cfg.quantization, {0}, NULL, 0, false};
     if (lower_dims_from_config(&cfg, &spec.dims) != 0 || lower_apply_overrides(&spec.dims, o.overrides) != 0)
         die_last();
     struct tensor_info *tensors = xcalloc(tc.nrecords + 1, sizeof *tensors);

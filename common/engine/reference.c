@@ -137,7 +137,7 @@ int engine_open_reference(struct engine *e, const char *hf_dir, const char *conf
     if (!ref) goto fail;
     e->own_tensors = ref;
     e->free_own_tensors = free_own_tensors;
-    struct lower_spec spec = {e->cfg.model_type, "q0f32", {0}, NULL, 0};
+    struct lower_spec spec = {e->cfg.model_type, "q0f32", {0}, NULL, 0, true};
     spec.tensors = reference_weights_tensors(ref, &spec.ntensors);
     if (lower_dims_from_config(&e->cfg, &spec.dims) != 0) goto fail;
     e->module = xcalloc(1, sizeof *e->module);

@@ -15,18 +15,18 @@ struct tensor_info {
 };
 
 struct lower_spec {
-    const char *model_type;          /* llama, mistral, qwen2, qwen3 */
+    const char *model_type;          /* llama, mistral, qwen2, qwen3, gemma2, gemma3(_text), phi3 */
     const char *quantization;
     struct model_dims dims;
     const struct tensor_info *tensors;
     int ntensors;
+    /* The tensors are HuggingFace's own values (the reference engine), not
+     * a tensor cache: Gemma's norms hold w where MLC stores 1 + w. */
+    bool hf_weights;
 };
 
 /* Architectures mlc-lower can build, space-separated, for messages. */
 const char *lower_supported_models(void);
-/* Name of the fused q/k/v projection module of an architecture
- * ("qkv_proj" or "c_attn"); NULL if the architecture is unknown. */
-const char *lower_qkv_module(const char *model_type);
 
 /* Build the unoptimised graph. -1 with last_error() naming the first
  * missing or mis-shaped parameter. */

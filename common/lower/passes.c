@@ -11,7 +11,7 @@ static const struct pass passes[] = {
     {"fuse-dequantize-matmul", 1, "matmul reads the stored weight, dequantizing on the fly",
      pass_fuse_dequantize_matmul},
     {"fuse-add-norm", 2, "residual add and the RMS norm after it become one op", pass_fuse_add_norm},
-    {"fuse-gate-up", 2, "SiLU gating runs as the gate/up projection's epilogue", pass_fuse_gate_up},
+    {"fuse-gate-up", 2, "SiLU or GELU gating runs as the gate/up projection's epilogue", pass_fuse_gate_up},
     {"dead-code-elimination", 0, "ops whose results nothing uses are removed", pass_dead_code_elimination},
     {"plan-memory", 0, "activations share one arena by liveness", pass_plan_memory},
 };
@@ -102,14 +102,14 @@ int pass_fuse_gate_up(struct module *m)
     for (int fi = 0; fi < m->nfns; fi++) {
         struct function *f = &m->fns[fi];
         for (int s = 0; s < f->nops; s++) {
-            struct op *silu = &f->ops[s];
-            if (silu->kind != OP_SILU_MUL) continue;
-            int p = producer(f, silu->in[0]);
+            struct op *gate = &f->ops[s];
+            if (gate->kind != OP_SILU_MUL && gate->kind != OP_GELU_MUL) continue;
+            int p = producer(f, gate->in[0]);
             if (p < 0 || f->ops[p].kind != OP_MATMUL || f->ops[p].a.epilogue != EPI_NONE ||
-                uses(f, silu->in[0]) != 1)
+                uses(f, gate->in[0]) != 1)
                 continue;
-            f->ops[p].out[0] = silu->out[0];
-            f->ops[p].a.epilogue = EPI_SILU_MUL;
+            f->ops[p].out[0] = gate->out[0];
+            f->ops[p].a.epilogue = gate->kind == OP_SILU_MUL ? EPI_SILU_MUL : EPI_GELU_MUL;
             remove_op(f, s);
             s--;
         }

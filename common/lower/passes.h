@@ -4,7 +4,7 @@
  *   fuse-dequantize-matmul  O1  matmul reads the (quantized) weight itself
  *                               instead of a dequantized float32 copy
  *   fuse-add-norm           O2  residual add + RMS norm in one op
- *   fuse-gate-up            O2  SiLU gating as the up-projection's epilogue
+ *   fuse-gate-up            O2  SiLU or GELU gating as the up-projection's epilogue
  *   dead-code-elimination   O0  drop ops whose results nothing uses
  *   plan-memory             O0  liveness-based offsets in one arena
  */
