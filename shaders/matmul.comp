@@ -1,11 +1,11 @@
 #version 450
 // Matrix multiplication y = x · Wᵀ (+ bias), for every way a scheme stores
 // W (weights.glsl): the decode GEMV (T = 1) and the prefill GEMM (T tokens
-// at a time reuse each decoded weight). Optional epilogues: SiLU or GELU
+// at a time reuse each decoded weight). Optional epilogue: SiLU or GELU
 // (tanh) gating, y[n] = act(x·G[n]) * (x·U[n]) for the fused gate/up
 // projection, whose halves G and U (the weight's rows n and n + p.n) come
 // as bindings of their own (w, s and w2, s2), so that each can be bound in
-// slices; soft-capping, y = c * tanh(y / c) (Gemma 2's logits).
+// slices.
 //
 // Layout chosen for lavapipe (llvmpipe runs 8 invocations in one SIMD
 // register): each invocation owns R output columns, so loads of x are the
@@ -29,7 +29,6 @@ layout(constant_id = 5) const uint EPILOGUE = 0; // gating over weight rows n an
 layout(constant_id = 6) const uint BIAS = 0;     // 0: none, else 1 + the bias dtype
 layout(constant_id = 7) const uint XVEC = 1;     // x read 4 floats a texel (K % 4 == 0)
 layout(constant_id = 8) const uint EXACT = 0;    // dequantize each weight as the scheme's arithmetic does
-layout(constant_id = 9) const float CAP = 0.0;   // soft-capping of the result, 0: none
 
 layout(binding = 0) uniform samplerBuffer x;
 layout(binding = 1) uniform usamplerBuffer w;
@@ -151,7 +150,7 @@ void main()
                     if (BIAS != 0u) up += decode_bits(texelFetch(bias, int(p.bias_base + n + p.n)).x, BIAS - 1u);
                     v = gate_act(v, EPILOGUE - 1u) * up;
                 }
-                y[p.y_base + (t0 + t) * p.n + n] = softcap(v, CAP);
+                y[p.y_base + (t0 + t) * p.n + n] = v;
             }
         }
     }

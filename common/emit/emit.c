@@ -111,22 +111,6 @@ static int kernel_for(struct emitter *e, const struct launch_req *r)
     return lp->nkernels++;
 }
 
-/* An attribute of an op that the shipped kernels would silently ignore. */
-static const char *attribute_without_kernel(const struct op *o)
-{
-    const struct op_attrs *a = &o->a;
-    if (a->weight_offset != 0) return "weight_offset";
-    if (o->kind == OP_EMBED && a->scale != 0) return "scale";
-    if (a->attn_scale != 0) return "scale";
-    if (o->kind == OP_ATTENTION && a->softcap != 0) return "softcap";
-    if (a->local_window) return "local_window";
-    if (a->rotary_dim) return "rotary_dim";
-    if (o->kind == OP_ROPE && a->rope_scaling.kind == ROPE_SCALING_LINEAR) return "rope_scaling linear";
-    if (o->kind == OP_ROPE && a->rope_scaling.kind == ROPE_SCALING_LONGROPE) return "rope_scaling longrope";
-    if (a->epilogue == EPI_GELU_MUL) return "epilogue gelu_tanh_mul";
-    return NULL;
-}
-
 static bool overlaps(const struct access *a, const struct access *b)
 {
     return a->kv == b->kv && a->lo < b->hi && b->lo < a->hi && (a->write || b->write);
@@ -251,10 +235,6 @@ static int emit_function(struct emitter *e, const struct function *f)
         c.op = &f->ops[i];
         const struct op_kernel *ok = op_kernel_for(c.op->kind);
         if (!ok) return fail("%s: op %d (%s) has no Vulkan kernel", f->name, i, op_name(c.op->kind));
-        const char *attr = attribute_without_kernel(c.op);
-        if (attr)
-            return fail("%s: op %d (%s): the Vulkan kernels do not take %s yet (Gemma 2/3 and Phi-3 run on the "
-                        "cpu target)", f->name, i, op_name(c.op->kind), attr);
         if (!ok->describe) continue;
         struct launch_req reqs[2];
         int n = 0, nops = 1;

@@ -245,9 +245,7 @@ static void matmul_tiles(const struct op_ctx *c, bool epilogue, uint32_t *R, uin
     }
 }
 
-/* The matmul writing `result` (its own output, or that of the softcap op
- * fused after it: cap not 0). */
-static int describe_matmul(const struct op_ctx *c, double cap, int result, struct launch_req *out, int *nout)
+static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
 {
     const struct op *o = c->op;
     struct launch_req *r = out;
@@ -267,7 +265,6 @@ static int describe_matmul(const struct op_ctx *c, double cap, int result, struc
     start(r, "matmul", wg);
     /* the kernel's epilogue codes are the module's: 1 SiLU, 2 GELU (tanh) */
     spec(r, 1, R), spec(r, 2, T), spec(r, 3, (uint32_t)k), spec(r, 5, (uint32_t)o->a.epilogue);
-    if (cap != 0) specf(r, 9, cap);
     spec(r, 7, k % 4 == 0);
     /* -O0 and -O1 dequantize weight by weight as the scheme's arithmetic
      * does (float16 rounding included); -O2 up take the faster road */
@@ -289,7 +286,7 @@ static int describe_matmul(const struct op_ctx *c, double cap, int result, struc
     } else {
         bind_slot(r, 3, LP_U32, LP_NONE);
     }
-    bind_value(r, 4, LP_STORAGE, result);
+    bind_value(r, 4, LP_STORAGE, o->out[0]);
     sliceable = sliceable && up_sliceable;
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
     push(r, "%s", rows), push(r, "base0"), push(r, "base4"), push(r, "base3"), push(r, "base1"), push(r, "base2");
@@ -313,34 +310,6 @@ static int describe_matmul(const struct op_ctx *c, double cap, int result, struc
     groups(r, gx, "1", "1");
     *nout = 1;
     return 0;
-}
-
-static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
-{
-    return describe_matmul(c, 0, c->op->out[0], out, nout);
-}
-
-/* Does any op of f but `except` read value v, or is it the function's
- * output? */
-static bool read_elsewhere(const struct function *f, int v, const struct op *except)
-{
-    if (f->values[v].kind == VAL_OUTPUT) return true;
-    for (int i = 0; i < f->nops; i++) {
-        if (&f->ops[i] == except) continue;
-        for (int k = 0; k < f->ops[i].nin; k++)
-            if (f->ops[i].in[k] == v) return true;
-    }
-    return false;
-}
-
-/* Soft-capping as the matmul's epilogue (Gemma 2's logits): when nothing
- * else reads the uncapped product. */
-static int f_matmul_softcap(const struct op_ctx *c, const struct op *next, struct launch_req *out, int *nout)
-{
-    *nout = 0;
-    int v = c->op->out[0];
-    if (next->in[0] != v || next->a.softcap == 0 || read_elsewhere(c->f, v, next)) return 0;
-    return describe_matmul(c, next->a.softcap, next->out[0], out, nout);
 }
 
 static int norm_weight_dtype(const struct op_ctx *c, int wv, enum lp_view *view, uint32_t *code)
@@ -663,7 +632,6 @@ const struct op_kernel *op_kernel_for(enum op_kind kind)
  * idle machine, and a scheduling delay each on a busy one. */
 static const struct op_fusion fusions[] = {
     {OP_ROPE, OP_KV_APPEND, 2, f_rope_kv_append},
-    {OP_MATMUL, OP_SOFTCAP, 2, f_matmul_softcap},
 };
 
 const struct op_fusion *op_fusion_for(enum op_kind first, enum op_kind second)
