@@ -192,6 +192,24 @@ TEST(passes_fuse_and_plan_at_each_level)
     module_free(&m);
 }
 
+TEST(fused_add_norm_keeps_the_norm_weight_offset)
+{
+    struct spec_store s;
+    struct lower_spec spec;
+    llama7b_q4(&s, &spec, 2);
+    struct module m;
+    CHECK_EQ(lower_build(&spec, &m), 0);
+    for (int fi = 0; fi < m.nfns; fi++)
+        for (int i = 0; i < m.fns[fi].nops; i++)
+            if (m.fns[fi].ops[i].kind == OP_RMS_NORM) m.fns[fi].ops[i].a.weight_offset = 1.0;
+    CHECK_EQ(passes_run(&m, 2, NULL, 0, NULL, NULL), 0);
+    const struct function *f = module_function(&m, "decode");
+    CHECK(count_ops(f, OP_ADD_RMS_NORM) >= 3);
+    for (int i = 0; i < f->nops; i++)
+        if (f->ops[i].kind == OP_ADD_RMS_NORM || f->ops[i].kind == OP_RMS_NORM) CHECK(f->ops[i].a.weight_offset == 1.0);
+    module_free(&m);
+}
+
 static int pack_and_parse(const struct module *m, struct module *back, struct buf *bytes)
 {
     struct rec_builder b;
