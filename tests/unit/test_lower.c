@@ -113,7 +113,7 @@ TEST(missing_and_misshaped_parameters_are_named)
     llama7b_q4(&s, &spec, 2);
     spec.model_type = "gpt2";
     CHECK_EQ(lower_build(&spec, &m), -1);
-    CHECK_CONTAINS(last_error(), "model_type 'gpt2' is not supported (supported: llama mistral qwen2 qwen3)");
+    CHECK_CONTAINS(last_error(), "model_type 'gpt2' is not supported (supported: llama mistral qwen2 qwen3 gemma2 gemma3 gemma3_text phi3)");
 }
 
 /* The most bytes live at any op (a lower bound for any plan). */
