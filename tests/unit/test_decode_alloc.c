@@ -72,34 +72,13 @@ void free(void *p)
 }
 #endif
 
-/* Every attribute Gemma 2/3 and Phi-3 add, on stories260K's ops: their
- * tables (LongRoPE's two sets of frequencies, a second rotary embedding,
- * norm weights with an offset) must all be made at init too. */
-static void gemma_phi3_attributes(struct module *m)
-{
-    struct rope_scaling lr = {.kind = ROPE_SCALING_LONGROPE, .original_max_position = 22, .n_factors = 2,
-                              .attention_factor = 1.1, .short_factor = {1.0f, 1.5f}, .long_factor = {2.0f, 9.0f}};
-    for (int fi = 0; fi < m->nfns; fi++)
-        for (int i = 0, ropes = 0; i < m->fns[fi].nops; i++) {
-            struct op *o = &m->fns[fi].ops[i];
-            if (o->kind == OP_EMBED) o->a.scale = 8.0;
-            if (o->kind == OP_RMS_NORM || o->kind == OP_ADD_RMS_NORM) o->a.weight_offset = 0.5;
-            if (o->kind == OP_MATMUL && o->a.epilogue == EPI_SILU_MUL) o->a.epilogue = EPI_GELU_MUL;
-            if (o->kind == OP_ATTENTION) o->a.attn_scale = 0.3, o->a.softcap = 2.0, o->a.local_window = o->a.layer % 2 ? 0 : 6;
-            if (o->kind == OP_ROPE) {
-                o->a.rotary_dim = 4;
-                o->a.rope_scaling = ropes++ % 2 ? lr : (struct rope_scaling){.kind = ROPE_SCALING_LINEAR, .factor = 4};
-            }
-        }
-}
-
 static void decode_steps(const struct lower_spec *spec, struct store *s, const struct kernel_set *k, bool gemma_phi3)
 {
     struct module m;
     CHECK_EQ(lower_build(spec, &m), 0);
     CHECK_EQ(passes_run(&m, 2, NULL, 0, NULL, NULL), 0);
     if (gemma_phi3) {
-        gemma_phi3_attributes(&m);
+        stories_gemma_phi3_attributes(&m);
         CHECK_EQ(module_validate(&m, "module"), 0);
     }
     struct tensor_source src = {store_lookup, s};
