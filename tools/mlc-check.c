@@ -690,7 +690,8 @@ int main(int argc, char **argv)
         struct engine ref;
         bool have_ref = false;
         if (o.reference) {
-            if (engine_open_reference(&ref, o.reference, p.config, o.threads, (enum engine_mode)o.mode) != 0)
+            if (engine_open_reference(&ref, o.reference, p.config, &e.module->dims, o.threads,
+                                      (enum engine_mode)o.mode) != 0)
                 die("--reference %s: %s", o.reference, last_error());
             have_ref = true;
         }

@@ -35,12 +35,40 @@ void k_silu_mul(const float *gu, int64_t n, float *out)
     for (int64_t i = 0; i < n; i++) out[i] = k_silu(gu[i]) * gu[n + i];
 }
 
+float k_gelu_tanh(float x)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+void k_gelu_mul(const float *gu, int64_t n, float *out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = k_gelu_tanh(gu[i]) * gu[n + i];
+}
+
+void k_softcap(const float *x, int64_t n, float cap, float *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i] / cap) * cap;
+}
+
 void k_rope_frequencies(int head_dim, double theta, const struct rope_scaling *rs, float *inv_freq)
+{
+    k_rope_inv_freq(head_dim, theta, rs, false, inv_freq);
+}
+
+void k_rope_inv_freq(int head_dim, double theta, const struct rope_scaling *rs, bool long_factors, float *inv_freq)
 {
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {
-        float f = (float)(1.0 / pow(theta, (double)(2 * i) / head_dim));
-        if (rs && rs->kind == 1) {
+        double base = pow(theta, (double)(2 * i) / head_dim);
+        if (rs && rs->kind == ROPE_SCALING_LONGROPE && i < rs->n_factors) {
+            /* LongRoPE stretches each frequency by its own factor */
+            inv_freq[i] = (float)(1.0 / ((long_factors ? rs->long_factor[i] : rs->short_factor[i]) * base));
+            continue;
+        }
+        float f = (float)(1.0 / base);
+        if (rs && rs->kind == ROPE_SCALING_LINEAR) f = (float)(1.0 / base / rs->factor);
+        if (rs && rs->kind == ROPE_SCALING_LLAMA3) {
             /* wavelengths longer than the original context are stretched by
              * `factor`, short ones kept, and the band between blended */
             double old = (double)rs->original_max_position;

@@ -5,6 +5,7 @@
 #ifndef MLC_CPU_KERNELS_H
 #define MLC_CPU_KERNELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "formats/module.h"
@@ -18,9 +19,20 @@ float k_silu(float x);
 /* out[i] = silu(gate[i]) · up[i], gate = gu[0..n), up = gu[n..2n) */
 void k_silu_mul(const float *gu, int64_t n, float *out);
 
-/* Rotary embedding frequencies θ^(-2i/d) for i < d/2, with Llama-3 scaling
- * when asked (transformers' "llama3" rope type). */
+/* gelu with the tanh approximation (PyTorch's approximate="tanh"):
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+float k_gelu_tanh(float x);
+/* out[i] = gelu_tanh(gate[i]) · up[i], gate = gu[0..n), up = gu[n..2n) */
+void k_gelu_mul(const float *gu, int64_t n, float *out);
+/* y[i] = cap · tanh(x[i] / cap) (soft-capping; y may be x) */
+void k_softcap(const float *x, int64_t n, float cap, float *y);
+
+/* Rotary embedding frequencies θ^(-2i/d) for i < d/2 (d the rotated
+ * dimensions), with Llama-3 scaling ("llama3"), linear scaling (divided by
+ * the factor) or LongRoPE's short factors when asked. */
 void k_rope_frequencies(int head_dim, double theta, const struct rope_scaling *rs, float *inv_freq);
+/* The same, choosing LongRoPE's long factors when `long_factors`. */
+void k_rope_inv_freq(int dim, double theta, const struct rope_scaling *rs, bool long_factors, float *inv_freq);
 /* Rotate one head vector in place (rotate-half layout: pairs (i, i + d/2)). */
 void k_rope(float *head, int head_dim, int64_t pos, const float *inv_freq);
 /* The same in two steps, so that a step computes the angles of a position

@@ -22,7 +22,19 @@ struct executor_scratch {
     int64_t *piece_base;         /* per query row of such a call: its first piece */
     int *seqs;                   /* per row */
     int64_t *pos;
-    float *rope;                 /* per row: cos, then sin, head_dim / 2 each */
+    float *rope;                 /* per rotary embedding, per row: cos, then sin (rotated dims / 2
+                                    each), head_dim floats a row */
+    int64_t *seq_end;            /* per sequence: its length after the step (LongRoPE's choice) */
+};
+
+/* One rotary embedding of the model: its frequencies (LongRoPE's short
+ * and long ones), the dims it rotates, cos and sin scaled by `factor`. */
+struct executor_rope {
+    int dim;
+    double theta;
+    struct rope_scaling rs;
+    float *inv_freq, *inv_freq_long;
+    float factor;
 };
 
 /* Attention runs piece by piece in parallel (rather than head group by head
@@ -123,6 +135,7 @@ static void free_scratch(struct executor_scratch *s)
     free(s->seqs);
     free(s->pos);
     free(s->rope);
+    free(s->seq_end);
     free(s);
 }
 
@@ -154,7 +167,7 @@ static int size_scratch(struct executor *ex)
                     xq = rows * (size_t)w.cols;
                 int64_t N = value_cols(&f->values[o->out[0]]);
                 size_t wb = k->scratch_bytes(&w);
-                if (a->epilogue == EPI_SILU_MUL) { /* gate and up results of one work item */
+                if (a->epilogue != EPI_NONE) { /* gate and up results of one work item */
                     size_t most = 0;
                     for (int64_t r = 1; r <= (int64_t)rows; r++) {
                         size_t t = (size_t)r * (size_t)matmul_chunk(N, w.cols, r, s->threads);
@@ -181,14 +194,97 @@ static int size_scratch(struct executor *ex)
     s->piece_base = alloc64(sizeof(int64_t) * (size_t)(GROUPS_PER_THREAD * s->threads + 1));
     s->seqs = alloc64(sizeof(int) * (size_t)s->rows_max);
     s->pos = alloc64(sizeof(int64_t) * (size_t)s->rows_max);
-    s->rope = alloc64(sizeof(float) * (size_t)(s->rows_max * (m->dims.head_dim > 0 ? m->dims.head_dim : 1)));
-    if (!s->act || !s->xq || !s->work || !s->partials || !s->piece_base || !s->seqs || !s->pos || !s->rope) {
+    s->rope = alloc64(sizeof(float) * (size_t)(s->rows_max * (m->dims.head_dim > 0 ? m->dims.head_dim : 1) *
+                                               (ex->nropes > 0 ? ex->nropes : 1)));
+    s->seq_end = alloc64(sizeof(int64_t) * (size_t)(ex->kv.max_sequences > 0 ? ex->kv.max_sequences : 1));
+    if (!s->act || !s->xq || !s->work || !s->partials || !s->piece_base || !s->seqs || !s->pos || !s->rope ||
+        !s->seq_end) {
         free_scratch(s);
         return fail("cannot allocate the executor's buffers (%zu bytes of activations)", act);
     }
     free_scratch(ex->scratch);
     ex->scratch = s;
     return 0;
+}
+
+static bool same_rope(const struct executor_rope *r, const struct op_attrs *a)
+{
+    const struct rope_scaling *x = &r->rs, *y = &a->rope_scaling;
+    int dim = a->rotary_dim ? a->rotary_dim : a->head_dim;
+    if (r->dim != dim || r->theta != a->rope_theta || x->kind != y->kind) return false;
+    switch (x->kind) {
+    case ROPE_SCALING_LLAMA3:
+        return x->factor == y->factor && x->low_freq_factor == y->low_freq_factor &&
+               x->high_freq_factor == y->high_freq_factor && x->original_max_position == y->original_max_position;
+    case ROPE_SCALING_LINEAR: return x->factor == y->factor;
+    case ROPE_SCALING_LONGROPE:
+        return x->n_factors == y->n_factors && x->original_max_position == y->original_max_position &&
+               x->attention_factor == y->attention_factor &&
+               !memcmp(x->short_factor, y->short_factor, sizeof(float) * (size_t)x->n_factors) &&
+               !memcmp(x->long_factor, y->long_factor, sizeof(float) * (size_t)x->n_factors);
+    default: return true;
+    }
+}
+
+/* The distinct rotary embeddings of the rope ops (Gemma 3 has a local and
+ * a global one), their frequencies computed once. */
+static void prepare_ropes(struct executor *ex)
+{
+    const struct module *m = ex->m;
+    ex->rope_of = xcalloc((size_t)m->nfns, sizeof *ex->rope_of);
+    for (int fi = 0; fi < m->nfns; fi++) {
+        const struct function *f = &m->fns[fi];
+        ex->rope_of[fi] = xcalloc((size_t)f->nops + 1, sizeof **ex->rope_of);
+        for (int i = 0; i < f->nops; i++) {
+            const struct op_attrs *a = &f->ops[i].a;
+            ex->rope_of[fi][i] = -1;
+            if (f->ops[i].kind != OP_ROPE) continue;
+            int r = 0;
+            while (r < ex->nropes && !same_rope(&ex->ropes[r], a)) r++;
+            if (r == ex->nropes) {
+                ex->ropes = xrealloc(ex->ropes, sizeof *ex->ropes * (size_t)(ex->nropes + 1));
+                struct executor_rope *e = &ex->ropes[ex->nropes++];
+                memset(e, 0, sizeof *e);
+                e->dim = a->rotary_dim ? a->rotary_dim : a->head_dim;
+                e->theta = a->rope_theta;
+                e->rs = a->rope_scaling;
+                e->inv_freq = xcalloc((size_t)e->dim / 2 + 1, sizeof *e->inv_freq);
+                k_rope_inv_freq(e->dim, e->theta, &e->rs, false, e->inv_freq);
+                e->factor = 1.0f;
+                if (e->rs.kind == ROPE_SCALING_LONGROPE) {
+                    e->inv_freq_long = xcalloc((size_t)e->dim / 2 + 1, sizeof *e->inv_freq_long);
+                    k_rope_inv_freq(e->dim, e->theta, &e->rs, true, e->inv_freq_long);
+                    e->factor = (float)e->rs.attention_factor;
+                }
+            }
+            ex->rope_of[fi][i] = r;
+        }
+    }
+}
+
+/* Norms with a weight offset read (offset + w), added once here in float32
+ * as the model adds it, so that every kernel set sees plain weights. */
+static void prepare_norm_weights(struct executor *ex)
+{
+    const struct module *m = ex->m;
+    ex->norm_weights = xcalloc((size_t)m->nfns, sizeof *ex->norm_weights);
+    for (int fi = 0; fi < m->nfns; fi++) {
+        const struct function *f = &m->fns[fi];
+        ex->norm_weights[fi] = xcalloc((size_t)f->nops + 1, sizeof **ex->norm_weights);
+        for (int i = 0; i < f->nops; i++) {
+            const struct op *o = &f->ops[i];
+            if (o->a.weight_offset == 0) continue;
+            int first = o->kind == OP_ADD_RMS_NORM ? 2 : 1, count = o->kind == OP_HEAD_NORM ? 2 : 1;
+            if (o->kind != OP_RMS_NORM && o->kind != OP_ADD_RMS_NORM && o->kind != OP_HEAD_NORM) continue;
+            float *w = NULL;
+            int64_t n = f->values[o->in[first]].dims[0].size;
+            w = xmalloc(sizeof(float) * (size_t)(count * n));
+            for (int k = 0; k < count; k++)
+                for (int64_t j = 0; j < n; j++)
+                    w[k * n + j] = (float)o->a.weight_offset + ex->vectors[fi][o->in[first + k]][j];
+            ex->norm_weights[fi][i] = w;
+        }
+    }
 }
 
 int executor_init(struct executor *ex, const struct module *m, const struct tensor_source *src,
@@ -230,8 +326,8 @@ int executor_init(struct executor *ex, const struct module *m, const struct tens
         executor_free(ex);
         return fail("cannot allocate the %lld-byte activation arena", (long long)ex->arena_bytes);
     }
-    ex->inv_freq = xcalloc((size_t)m->dims.head_dim / 2 + 1, sizeof *ex->inv_freq);
-    k_rope_frequencies(m->dims.head_dim, m->dims.rope_theta, &m->dims.rope_scaling, ex->inv_freq);
+    prepare_ropes(ex);
+    prepare_norm_weights(ex);
     ex->pool = pool_create(threads > 0 ? threads : cpu_count());
     if (size_scratch(ex) != 0) {
         executor_free(ex);
@@ -262,11 +358,24 @@ void executor_free(struct executor *ex)
         }
         if (ex->bound) free(ex->bound[fi]);
     }
+    for (int fi = 0; fi < ex->m->nfns; fi++) {
+        if (ex->norm_weights && ex->norm_weights[fi]) {
+            for (int i = 0; i < ex->m->fns[fi].nops; i++) free(ex->norm_weights[fi][i]);
+            free(ex->norm_weights[fi]);
+        }
+        if (ex->rope_of) free(ex->rope_of[fi]);
+    }
+    free(ex->norm_weights);
+    free(ex->rope_of);
+    for (int r = 0; r < ex->nropes; r++) {
+        free(ex->ropes[r].inv_freq);
+        free(ex->ropes[r].inv_freq_long);
+    }
+    free(ex->ropes);
     free(ex->bound);
     free(ex->vectors);
     kv_cache_free(&ex->kv);
     free(ex->arena);
-    free(ex->inv_freq);
     if (ex->pool) pool_destroy(ex->pool);
     free_scratch(ex->scratch);
     memset(ex, 0, sizeof *ex);
@@ -326,6 +435,13 @@ static const float *vec(const struct run *r, int v)
     return v >= 0 ? r->ex->vectors[r->fi][v] : NULL;
 }
 
+/* Row `row`'s cos and sin of rotary embedding `rope` in this step. */
+static const float *rope_table(const struct executor *ex, int rope, int64_t row)
+{
+    const struct executor_scratch *s = ex->scratch;
+    return s->rope + ((size_t)rope * (size_t)s->rows_max + (size_t)row) * (size_t)ex->m->dims.head_dim;
+}
+
 static void *worker_scratch(const struct executor *ex, int worker)
 {
     return ex->scratch->work + (size_t)worker * ex->scratch->work_bytes;
@@ -353,13 +469,22 @@ static void silu_mul(const struct kernel_set *k, const float *g, const float *u,
     for (int64_t i = 0; i < n; i++) out[i] = k_silu(g[i]) * u[i];
 }
 
+static void gelu_mul(const struct kernel_set *k, const float *g, const float *u, int64_t n, float *out)
+{
+    if (k->gelu_mul) {
+        k->gelu_mul(g, u, n, out);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) out[i] = k_gelu_tanh(g[i]) * u[i];
+}
+
 static void matmul_item(void *ctx, size_t c, int worker)
 {
     const struct matmul_job *j = ctx;
     const struct kernel_set *k = j->ex->k;
     int64_t n0 = (int64_t)c * j->chunk, n1 = n0 + j->chunk < j->N ? n0 + j->chunk : j->N, len = n1 - n0;
     unsigned char *scratch = worker_scratch(j->ex, worker);
-    if (j->epilogue == EPI_SILU_MUL) {
+    if (j->epilogue != EPI_NONE) {
         /* gate rows n and up rows n + N of the [2N, K] weight */
         float *g = (float *)(void *)scratch, *u = g + j->rows * len;
         void *ks = scratch + round64(2 * sizeof(float) * (size_t)(j->rows * len));
@@ -369,7 +494,8 @@ static void matmul_item(void *ctx, size_t c, int worker)
             float *gr = g + r * len, *ur = u + r * len;
             if (j->bias)
                 for (int64_t i = 0; i < len; i++) gr[i] += j->bias[n0 + i], ur[i] += j->bias[j->N + n0 + i];
-            silu_mul(k, gr, ur, len, j->y + r * j->N + n0);
+            if (j->epilogue == EPI_GELU_MUL) gelu_mul(k, gr, ur, len, j->y + r * j->N + n0);
+            else silu_mul(k, gr, ur, len, j->y + r * j->N + n0);
         }
         return;
     }
@@ -431,7 +557,10 @@ struct visible {
 static struct visible visible_for(const struct op_attrs *a, int64_t p)
 {
     struct visible v;
-    v.lo = a->sliding_window && p - a->sliding_window + 1 > 0 ? p - a->sliding_window + 1 : 0;
+    /* a rolling cache's window, or a sliding layer's over a linear cache:
+     * keys q with p - q < window */
+    int64_t window = a->sliding_window ? a->sliding_window : a->local_window;
+    v.lo = window && p - window + 1 > 0 ? p - window + 1 : 0;
     v.sinks = a->attention_sink < v.lo ? a->attention_sink : v.lo;
     v.n = v.sinks + (p - v.lo + 1);
     return v;
@@ -476,6 +605,11 @@ struct attention_job {
     int64_t pieces;              /* pieces mode: total */
 };
 
+static float attention_scale(const struct op_attrs *a)
+{
+    return a->attn_scale > 0 ? (float)a->attn_scale : 1.0f / sqrtf((float)a->head_dim);
+}
+
 static void run_piece(const struct attention_job *j, int64_t row, int g, int64_t pos0, int64_t count, float *scores,
                       float *state)
 {
@@ -495,7 +629,8 @@ static void run_piece(const struct attention_job *j, int64_t row, int g, int64_t
     p.v_stride = (int64_t)a->n_kv_heads * d;
     p.kv_dtype = kv->dtype;
     p.n = count;
-    p.scale = 1.0f / sqrtf((float)d);
+    p.scale = attention_scale(a);
+    p.softcap = (float)a->softcap;
     p.scores = scores;
     p.max = state;
     p.sum = state + G;
@@ -580,10 +715,11 @@ static void attention_reference(void *ctx, size_t item, int worker)
     int seq = r->seq[row];
     struct visible v = visible_for(a, r->pos[row]);
     float *score = worker_scratch(r->ex, worker), *kf = score + kv->capacity;
-    float scale = 1.0f / sqrtf((float)d), mx = -INFINITY;
+    float scale = attention_scale(a), mx = -INFINITY;
     for (int64_t i = 0; i < v.n; i++) {
         for (int k = 0; k < d; k++) kf[k] = kv_cache_key_at(kv, seq, a->layer, g, visible_pos(&v, i), k);
         score[i] = k_dot(q, kf, d) * scale;
+        if (a->softcap > 0) k_softcap(&score[i], 1, (float)a->softcap, &score[i]);
         if (score[i] > mx) mx = score[i];
     }
     double sum = 0;
@@ -646,6 +782,15 @@ struct row_job {
     const struct op *o;
 };
 
+/* The weight vector `which` (0, or 1 for head_norm's k_norm) of a norm at
+ * input `in`, with the op's weight offset added. */
+static const float *norm_weight(const struct run *r, const struct op *o, int in, int which)
+{
+    const float *w = r->ex->norm_weights[r->fi][o - r->f->ops];
+    if (!w) return vec(r, o->in[in + which]);
+    return w + which * r->f->values[o->in[in]].dims[0].size;
+}
+
 /* Row i of a row-wise op. */
 static void row_op(const struct run *r, const struct op *o, int64_t i)
 {
@@ -654,16 +799,17 @@ static void row_op(const struct run *r, const struct op *o, int64_t i)
     int64_t n = cols(r, o->in[0]);
     const float *x = fbuf(r, o->in[0]) + i * n;
     switch (o->kind) {
-    case OP_RMS_NORM: rms_norm(k, x, vec(r, o->in[1]), n, a->eps, fbuf(r, o->out[0]) + i * n); return;
+    case OP_RMS_NORM: rms_norm(k, x, norm_weight(r, o, 1, 0), n, a->eps, fbuf(r, o->out[0]) + i * n); return;
     case OP_ADD: k_add(x, fbuf(r, o->in[1]) + i * n, n, fbuf(r, o->out[0]) + i * n); return;
     case OP_ADD_RMS_NORM: {
         const float *b = fbuf(r, o->in[1]) + i * n;
         float *sum = fbuf(r, o->out[0]) + i * n, *y = fbuf(r, o->out[1]) + i * n;
+        const float *w = norm_weight(r, o, 2, 0);
         if (k->add_rms_norm) {
-            k->add_rms_norm(x, b, vec(r, o->in[2]), n, a->eps, sum, y);
+            k->add_rms_norm(x, b, w, n, a->eps, sum, y);
         } else {
             k_add(x, b, n, sum);
-            k_rms_norm(sum, vec(r, o->in[2]), n, a->eps, y);
+            k_rms_norm(sum, w, n, a->eps, y);
         }
         return;
     }
@@ -672,9 +818,24 @@ static void row_op(const struct run *r, const struct op *o, int64_t i)
         silu_mul(k, x, x + half, half, fbuf(r, o->out[0]) + i * half);
         return;
     }
+    case OP_GELU_MUL: {
+        int64_t half = cols(r, o->out[0]);
+        gelu_mul(k, x, x + half, half, fbuf(r, o->out[0]) + i * half);
+        return;
+    }
+    case OP_SOFTCAP: k_softcap(x, n, (float)a->softcap, fbuf(r, o->out[0]) + i * n); return;
+    case OP_CONCAT: {
+        float *y = fbuf(r, o->out[0]) + i * cols(r, o->out[0]);
+        for (int in = 0; in < o->nin; in++) {
+            int64_t c = cols(r, o->in[in]);
+            memcpy(y, fbuf(r, o->in[in]) + i * c, sizeof(float) * (size_t)c);
+            y += c;
+        }
+        return;
+    }
     case OP_HEAD_NORM: {
         int d = a->head_dim, hq = r->ex->m->dims.num_attention_heads, hkv = r->ex->m->dims.num_key_value_heads;
-        const float *qn = vec(r, o->in[1]), *kn = vec(r, o->in[2]);
+        const float *qn = norm_weight(r, o, 1, 0), *kn = norm_weight(r, o, 1, 1);
         float *y = fbuf(r, o->out[0]) + i * n;
         for (int h = 0; h < hq + 2 * hkv; h++) {
             if (h < hq) rms_norm(k, x + h * d, qn, d, a->eps, y + h * d);
@@ -684,11 +845,12 @@ static void row_op(const struct run *r, const struct op *o, int64_t i)
         return;
     }
     case OP_ROPE: {
-        int d = a->head_dim;
+        /* the first `dim` dimensions of each head rotate, the rest pass */
+        int d = a->head_dim, rope = r->ex->rope_of[r->fi][o - r->f->ops], dim = r->ex->ropes[rope].dim;
         float *y = fbuf(r, o->out[0]) + i * n;
-        const float *table = r->ex->scratch->rope + i * d;
+        const float *table = rope_table(r->ex, rope, i);
         memcpy(y, x, sizeof(float) * (size_t)n);
-        for (int h = 0; h < a->n_heads + a->n_kv_heads; h++) k_rope_apply(y + h * d, d, table, table + d / 2);
+        for (int h = 0; h < a->n_heads + a->n_kv_heads; h++) k_rope_apply(y + h * d, dim, table, table + dim / 2);
         return;
     }
     case OP_KV_APPEND: {
@@ -732,12 +894,16 @@ struct embed_job {
     const struct bound_weight *table;
     const int32_t *ids;
     float *y;
+    float scale;
 };
 
 static void embed_row(void *ctx, size_t i)
 {
     const struct embed_job *j = ctx;
-    weight_row(j->table, j->ids[i], j->y + (int64_t)i * j->table->cols);
+    float *y = j->y + (int64_t)i * j->table->cols;
+    weight_row(j->table, j->ids[i], y);
+    if (j->scale != 0) /* Gemma: the rows times sqrt(hidden_size) */
+        for (int64_t c = 0; c < j->table->cols; c++) y[c] *= j->scale;
 }
 
 static void dequantize_rows(void *ctx, size_t n)
@@ -753,7 +919,8 @@ static int run_op(const struct run *r, const struct op *o)
     switch (o->kind) {
     case OP_EMBED: {
         struct embed_job j = {r, &r->ex->bound[r->fi][o->in[1]],
-                              (const int32_t *)(void *)(r->ex->arena + r->f->values[o->in[0]].offset), fbuf(r, o->out[0])};
+                              (const int32_t *)(void *)(r->ex->arena + r->f->values[o->in[0]].offset), fbuf(r, o->out[0]),
+                              (float)o->a.scale};
         for (int64_t i = 0; i < r->rows; i++)
             if (j.ids[i] < 0 || j.ids[i] >= j.table->rows)
                 return fail("token id %d is outside the vocabulary (0..%lld)", j.ids[i], (long long)j.table->rows - 1);
@@ -765,6 +932,9 @@ static int run_op(const struct run *r, const struct op *o)
     case OP_ADD:
     case OP_ADD_RMS_NORM:
     case OP_SILU_MUL:
+    case OP_GELU_MUL:
+    case OP_SOFTCAP:
+    case OP_CONCAT:
     case OP_HEAD_NORM:
     case OP_ROPE:
     case OP_KV_APPEND:
@@ -789,12 +959,32 @@ static int run_op(const struct run *r, const struct op *o)
         return 0;
     }
     case OP_KV_CREATE: return 0;
-    case OP_GELU_MUL:
-    case OP_SOFTCAP:
-    case OP_CONCAT:
     case OP_COUNT: break;
     }
     return fail("unknown op");
+}
+
+/* The rotary angles of each row, for every rope op of the step: cos and
+ * sin of each rotary embedding. LongRoPE takes its long factors for the
+ * rows of a sequence whose length after this step exceeds the original
+ * context (keys already cached keep the rotation they were written with). */
+static void rope_tables(struct executor *ex, int64_t rows, const int *seq, const int64_t *pos)
+{
+    int64_t *end = ex->scratch->seq_end;
+    for (int64_t i = 0; i < rows; i++) end[seq[i]] = 0;
+    for (int64_t i = 0; i < rows; i++)
+        if (pos[i] + 1 > end[seq[i]]) end[seq[i]] = pos[i] + 1;
+    for (int rp = 0; rp < ex->nropes; rp++) {
+        const struct executor_rope *e = &ex->ropes[rp];
+        int half = e->dim / 2;
+        for (int64_t i = 0; i < rows; i++) {
+            float *c = (float *)rope_table(ex, rp, i), *sn = c + half;
+            bool lng = e->inv_freq_long && end[seq[i]] > e->rs.original_max_position;
+            k_rope_table(e->dim, pos[i], lng ? e->inv_freq_long : e->inv_freq, c, sn);
+            if (e->factor != 1.0f)
+                for (int k = 0; k < half; k++) c[k] *= e->factor, sn[k] *= e->factor;
+        }
+    }
 }
 
 static int run_function(struct executor *ex, const char *name, int64_t rows, const int *seq,
@@ -813,11 +1003,7 @@ static int run_function(struct executor *ex, const char *name, int64_t rows, con
     if (rows < 1 || rows > bound)
         return fail("%s: %lld rows requested, the library allows 1 to %lld", name, (long long)rows, (long long)bound);
     memcpy(ex->arena + f->values[in].offset, input, input_bytes);
-    if (pos) { /* the rotary angles of each row, for every head and layer */
-        int d = ex->m->dims.head_dim;
-        for (int64_t i = 0; i < rows; i++)
-            k_rope_table(d, pos[i], ex->inv_freq, ex->scratch->rope + i * d, ex->scratch->rope + i * d + d / 2);
-    }
+    if (pos) rope_tables(ex, rows, seq, pos);
     for (int i = 0; i < f->nops; i++)
         if (run_op(&r, &f->ops[i]) != 0) return fail_prefix("%s: op %d (%s)", name, i, op_name(f->ops[i].kind));
     size_t out_bytes = (size_t)(nrows(&r, out) * cols(&r, out)) * sizeof(float);
@@ -907,11 +1093,7 @@ int executor_step_begin(struct executor *ex, const char *name, const int *seqs, 
     }
     st->r = (struct run){ex, ex->k, f, fi, rows, st->seq, st->pos};
     memcpy(ex->arena + f->values[in].offset, input, input_bytes);
-    if (st->pos) { /* the rotary angles of each row, as run_function makes them */
-        int d = ex->m->dims.head_dim;
-        for (int64_t i = 0; i < rows; i++)
-            k_rope_table(d, st->pos[i], ex->inv_freq, ex->scratch->rope + i * d, ex->scratch->rope + i * d + d / 2);
-    }
+    if (st->pos) rope_tables(ex, rows, st->seq, st->pos); /* as run_function makes them */
     ex->step = st;
     return 0;
 }

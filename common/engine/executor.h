@@ -17,16 +17,21 @@
 
 struct pool;
 struct executor_scratch;
+struct executor_rope;
 
 struct executor {
     const struct module *m;
     struct bound_weight **bound;   /* per function, per value (params only) */
     float ***vectors;              /* per function, per value: decoded 1-D params */
+    float ***norm_weights;         /* per function, per op: (weight_offset + w) of norms that have an
+                                      offset (two vectors for head_norm), else NULL */
     struct kv_cache kv;
     struct pool *pool;
     unsigned char *arena;
     int64_t arena_bytes;
-    float *inv_freq;               /* rotary frequencies (head_dim / 2) */
+    struct executor_rope *ropes;   /* the distinct rotary embeddings of the rope ops */
+    int nropes;
+    int **rope_of;                 /* per function, per op: its rotary embedding (rope ops) */
     struct executor_step *step;    /* a call being run op by op */
     const struct kernel_set *k;    /* the kernels in use */
     struct executor_scratch *scratch;

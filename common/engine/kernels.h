@@ -76,9 +76,10 @@ struct attn_piece {
     int64_t v_stride;          /* elements from one slot's value to the next */
     enum dtype kv_dtype;       /* float32, float16 or bfloat16 */
     int64_t n;                 /* slots in the run (1..ATTN_PIECE) */
-    float scale;               /* 1/sqrt(d) */
+    float scale;               /* the softmax scale (1/sqrt(d) unless the model says) */
     float *scores;             /* scratch: heads × ATTN_SCORES */
     float *max, *sum, *out;    /* results: per head max score, Σ exp(score - max), Σ exp(...)·v [heads × d] */
+    float softcap;             /* scores s → softcap · tanh(s / softcap) before the softmax; 0: none */
 };
 #define ATTN_PIECE 256
 /* a head's row of scores: a piece, and room to start it mid-block */
@@ -105,6 +106,8 @@ struct kernel_set {
     void (*add_rms_norm)(const float *a, const float *b, const float *w, int64_t n, double eps, float *sum, float *y);
     /* out[i] = silu(gate[i]) · up[i] */
     void (*silu_mul)(const float *gate, const float *up, int64_t n, float *out);
+    /* out[i] = gelu_tanh(gate[i]) · up[i] */
+    void (*gelu_mul)(const float *gate, const float *up, int64_t n, float *out);
     /* float32 → the KV cache's dtype: out[i * stride] = x[i] */
     void (*store)(enum dtype t, const float *x, int64_t n, void *out, int64_t stride);
     /* Σ of n bytes read as 64-bit words: the memory-bandwidth probe */

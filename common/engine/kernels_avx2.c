@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "common/engine/kernels.h"
+#include "common/engine/cpu_kernels.h"
 #include "common/engine/kernels_impl.h"
 
 #if defined(__clang__) /* (clang ignores GCC's pragma: the same, its way) */
@@ -89,6 +90,14 @@ INLINE __m256 exp256(__m256 x)
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* tanh(x) = 1 - 2 / (e^2x + 1): saturates to ±1 where exp256 clamps */
+INLINE __m256 tanh256(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = exp256(_mm256_add_ps(x, x));
+    return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
 }
 
 /* ---- int8 activations ---- */
@@ -635,6 +644,16 @@ static void y_attend(const struct attn_piece *p)
     }
     for (int h = 0; h < G; h++) {
         float *sc = p->scores + (int64_t)h * ATTN_SCORES + p->first % KV_BLOCK;
+        if (p->softcap > 0) {
+            const __m256 c = _mm256_set1_ps(p->softcap), ic = _mm256_set1_ps(1.0f / p->softcap);
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps(sc + i, _mm256_mul_ps(tanh256(_mm256_mul_ps(_mm256_loadu_ps(sc + i), ic)), c));
+            if (i < n) {
+                __m256i msk = lanes(n - i);
+                _mm256_maskstore_ps(sc + i, msk, _mm256_mul_ps(tanh256(_mm256_mul_ps(_mm256_maskload_ps(sc + i, msk), ic)), c));
+            }
+        }
         float m = -INFINITY;
         for (int64_t i = 0; i < n; i++) m = sc[i] > m ? sc[i] : m;
         __m256 sum = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
@@ -706,6 +725,22 @@ static void y_silu_mul(const float *g, const float *u, int64_t n, float *out)
     for (; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* gelu_tanh(x) = x · sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)), the same
+ * function as 0.5 x (1 + tanh(...)) without the cancellation near -1 */
+static void y_gelu_mul(const float *g, const float *u, int64_t n, float *out)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), k2 = _mm256_set1_ps(-2.0f * 0.7978845608028654f),
+                 c = _mm256_set1_ps(0.044715f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i);
+        __m256 z = _mm256_mul_ps(k2, _mm256_fmadd_ps(_mm256_mul_ps(c, x), _mm256_mul_ps(x, x), x));
+        __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, exp256(z)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) out[i] = k_gelu_tanh(g[i]) * u[i];
+}
+
 static void y_store(enum dtype t, const float *x, int64_t n, void *out, int64_t stride)
 {
     if (t != DT_F16) {
@@ -747,6 +782,7 @@ const struct kernel_set kernels_avx2 = {
     .rms_norm = y_rms_norm,
     .add_rms_norm = y_add_rms_norm,
     .silu_mul = y_silu_mul,
+    .gelu_mul = y_gelu_mul,
     .store = y_store,
     .read_sum = y_read_sum,
 };

@@ -77,6 +77,14 @@ INLINE __m512 exp512(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
+/* tanh(x) = 1 - 2 / (e^2x + 1): saturates to ±1 where exp512 clamps */
+INLINE __m512 tanh512(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 e = exp512(_mm512_add_ps(x, x));
+    return _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+}
+
 /* ---- int8 activations ---- */
 
 /* 32 values (n of them real) → int8 with one scale: the even elements to
@@ -693,6 +701,14 @@ static void z_attend(const struct attn_piece *p)
     /* softmax, unnormalized */
     for (int h = 0; h < G; h++) {
         float *sc = p->scores + (int64_t)h * ATTN_SCORES + p->first % KV_BLOCK;
+        if (p->softcap > 0) {
+            const __m512 c = _mm512_set1_ps(p->softcap), ic = _mm512_set1_ps(1.0f / p->softcap);
+            for (int64_t i = 0; i < n; i += 16) {
+                __mmask16 msk = mask16(n - i);
+                __m512 v = _mm512_maskz_loadu_ps(msk, sc + i);
+                _mm512_mask_storeu_ps(sc + i, msk, _mm512_mul_ps(tanh512(_mm512_mul_ps(v, ic)), c));
+            }
+        }
         __m512 mx = _mm512_set1_ps(-INFINITY);
         for (int64_t i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, mask16(n - i), sc + i));
         float m = _mm512_reduce_max_ps(mx);
@@ -758,6 +774,20 @@ static void z_silu_mul(const float *g, const float *u, int64_t n, float *out)
     }
 }
 
+/* gelu_tanh(x) = x · sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) */
+static void z_gelu_mul(const float *g, const float *u, int64_t n, float *out)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), k2 = _mm512_set1_ps(-2.0f * 0.7978845608028654f),
+                 c = _mm512_set1_ps(0.044715f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = mask16(n - i);
+        __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+        __m512 z = _mm512_mul_ps(k2, _mm512_fmadd_ps(_mm512_mul_ps(c, x), _mm512_mul_ps(x, x), x));
+        __m512 s = _mm512_div_ps(x, _mm512_add_ps(one, exp512(z)));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
 static void z_store(enum dtype t, const float *x, int64_t n, void *out, int64_t stride)
 {
     if (t == DT_F32) {
@@ -813,6 +843,7 @@ const struct kernel_set kernels_avx512 = {
     .rms_norm = z_rms_norm,
     .add_rms_norm = z_add_rms_norm,
     .silu_mul = z_silu_mul,
+    .gelu_mul = z_gelu_mul,
     .store = z_store,
     .read_sum = z_read_sum,
 };

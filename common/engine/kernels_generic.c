@@ -133,6 +133,7 @@ static void g_attend(const struct attn_piece *p)
             float acc = 0;
             for (int k = 0; k < d; k++) acc += q[k] * kv_at(p->kv_dtype, p->k, kv_cache_key_index(d, p->first + i, k));
             sc[i] = acc * p->scale;
+            if (p->softcap > 0) sc[i] = tanhf(sc[i] / p->softcap) * p->softcap;
             if (sc[i] > mx) mx = sc[i];
         }
         float sum = 0, *out = p->out + (int64_t)h * d;

@@ -128,8 +128,8 @@ static void free_own_tensors(void *r)
     reference_weights_free(r);
 }
 
-int engine_open_reference(struct engine *e, const char *hf_dir, const char *config_path, int threads,
-                          enum engine_mode mode)
+int engine_open_reference(struct engine *e, const char *hf_dir, const char *config_path,
+                          const struct model_dims *sizes, int threads, enum engine_mode mode)
 {
     memset(e, 0, sizeof *e);
     if (chat_config_load(config_path, &e->cfg) != 0) return -1;
@@ -140,6 +140,15 @@ int engine_open_reference(struct engine *e, const char *hf_dir, const char *conf
     struct lower_spec spec = {e->cfg.model_type, "q0f32", {0}, NULL, 0, true};
     spec.tensors = reference_weights_tensors(ref, &spec.ntensors);
     if (lower_dims_from_config(&e->cfg, &spec.dims) != 0) goto fail;
+    if (sizes) { /* what mlc-lower --overrides may have changed */
+        struct model_dims *d = &spec.dims;
+        d->context_window_size = sizes->context_window_size;
+        d->prefill_chunk_size = sizes->prefill_chunk_size;
+        d->sliding_window_size = sizes->sliding_window_size;
+        d->attention_sink_size = sizes->attention_sink_size;
+        d->max_batch_size = sizes->max_batch_size;
+        d->local_window = sizes->local_window;
+    }
     e->module = xcalloc(1, sizeof *e->module);
     if (lower_build(&spec, e->module) != 0) {
         fail_prefix("%s (reference)", hf_dir);

@@ -17,8 +17,10 @@ const struct tensor_info *reference_weights_tensors(const struct reference_weigh
 
 /* The reference engine: the unquantized HuggingFace weights of hf_dir
  * (float32, under MLC's names) run through the same float32 path, lowered
- * in-process as q0f32 for the config's architecture and sizes. */
-int engine_open_reference(struct engine *e, const char *hf_dir, const char *config_path, int threads,
-                          enum engine_mode mode);
+ * in-process as q0f32 for the config's architecture and sizes, or, given
+ * `sizes` (the compared library's dims), for the same context window,
+ * windows, prefill chunk and batch as that library was built with. */
+int engine_open_reference(struct engine *e, const char *hf_dir, const char *config_path,
+                          const struct model_dims *sizes, int threads, enum engine_mode mode);
 
 #endif

@@ -152,10 +152,12 @@ static int gemma_dims(const struct chat_config *c, struct model_dims *d)
     const char *src = c->source;
     bool gemma3 = strcmp(c->model_type, "gemma2") != 0;
     const json_t *act = gemma3 ? gemma3_field(mc, "hidden_activation") : json_object_get(mc, "hidden_activation");
-    if (act && (!json_is_string(act) || (strcmp(json_string_value(act), "gelu_pytorch_tanh") &&
-                                         strcmp(json_string_value(act), "gelu_tanh"))))
-        return fail("%s: model_config: hidden_activation must be gelu_pytorch_tanh (Gemma's GELU with the tanh "
-                    "approximation)", src);
+    /* MLC-LLM's Gemma, like transformers', gates with the tanh
+     * approximation whichever GELU the config names */
+    const char *name = json_string_value(act);
+    if (act && (!name || (strcmp(name, "gelu_pytorch_tanh") && strcmp(name, "gelu_tanh") && strcmp(name, "gelu"))))
+        return fail("%s: model_config: hidden_activation '%s' is not a GELU (gelu_pytorch_tanh)", src,
+                    name ? name : "(not a string)");
     if (number_of(mc, "query_pre_attn_scalar", 0, &d->query_pre_attn_scalar, src, "model_config")) return -1;
     if (d->query_pre_attn_scalar < 0) return fail("%s: model_config: query_pre_attn_scalar must be positive", src);
     int64_t window = 0;

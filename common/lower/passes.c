@@ -90,6 +90,7 @@ int pass_fuse_add_norm(struct module *m)
             add->out[1] = norm->out[0];
             add->nout = 2;
             add->a.eps = norm->a.eps;
+            add->a.weight_offset = norm->a.weight_offset;
             remove_op(f, r);
             r--;
         }

@@ -16,7 +16,9 @@
  * layer; Gemma 3's q/k norms, local and global rotary bases with linear
  * scaling, and a sliding window pattern of 3 over 6 layers; Phi-3's fused
  * qkv_proj and gate_up_proj and LongRoPE with an original context of 16
- * (longer sequences take the long factors). --big writes a 1.1B-parameter bf16
+ * (longer sequences take the long factors). Gemma's norm weights w are
+ * multiples of 1/128 up to 0.2, so that the 1 + w MLC's loader stores is
+ * exact in bfloat16 and a float32 reference sees the same weights. --big writes a 1.1B-parameter bf16
  * llama with TinyLlama-1.1B's shapes, for benchmarks (about 2.2 GB). Files
  * follow what transformers' save_pretrained writes: config.json and
  * generation_config.json (indent 2, sorted keys), model.safetensors or
@@ -199,7 +201,9 @@ static void fill(const struct spec *s, const struct tensor *t, void *out)
         switch (t->init) {
         case INIT_NORM: v = 1.0f + 0.1f * uniform(&x); break;
         case INIT_BIAS: v = 0.1f * uniform(&x); break;
-        case INIT_GEMMA_NORM: v = 0.2f * uniform(&x); break;
+        case INIT_GEMMA_NORM: /* multiples of 1/128: 1 + w is exact in bfloat16, as MLC stores it */
+            v = roundf(25.6f * uniform(&x)) / 128.0f;
+            break;
         case INIT_INV_FREQ: v = 1.0f / powf((float)s->rope_theta, (float)(2 * i) / (float)s->head_dim); break;
         default: v = scale * uniform(&x); break;
         }

@@ -29,7 +29,9 @@ Phi-3:
     the long factors when the sequence is longer than
     original_max_position_embeddings, by the short ones otherwise (the
     choice covers the whole sequence, as transformers makes it from the
-    largest position), cos and sin scaled by
+    largest position; or, given step_ends, each position's own choice from
+    the sequence's length after the step that wrote it, as a KV cache
+    keeps keys rotated when they were written), cos and sin scaled by
     sqrt(1 + ln(s) / ln(original)) with s = max_position_embeddings /
     original_max_position_embeddings (1 when s <= 1), unless rope_scaling
     gives attention_factor;
@@ -62,7 +64,8 @@ def inv_freq(base, dim):
 
 
 def cos_sin(inv, T, scale=1.0):
-    freqs = torch.outer(torch.arange(T).float(), inv)
+    """inv: [dim / 2], or [T, dim / 2] with each position's own."""
+    freqs = torch.arange(T).float().view(T, 1) * inv
     emb = torch.cat((freqs, freqs), -1)
     return emb.cos() * scale, emb.sin() * scale
 
@@ -103,7 +106,7 @@ def layer_types(c, gemma3):
     return ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(n)]
 
 
-def gemma_forward(c, W, ids):
+def gemma_forward(c, W, ids, step_ends=None):
     gemma3 = c["model_type"] != "gemma2"
     pre = "language_model." if c["model_type"] == "gemma3" and "text_config" in c else ""
     c = text_config(c)
@@ -156,9 +159,11 @@ def gemma_forward(c, W, ids):
     return logits
 
 
-def longrope(c, rot, T):
+def longrope(c, rot, T, step_ends=None):
     """(inverse frequencies, cos/sin scale) of Phi-3's LongRoPE for a
-    sequence of T tokens, or None without rope_scaling."""
+    sequence of T tokens, or None without rope_scaling; per position
+    ([T, rot / 2]) when step_ends gives each position's sequence length
+    after the step that wrote it."""
     rs = c.get("rope_scaling")
     if not rs:
         return None
@@ -170,19 +175,25 @@ def longrope(c, rot, T):
     scale = rs.get("attention_factor")
     if scale is None:
         scale = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original))
-    ext = torch.tensor(rs["long_factor"] if T > original else rs["short_factor"], dtype=torch.float32)
     base = c.get("rope_theta", 10000.0)
-    return 1.0 / (ext * base ** (torch.arange(0, rot, 2, dtype=torch.int64).float() / rot)), scale
+
+    def inv(factors):
+        ext = torch.tensor(factors, dtype=torch.float32)
+        return 1.0 / (ext * base ** (torch.arange(0, rot, 2, dtype=torch.int64).float() / rot))
+    if step_ends is None:
+        return inv(rs["long_factor"] if T > original else rs["short_factor"]), scale
+    short, long_ = inv(rs["short_factor"]), inv(rs["long_factor"])
+    return torch.stack([long_ if e > original else short for e in step_ends]), scale
 
 
-def phi3_forward(c, W, ids):
+def phi3_forward(c, W, ids, step_ends=None):
     H, nh = c["hidden_size"], c["num_attention_heads"]
     nkv = c.get("num_key_value_heads", nh)
     hd = H // nh
     rot = int(hd * c.get("partial_rotary_factor", 1.0))
     eps = c["rms_norm_eps"]
     T = len(ids)
-    lr = longrope(c, rot, T)
+    lr = longrope(c, rot, T, step_ends)
     cos, sin = cos_sin(lr[0], T, lr[1]) if lr else cos_sin(inv_freq(c.get("rope_theta", 10000.0), rot), T)
     mask = causal_mask(T, c.get("sliding_window"))
     x = W["model.embed_tokens.weight"][torch.tensor(ids)]

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Float32 reference forward pass of a HuggingFace decoder, in PyTorch.
 
-    hf_forward.py MODEL_DIR IDS OUT [--sink N]
+    hf_forward.py MODEL_DIR IDS OUT [--sink N] [--steps N,C]
 
 Reads MODEL_DIR/config.json and its safetensors weights (one file or
 sharded; float32, float16 or bfloat16, all computed in float32), runs the
@@ -16,7 +16,11 @@ frequency scaling), grouped-query attention, q/k/v biases (qwen2),
 per-head q/k RMSNorm before the rotation (qwen3), a sliding window
 (mistral: a query at position i sees keys j with i - j < window), SiLU
 gated MLP and tied embeddings. --sink N also keeps the first N positions
-visible beyond the window (MLC-LLM's attention sink). Gemma 2, Gemma 3 and
+visible beyond the window (MLC-LLM's attention sink). --steps N,C says
+that the first N tokens were written to a KV cache in steps of C and the
+rest one a step, for rotations that depend on the step (Phi-3's LongRoPE
+choosing its factors by the sequence's length after the step that wrote a
+key, as an engine with a cache does). Gemma 2, Gemma 3 and
 Phi-3 are in gemma_phi3.py. Needs Debian's python3-torch; never uses
 transformers.
 """
@@ -84,12 +88,20 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), -1)
 
 
-def forward(d, ids, sink=0):
+def step_ends(T, steps):
+    """Each position's sequence length after the step that wrote it."""
+    if not steps:
+        return None
+    n, chunk = steps
+    return [min(n, (p // chunk + 1) * chunk) if p < n else p + 1 for p in range(T)]
+
+
+def forward(d, ids, sink=0, steps=None):
     c = json.load(open(os.path.join(d, "config.json")))
     W = load_weights(d)
     mt = c["model_type"]
     if mt in ARCHITECTURES:
-        return ARCHITECTURES[mt](c, W, ids)
+        return ARCHITECTURES[mt](c, W, ids, step_ends(len(ids), steps))
     H, nh = c["hidden_size"], c["num_attention_heads"]
     nkv = c.get("num_key_value_heads", nh)
     hd = c.get("head_dim") or H // nh
@@ -144,8 +156,13 @@ def main():
         k = args.index("--sink")
         sink = int(args[k + 1])
         del args[k:k + 2]
+    steps = None
+    if "--steps" in args:
+        k = args.index("--steps")
+        steps = tuple(int(v) for v in args[k + 1].split(","))
+        del args[k:k + 2]
     d, ids, out = args
-    logits = forward(d, [int(t) for t in ids.split(",")], sink)
+    logits = forward(d, [int(t) for t in ids.split(",")], sink, steps)
     with open(out, "wb") as f:
         f.write(logits.contiguous().numpy().astype("<f4").tobytes())
 

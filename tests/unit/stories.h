@@ -228,4 +228,28 @@ static int stories_argmax(const float *x, int n)
     return best;
 }
 
+/* Every attribute Gemma 2/3 and Phi-3 add, set on stories260K's lowered
+ * ops: the embeddings scaled, norm weight offsets, GELU gating, a softmax
+ * scale, soft-capped scores, a 6-token window on even layers, and half of
+ * each head rotated, by a linear-scaled and a LongRoPE embedding (original
+ * context 22) in turn. Not a model anyone trained: the executor's paths
+ * for those attributes, on real shapes. */
+static void stories_gemma_phi3_attributes(struct module *m)
+{
+    struct rope_scaling lr = {.kind = ROPE_SCALING_LONGROPE, .original_max_position = 22, .n_factors = 2,
+                              .attention_factor = 1.1, .short_factor = {1.0f, 1.5f}, .long_factor = {2.0f, 9.0f}};
+    for (int fi = 0; fi < m->nfns; fi++)
+        for (int i = 0, ropes = 0; i < m->fns[fi].nops; i++) {
+            struct op *o = &m->fns[fi].ops[i];
+            if (o->kind == OP_EMBED) o->a.scale = 8.0;
+            if (o->kind == OP_RMS_NORM || o->kind == OP_ADD_RMS_NORM) o->a.weight_offset = 0.5;
+            if (o->kind == OP_MATMUL && o->a.epilogue == EPI_SILU_MUL) o->a.epilogue = EPI_GELU_MUL;
+            if (o->kind == OP_ATTENTION) o->a.attn_scale = 0.3, o->a.softcap = 2.0, o->a.local_window = o->a.layer % 2 ? 0 : 6;
+            if (o->kind == OP_ROPE) {
+                o->a.rotary_dim = 4;
+                o->a.rope_scaling = ropes++ % 2 ? lr : (struct rope_scaling){.kind = ROPE_SCALING_LINEAR, .factor = 4};
+            }
+        }
+}
+
 #endif

@@ -72,11 +72,15 @@ void free(void *p)
 }
 #endif
 
-static void decode_steps(const struct lower_spec *spec, struct store *s, const struct kernel_set *k)
+static void decode_steps(const struct lower_spec *spec, struct store *s, const struct kernel_set *k, bool gemma_phi3)
 {
     struct module m;
     CHECK_EQ(lower_build(spec, &m), 0);
     CHECK_EQ(passes_run(&m, 2, NULL, 0, NULL, NULL), 0);
+    if (gemma_phi3) {
+        stories_gemma_phi3_attributes(&m);
+        CHECK_EQ(module_validate(&m, "module"), 0);
+    }
     struct tensor_source src = {store_lookup, s};
     struct engine e;
     memset(&e, 0, sizeof e);
@@ -106,7 +110,9 @@ static void decode_steps(const struct lower_spec *spec, struct store *s, const s
 #if COUNTING
     atomic_store(&counting, 0);
     long n = atomic_load(&calls);
-    if (n) TEST_FAIL_AT("%s, %s kernels: %ld allocations in 16 decode steps", spec->quantization, k->name, n);
+    if (n)
+        TEST_FAIL_AT("%s, %s kernels%s: %ld allocations in 16 decode steps", spec->quantization, k->name,
+                     gemma_phi3 ? " (Gemma and Phi-3 attributes)" : "", n);
 #endif
     free(logits);
     free(e.x);
@@ -127,8 +133,9 @@ TEST(decode_allocates_nothing)
     for (int i = 0; i < 4; i++) {
         const struct kernel_set *k = kernels_by_name(names[i]);
         if (!k) continue;
-        decode_steps(&spec, &s, k);
-        decode_steps(&qspec, &q, k);
+        decode_steps(&spec, &s, k, false);
+        decode_steps(&qspec, &q, k, false);
+        decode_steps(&qspec, &q, k, true);
     }
     free_store(&q);
     free_store(&s);

@@ -73,10 +73,12 @@ TEST(greedy_stories_every_kernel_set)
 
 /* Three sequences prefilled in chunks, then decoded together and one by
  * one: the logits must be the same bits. */
-static void batched_equals_single(const struct lower_spec *spec, struct store *s, const struct kernel_set *k)
+static void batched_equals_single(const struct lower_spec *spec, struct store *s, const struct kernel_set *k,
+                                  bool gemma_phi3)
 {
     struct module m;
     if (build(&m, spec, 2) != 0) return;
+    if (gemma_phi3) stories_gemma_phi3_attributes(&m);
     struct tensor_source src = {store_lookup, s};
     struct executor ex;
     if (executor_init(&ex, &m, &src, 2, 0) != 0) {
@@ -130,7 +132,25 @@ TEST(chunked_prefill_and_batched_decode_agree_exactly)
     struct store s;
     struct lower_spec spec;
     load_stories(&s, &spec);
-    for (int i = 0; i < nsets; i++) batched_equals_single(&spec, &s, sets[i]);
+    for (int i = 0; i < nsets; i++) batched_equals_single(&spec, &s, sets[i], false);
+    free_store(&s);
+}
+
+/* With LongRoPE over an original context of 22, the three sequences (37, 5
+ * and 20 tokens) sit past it, before it, and cross it during the decode
+ * steps: each row of a batch rotates by its own sequence's choice. */
+TEST(batched_decode_equals_single_with_gemma_and_phi3_attributes)
+{
+    find_sets();
+    struct store s, q;
+    struct lower_spec spec, qspec;
+    load_stories(&s, &spec);
+    quantize_stories(&s, &q, &qspec, "q4f16_1");
+    for (int i = 0; i < nsets; i++) {
+        batched_equals_single(&spec, &s, sets[i], true);
+        batched_equals_single(&qspec, &q, sets[i], true);
+    }
+    free_store(&q);
     free_store(&s);
 }
 
@@ -146,7 +166,7 @@ TEST(batched_decode_equals_single_on_quantized_weights)
         struct store q;
         struct lower_spec qspec;
         quantize_stories(&s, &q, &qspec, schemes[i]);
-        for (int k = 0; k < nsets; k++) batched_equals_single(&qspec, &q, sets[k]);
+        for (int k = 0; k < nsets; k++) batched_equals_single(&qspec, &q, sets[k], false);
         free_store(&q);
     }
     free_store(&s);

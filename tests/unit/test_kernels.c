@@ -251,7 +251,7 @@ TEST(q0_rows_f32_f16_bf16)
 
 /* ---- attention pieces against a double-precision softmax ---- */
 
-static void check_attention(int G, int d, int64_t n, int64_t first, enum dtype t)
+static void check_attention(int G, int d, int64_t n, int64_t first, enum dtype t, float softcap)
 {
     find_sets();
     int64_t cap = first + n + 5; /* the run starts at slot `first` of a larger cache */
@@ -273,7 +273,7 @@ static void check_attention(int G, int d, int64_t n, int64_t first, enum dtype t
     float *scores = xmalloc(sizeof(float) * (size_t)G * ATTN_SCORES), *state = xmalloc(sizeof(float) * (size_t)G * (d + 2));
     for (int s = 0; s < nfast; s++) {
         struct attn_piece p = {q, G, d, keys, first, vals + (size_t)first * 2 * d * es, 2 * d, t, n, scale,
-                               scores, state, state + G, state + 2 * G};
+                               scores, state, state + G, state + 2 * G, softcap};
         fast_sets[s]->attend(&p);
         for (int h = 0; h < G; h++) {
             double sc[ATTN_PIECE], mx = -INFINITY, sum = 0;
@@ -281,6 +281,7 @@ static void check_attention(int G, int d, int64_t n, int64_t first, enum dtype t
                 double acc = 0;
                 for (int k = 0; k < d; k++) acc += (double)q[h * d + k] * kf[i * d + k];
                 sc[i] = acc * scale;
+                if (softcap > 0) sc[i] = softcap * tanh(sc[i] / softcap);
                 mx = sc[i] > mx ? sc[i] : mx;
             }
             for (int64_t i = 0; i < n; i++) sum += exp(sc[i] - mx);
@@ -293,9 +294,9 @@ static void check_attention(int G, int d, int64_t n, int64_t first, enum dtype t
                 for (int64_t i = 0; i < n; i++) o += exp(sc[i] - mx) * vf[i * d + k];
                 double got = state[2 * G + h * d + k] / state[G + h];
                 if (fabs(got - o / sum) > 2e-5) {
-                    TEST_FAIL_AT("%s attention G=%d d=%d n=%lld from %lld %s: head %d dim %d: %.7g, expected %.7g",
-                                 fast_sets[s]->name, G, d, (long long)n, (long long)first, dtype_name(t), h, k, got,
-                                 o / sum);
+                    TEST_FAIL_AT("%s attention G=%d d=%d n=%lld from %lld %s softcap %g: head %d dim %d: %.7g, "
+                                 "expected %.7g", fast_sets[s]->name, G, d, (long long)n, (long long)first,
+                                 dtype_name(t), softcap, h, k, got, o / sum);
                     h = G;
                     break;
                 }
@@ -319,7 +320,20 @@ TEST(attention_pieces)
                                     {3, 72, 15, 9}, {12, 16, 33, 31}, {4, 128, 100, 16}, {2, 8, 1, 15}};
     enum dtype types[] = {DT_F32, DT_F16, DT_BF16};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (int t = 0; t < 3; t++) check_attention(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], types[t]);
+        for (int t = 0; t < 3; t++) check_attention(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], types[t], 0);
+}
+
+TEST(attention_pieces_with_soft_capped_scores)
+{
+    /* Gemma 2: scores s → c · tanh(s / c) before the softmax; caps that
+     * bite hard (0.5), a little (3) and hardly at all (50), keys up to 3 */
+    static const int shapes[][4] = {{2, 32, 1, 0}, {2, 32, 37, 5}, {8, 64, 256, 3}, {3, 72, 15, 9}};
+    static const float caps[] = {0.5f, 3.0f, 50.0f};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int c = 0; c < 3; c++) {
+            check_attention(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], DT_F32, caps[c]);
+            check_attention(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], DT_F16, caps[c]);
+        }
 }
 
 TEST(attention_merge_equals_one_piece)
@@ -334,7 +348,7 @@ TEST(attention_merge_equals_one_piece)
         for (int k = 0; k < d; k++) keys[kv_cache_key_index(d, i, k)] = uniform() * 2, vals[i * d + k] = uniform();
     float scores[2 * ATTN_SCORES], whole[2 * 18], a[2 * 18], b[2 * 18], y1[32], y2[32];
     for (int s = 0; s < nfast; s++) {
-        struct attn_piece p = {q, G, d, keys, 0, vals, d, DT_F32, n, 0.25f, scores, whole, whole + G, whole + 2 * G};
+        struct attn_piece p = {q, G, d, keys, 0, vals, d, DT_F32, n, 0.25f, scores, whole, whole + G, whole + 2 * G, 0};
         fast_sets[s]->attend(&p);
         p.n = 25, p.max = a, p.sum = a + G, p.out = a + 2 * G;
         fast_sets[s]->attend(&p);
@@ -349,7 +363,7 @@ TEST(attention_merge_equals_one_piece)
 
 /* ---- the elementwise hooks ---- */
 
-TEST(norm_silu_and_cache_stores)
+TEST(norm_silu_gelu_and_cache_stores)
 {
     find_sets();
     int64_t ns[] = {1, 8, 15, 64, 172, 2049};
@@ -383,6 +397,17 @@ TEST(norm_silu_and_cache_stores)
                     CHECK(fabsf(y[i] - want) <= 2e-6f * (1 + fabsf(want)));
                 }
             }
+            if (k->gelu_mul) { /* x up to ±10: both tails and the bend between */
+                k->gelu_mul(x, b, n, y);
+                for (int64_t i = 0; i < n; i++) {
+                    float want = k_gelu_tanh(x[i]) * b[i];
+                    if (!(fabsf(y[i] - want) <= 2e-6f * (1 + fabsf(want)))) {
+                        TEST_FAIL_AT("%s gelu_mul: element %lld (x %.7g): %.7g, expected %.7g", k->name, (long long)i,
+                                     x[i], y[i], want);
+                        break;
+                    }
+                }
+            }
             if (k->store) {
                 enum dtype types[] = {DT_F16, DT_BF16};
                 for (int ti = 0; ti < 2; ti++) {
@@ -406,6 +431,22 @@ TEST(norm_silu_and_cache_stores)
         free(y);
         free(sum);
     }
+}
+
+TEST(gelu_tanh_and_softcap_by_hand)
+{
+    /* values worked out from the definitions in double precision */
+    static const double xs[] = {-6.0, -1.5, -0.25, 0.0, 1e-3, 0.5, 2.0, 7.0};
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+        double x = xs[i], want = 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+        CHECK(fabs(k_gelu_tanh((float)x) - want) <= 1e-6 * (1 + fabs(want)));
+    }
+    float x[4] = {-100.0f, -1.0f, 0.25f, 30.0f}, y[4];
+    k_softcap(x, 4, 5.0f, y);
+    CHECK(fabsf(y[0] + 5.0f) < 1e-6f && fabsf(y[3] - 5.0f * (float)tanh(6.0)) < 1e-6f);
+    CHECK(fabsf(y[1] - 5.0f * (float)tanh(-0.2)) < 1e-6f && fabsf(y[2] - 5.0f * (float)tanh(0.05)) < 1e-6f);
+    k_softcap(x, 4, 5.0f, x); /* in place */
+    CHECK_MEM(x, y, sizeof y);
 }
 
 TEST(read_sum_adds_every_word)

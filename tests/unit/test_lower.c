@@ -113,7 +113,7 @@ TEST(missing_and_misshaped_parameters_are_named)
     llama7b_q4(&s, &spec, 2);
     spec.model_type = "gpt2";
     CHECK_EQ(lower_build(&spec, &m), -1);
-    CHECK_CONTAINS(last_error(), "model_type 'gpt2' is not supported (supported: llama mistral qwen2 qwen3)");
+    CHECK_CONTAINS(last_error(), "model_type 'gpt2' is not supported (supported: llama mistral qwen2 qwen3 gemma2 gemma3 gemma3_text phi3)");
 }
 
 /* The most bytes live at any op (a lower bound for any plan). */
@@ -189,6 +189,24 @@ TEST(passes_fuse_and_plan_at_each_level)
     const char *off[] = {"fuse-gate-up"};
     CHECK_EQ(passes_run(&m, 3, off, 1, NULL, NULL), 0);
     CHECK_EQ(count_ops(module_function(&m, "prefill"), OP_SILU_MUL), 6); /* one per layer */
+    module_free(&m);
+}
+
+TEST(fused_add_norm_keeps_the_norm_weight_offset)
+{
+    struct spec_store s;
+    struct lower_spec spec;
+    llama7b_q4(&s, &spec, 2);
+    struct module m;
+    CHECK_EQ(lower_build(&spec, &m), 0);
+    for (int fi = 0; fi < m.nfns; fi++)
+        for (int i = 0; i < m.fns[fi].nops; i++)
+            if (m.fns[fi].ops[i].kind == OP_RMS_NORM) m.fns[fi].ops[i].a.weight_offset = 1.0;
+    CHECK_EQ(passes_run(&m, 2, NULL, 0, NULL, NULL), 0);
+    const struct function *f = module_function(&m, "decode");
+    CHECK(count_ops(f, OP_ADD_RMS_NORM) >= 3);
+    for (int i = 0; i < f->nops; i++)
+        if (f->ops[i].kind == OP_ADD_RMS_NORM || f->ops[i].kind == OP_RMS_NORM) CHECK(f->ops[i].a.weight_offset == 1.0);
     module_free(&m);
 }
 
