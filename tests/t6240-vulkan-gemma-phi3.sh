@@ -52,8 +52,9 @@ same () {
 	compare $1 $1.vk $1.cpu $4
 }
 
-# torch NAME SRC IDS PREFILL: PyTorch's float32 logits of SRC for IDS,
-# the rows from the prefill's last on, into NAME.torch. Gemma's norm
+# torch NAME SRC IDS PREFILL [NAME SRC IDS PREFILL...]: PyTorch's float32
+# logits of SRC for IDS, the rows from the prefill's last on, into
+# NAME.torch (one process: torch takes seconds to load). Gemma's norm
 # weights are taken as the tensor cache keeps them (1 + w, rounded to
 # bfloat16 as MLC's conversion stores float32 vectors).
 torch () {
@@ -61,25 +62,27 @@ torch () {
 	import json, sys, numpy as np, torch
 	sys.path.insert(0, sys.argv[1])
 	import hf_forward, gemma_phi3
-	name, src, ids = sys.argv[2], sys.argv[3], [int(t) for t in sys.argv[4].split(",")]
-	c = json.load(open(src + "/config.json"))
-	w = hf_forward.load_weights(src)
-	if c["model_type"].startswith("gemma"):
-	    for k in w:
-	        if "norm" in k:
-	            w[k] = (1.0 + w[k]).to(torch.bfloat16).to(torch.float32) - 1.0
-	with torch.no_grad():
-	    logits = gemma_phi3.ARCHITECTURES[c["model_type"]](c, w, ids)
-	logits[int(sys.argv[5]) - 1:].numpy().astype("<f4").tofile(name + ".torch")
+	args = sys.argv[2:]
+	for at in range(0, len(args), 4):
+	    name, src, ids, prefill = args[at], args[at + 1], [int(t) for t in args[at + 2].split(",")], int(args[at + 3])
+	    c = json.load(open(src + "/config.json"))
+	    w = hf_forward.load_weights(src)
+	    if c["model_type"].startswith("gemma"):
+	        for k in w:
+	            if "norm" in k:
+	                w[k] = (1.0 + w[k]).to(torch.bfloat16).to(torch.float32) - 1.0
+	    with torch.no_grad():
+	        logits = gemma_phi3.ARCHITECTURES[c["model_type"]](c, w, ids)
+	    logits[prefill - 1:].numpy().astype("<f4").tofile(name + ".torch")
 	PY
 }
 
-test_expect_success 'set up: gemma2, gemma3_text, phi3 and phi3 with half its dimensions rotating' '
+test_expect_success 'set up: gemma2, gemma3_text, phi3 and phi3 with half its dimensions rotating; their PyTorch logits' '
 	for a in gemma2 gemma3_text phi3; do
 		mkmodel --arch $a --dtype bf16 --tokenizer "$STORIES" -o src-$a >/dev/null || return 1
 	done &&
 	cp -r src-phi3 src-phi3-partial &&
-	$PYTHON - <<-PY
+	$PYTHON - <<-PY &&
 	import json
 	p = "src-phi3-partial/config.json"
 	c = json.load(open(p))
@@ -87,6 +90,8 @@ test_expect_success 'set up: gemma2, gemma3_text, phi3 and phi3 with half its di
 	del c["rope_scaling"]
 	json.dump(c, open(p, "w"), indent=2, sort_keys=True)
 	PY
+	torch gemma2 src-gemma2 $(ids 40 1) 20 gemma3 src-gemma3_text $(ids 40 2) 20 \
+		phi3-short src-phi3 $(ids 16 3) 10 phi3-long src-phi3 $(ids 40 4) 20 partial src-phi3-partial $(ids 40 7) 20
 '
 
 # MLC's Gemma 2 takes its sliding window (8 here) for the context window
@@ -99,7 +104,7 @@ test_expect_success 'gemma2: prefill and decode past the window, soft-capped, ma
 	grep -q "\"local_window\":8" lowered.json && grep -q "\"softcap\":5" lowered.json &&
 	grep -q "\"op\":\"softcap\"" lowered.json && grep -q "\"epilogue\":\"gelu_tanh_mul\"" lowered.json &&
 	same gemma2 $(ids 40 1) 20 1e-3 &&
-	torch gemma2 src-gemma2 $(ids 40 1) 20 && compare gemma2-torch gemma2.vk gemma2.torch 1e-4
+	compare gemma2-torch gemma2.vk gemma2.torch 1e-4
 '
 
 test_expect_success 'gemma3_text: local and global rotary bases, q/k norms, concatenated q/k/v match the CPU and PyTorch' '
@@ -107,7 +112,7 @@ test_expect_success 'gemma3_text: local and global rotary bases, q/k norms, conc
 	mlc-dump gemma3.lower.mp >lowered.json &&
 	grep -q "\"op\":\"concat\"" lowered.json && grep -q "\"rope_type\":\"linear\"" lowered.json &&
 	same gemma3 $(ids 40 2) 20 1e-3 &&
-	torch gemma3 src-gemma3_text $(ids 40 2) 20 && compare gemma3-torch gemma3.vk gemma3.torch 1e-4
+	compare gemma3-torch gemma3.vk gemma3.torch 1e-4
 '
 
 # Chunks of 16: the prefill of 10 takes the short factors, decode switches
@@ -116,14 +121,14 @@ test_expect_success 'gemma3_text: local and global rotary bases, q/k norms, conc
 test_expect_success 'phi3: LongRoPE short factors, then long ones from the 17th token, match the CPU' '
 	vulkan_model src-phi3 q0f32 phi3 --prefill-chunk-size 16 &&
 	same phi3 $(ids 40 3) 10 1e-3 &&
-	torch phi3-short src-phi3 $(ids 16 3) 10 && head -c $((7 * 512 * 4)) phi3.vk >phi3-short.vk &&
+	head -c $((7 * 512 * 4)) phi3.vk >phi3-short.vk &&
 	compare phi3-short phi3-short.vk phi3-short.torch 1e-4
 '
 
 test_expect_success 'phi3: a prefill past the original context takes the long factors, as PyTorch does' '
 	vulkan_model src-phi3 q0f32 phi3-long --prefill-chunk-size 32 &&
 	same phi3-long $(ids 40 4) 20 1e-3 &&
-	torch phi3-long src-phi3 $(ids 40 4) 20 && compare phi3-long-torch phi3-long.vk phi3-long.torch 1e-4
+	compare phi3-long-torch phi3-long.vk phi3-long.torch 1e-4
 '
 
 # One batch, two positions: the short sequence decodes positions 4..12
@@ -143,7 +148,7 @@ test_expect_success 'phi3 with a partial rotary factor: half of each head rotate
 	vulkan_model src-phi3-partial q0f32 partial --prefill-chunk-size 32 &&
 	mlc-dump partial.lower.mp | grep -q "\"rotary_dim\":8" &&
 	same partial $(ids 40 7) 20 1e-3 &&
-	torch partial src-phi3-partial $(ids 40 7) 20 && compare partial-torch partial.vk partial.torch 1e-4
+	compare partial-torch partial.vk partial.torch 1e-4
 '
 
 test_expect_success 'q4f16_1: all three match the CPU' '
@@ -162,13 +167,16 @@ test_expect_success 'unfused plans: gelu_tanh_mul, softcap and add launches of t
 	mlc-emit -q -O1 --target vulkan -o unfused.tar <unfused.lower.mp >unfused.mp &&
 	tar tf unfused.tar >kernels &&
 	test_grep "kernels/silu_mul-0.spv" kernels && test_grep "kernels/softcap-0.spv" kernels &&
-	same unfused $(ids 40 1) 20 1e-5 unfused.mp
+	same unfused $(ids 40 1) 20 1e-4 unfused.mp
 '
 
-test_expect_success 'every -O level: -O0 and -O1 exact, -O3 wide tiles' '
-	for level in 0 1 3; do
+# (-O1 is the unfused plan's above; the CPU's logits are those of the -O2
+# library, from the same module)
+test_expect_success 'the other -O levels: -O0 exact, -O3 wide tiles' '
+	for level in 0 3; do
 		mlc-emit -q -O$level --target vulkan -o gemma3-q4/O$level.tar <gemma3-q4.lower.mp >O$level.mp &&
-		same O$level $(ids 40 2) 20 $(test $level = 3 && echo 2e-3 || echo 1e-4) O$level.mp || return 1
+		mlc-check -q --score "$(ids 40 2)" --prefill 20 --logits-out O$level.vk <O$level.mp &&
+		compare O$level O$level.vk gemma3-q4.cpu $(test $level = 3 && echo 2e-3 || echo 1e-4) || return 1
 	done
 '
 

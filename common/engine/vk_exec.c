@@ -133,13 +133,14 @@ static int64_t slot_of(const struct vk_exec *x, int64_t pos)
     return x->sink + (pos - x->sink) % (x->capacity - x->sink);
 }
 
-/* cos and sin of a row's angles, interleaved as rope.comp reads them */
-static void rope_pairs(int pairs, int64_t pos, const float *inv_freq, double scale, float *cs)
+/* cos and sin of a row's angles, interleaved as rope.comp reads them
+ * (rounded, then scaled, as the CPU executor does) */
+static void rope_pairs(int pairs, int64_t pos, const float *inv_freq, float scale, float *cs)
 {
     for (int i = 0; i < pairs; i++) {
         double angle = (double)pos * inv_freq[i];
-        cs[2 * i] = (float)(cos(angle) * scale);
-        cs[2 * i + 1] = (float)(sin(angle) * scale);
+        cs[2 * i] = (float)cos(angle) * scale;
+        cs[2 * i + 1] = (float)sin(angle) * scale;
     }
 }
 

@@ -49,7 +49,7 @@ struct vk_rope_table {
     float *inv_freq;            /* [pairs] */
     float *inv_freq_long;       /* LongRoPE: past original_max_position, else NULL */
     int64_t original;           /* LongRoPE: the length the long factors start after */
-    double cs_scale;            /* cos and sin multiplied by it (LongRoPE), else 1 */
+    float cs_scale;             /* cos and sin multiplied by it (LongRoPE), else 1 */
 };
 
 struct vk_kernel_stats {

@@ -7,7 +7,6 @@
 #include "common/engine/vk_internal.h"
 #include "common/err.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,20 +371,6 @@ static int init_fn(struct vk_exec *x, struct vk_fn *fn, const char *name, struct
     return 0;
 }
 
-/* Inverse frequencies of rd rotated dimensions under a scaling (for
- * LongRoPE, its long or its short factors). */
-static void rope_frequencies(int rd, double theta, const struct rope_scaling *rs, bool lng, float *inv)
-{
-    if (rs->kind == ROPE_SCALING_LONGROPE) {
-        for (int i = 0; i < rd / 2; i++)
-            inv[i] = (float)(1.0 / ((double)(lng ? rs->long_factor[i] : rs->short_factor[i]) * pow(theta, (double)(2 * i) / rd)));
-        return;
-    }
-    k_rope_frequencies(rd, theta, rs->kind == ROPE_SCALING_LINEAR ? NULL : rs, inv);
-    if (rs->kind == ROPE_SCALING_LINEAR)
-        for (int i = 0; i < rd / 2; i++) inv[i] = (float)(inv[i] / rs->factor);
-}
-
 /* The inverse frequencies of each rotary table, as the CPU executor
  * computes them (for LongRoPE both sets of factors). */
 static int make_rope_tables(struct vk_exec *x)
@@ -411,11 +396,11 @@ static int make_rope_tables(struct vk_exec *x)
                 return fail("rope: %d LongRoPE factors for %d rotated pairs", rs->n_factors, rt->pairs);
             rt->inv_freq_long = xcalloc((size_t)rt->pairs, sizeof *rt->inv_freq_long);
             rt->original = rs->original_max_position;
-            rt->cs_scale = rs->attention_factor;
-            rope_frequencies(rd, a->rope_theta, rs, false, rt->inv_freq);
-            rope_frequencies(rd, a->rope_theta, rs, true, rt->inv_freq_long);
+            rt->cs_scale = (float)rs->attention_factor;
+            k_rope_inv_freq(rd, a->rope_theta, rs, false, rt->inv_freq);
+            k_rope_inv_freq(rd, a->rope_theta, rs, true, rt->inv_freq_long);
         } else {
-            rope_frequencies(rd, a->rope_theta, rs, false, rt->inv_freq);
+            k_rope_inv_freq(rd, a->rope_theta, rs, false, rt->inv_freq);
         }
     }
     return 0;
