@@ -115,6 +115,27 @@ test_expect_success 'gemma3_text: local and global rotary bases, q/k norms, conc
 	compare gemma3-torch gemma3.vk gemma3.torch 1e-4
 '
 
+# The tensor cache keeps Gemma's norms as 1 + w, so lowered plans carry a
+# weight offset of 0; one written by hand with offset 1 (as the reference
+# engine's in-process plans have) runs the norms' and the q/k norms' offset.
+test_expect_success 'gemma3_text: norms with a weight offset of 1 (rms_norm, add_rms_norm, head_norm)' '
+	mlc-dump gemma3.lower.mp | $PYTHON -c "
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    if r.get(\"type\") == \"module\":
+        for f in r[\"functions\"]:
+            for o in f[\"ops\"]:
+                if o[\"op\"] in (\"rms_norm\", \"add_rms_norm\", \"head_norm\"):
+                    o[\"weight_offset\"] = 1.0
+    print(json.dumps(r))
+" | mlc-dump -P >offset.lower.mp &&
+	mlc-emit -q --target vulkan -o offset.tar <offset.lower.mp >offset.mp &&
+	same offset $(ids 30 8) 12 1e-3 offset.mp &&
+	mlc-check -q --score "$(ids 30 8)" --prefill 12 --logits-out plain.vk <gemma3.mp &&
+	! compare offset-differs offset.vk plain.vk 0.1
+'
+
 # Chunks of 16: the prefill of 10 takes the short factors, decode switches
 # to the long ones after position 15; a prefill of 20 in one chunk of 32
 # takes the long ones throughout, as PyTorch does for the whole sequence.
