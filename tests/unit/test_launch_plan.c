@@ -1,5 +1,6 @@
 /* The Vulkan plan: expressions evaluated as integer arithmetic with their
- * errors caught; mlc-emit's back end on a small module gives valid kernels
+ * errors caught; rope ops that rotate alike share one rotary table of the
+ * step data; mlc-emit's back end on a small module gives valid kernels
  * and the same bytes every time; a library that carries them reads back,
  * and one whose kernels or launches were tampered with is refused, naming
  * what is wrong. */
@@ -86,13 +87,55 @@ static void tiny_module(struct module *m)
     T("model.layers.0.mlp.gate_up_proj.weight", DT_F32, 48, 16);
     T("model.layers.0.mlp.down_proj.weight", DT_F32, 16, 24);
 #undef T
-    struct lower_spec s = {"llama", "q0f32", {0}, t, n};
+    struct lower_spec s = {"llama", "q0f32", {0}, t, n, false};
     struct model_dims *d = &s.dims;
     d->hidden_size = 16, d->intermediate_size = 24, d->vocab_size = 32, d->active_vocab_size = 30;
     d->num_hidden_layers = 1, d->num_attention_heads = 2, d->num_key_value_heads = 1, d->head_dim = 8;
     d->rms_norm_eps = 1e-6, d->rope_theta = 10000, d->context_window_size = 64, d->prefill_chunk_size = 8;
     d->sliding_window_size = -1, d->attention_sink_size = -1, d->max_batch_size = 2, d->tie_word_embeddings = true;
     if (lower_build(&s, m) || passes_run(m, 2, NULL, 0, NULL, NULL)) abort();
+}
+
+/* Rope ops of a prefill and a decode function that rotate in the given
+ * ways: the rotary tables number each distinct rotation once, in order of
+ * first use. */
+TEST(rope_ops_that_rotate_alike_share_a_table)
+{
+    struct module m;
+    memset(&m, 0, sizeof m);
+    struct function *fns[2] = {module_add_function(&m, "prefill"), module_add_function(&m, "decode")};
+    struct op_attrs a[5];
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < 5; i++) a[i].head_dim = 64, a[i].rope_theta = 10000;
+    a[1].rope_theta = 1e6;                                       /* another base */
+    a[2].rope_theta = 1e6, a[2].rope_scaling.kind = ROPE_SCALING_LINEAR, a[2].rope_scaling.factor = 8;
+    a[3].rotary_dim = 64;                                        /* all of head_dim: as a[0] */
+    a[4].rotary_dim = 32;                                        /* partial */
+    for (int f = 0; f < 2; f++)
+        for (int i = 0; i < 5; i++) {
+            fns[f]->ops = xrealloc(fns[f]->ops, sizeof *fns[f]->ops * (size_t)(fns[f]->nops + 1));
+            fns[f]->ops[fns[f]->nops++] = (struct op){.kind = OP_ROPE, .a = a[i]};
+        }
+    const struct op_attrs *first[LP_MAX_ROPE_TABLES];
+    CHECK_EQ(lp_rope_tables(&m, first), 4);
+    CHECK(first[0] == &fns[0]->ops[0].a && first[1] == &fns[0]->ops[1].a && first[2] == &fns[0]->ops[2].a &&
+          first[3] == &fns[0]->ops[4].a);
+    int want[5] = {0, 1, 2, 0, 3};
+    for (int i = 0; i < 5; i++) CHECK_EQ(lp_rope_table_of(&m, &fns[1]->ops[i].a), want[i]);
+    /* LongRoPE: factors tell tables apart */
+    struct op_attrs l = a[0];
+    l.rope_scaling.kind = ROPE_SCALING_LONGROPE, l.rope_scaling.n_factors = 32, l.rope_scaling.attention_factor = 1.2;
+    l.rope_scaling.original_max_position = 16;
+    fns[1]->ops[0].a = l;
+    l.rope_scaling.long_factor[31] = 2;
+    fns[1]->ops[1].a = l;
+    CHECK_EQ(lp_rope_tables(&m, first), 6);
+    CHECK_EQ(lp_rope_table_of(&m, &fns[1]->ops[1].a), 5);
+    /* more distinct rotations than the step data holds */
+    for (int i = 0; i < 5; i++) fns[1]->ops[i].a.rope_theta = 100 + i;
+    CHECK_EQ(lp_rope_tables(&m, first), -1);
+    CHECK_CONTAINS(last_error(), "the module rotates in more than 8 distinct ways (decode, op 4)");
+    module_free(&m);
 }
 
 static char *write_library(const char *dir, const char *name, const struct module *m, const struct launch_plan *lp)

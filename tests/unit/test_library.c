@@ -25,7 +25,7 @@ static void tiny_module(struct module *m)
     T("model.layers.0.mlp.gate_up_proj.weight", DT_F32, 48, 16);
     T("model.layers.0.mlp.down_proj.weight", DT_F32, 16, 24);
 #undef T
-    struct lower_spec s = {"llama", "q0f32", {0}, t, n};
+    struct lower_spec s = {"llama", "q0f32", {0}, t, n, false};
     struct model_dims *d = &s.dims;
     d->hidden_size = 16, d->intermediate_size = 24, d->vocab_size = 32, d->active_vocab_size = 30;
     d->num_hidden_layers = 1, d->num_attention_heads = 2, d->num_key_value_heads = 1, d->head_dim = 8;
