@@ -103,7 +103,9 @@ TEST(rope_ops_that_rotate_alike_share_a_table)
 {
     struct module m;
     memset(&m, 0, sizeof m);
-    struct function *fns[2] = {module_add_function(&m, "prefill"), module_add_function(&m, "decode")};
+    module_add_function(&m, "prefill");
+    module_add_function(&m, "decode");
+    struct function *fns[2] = {&m.fns[0], &m.fns[1]};
     struct op_attrs a[5];
     memset(a, 0, sizeof a);
     for (int i = 0; i < 5; i++) a[i].head_dim = 64, a[i].rope_theta = 10000;
