@@ -74,7 +74,10 @@ test_expect_success 'gemma3 multimodal checkpoint: language_model. weights, the 
 	    shutil.copy(src + "/" + f, dst)
 	PY
 	same mm q4f16_1 &&
-	test_grep "1 source tensor is not used by any MLC parameter" quant.err
+	test_grep "1 source tensor is not used by any MLC parameter" quant.err &&
+	mlc-lower -q --config out/mlc-chat-config.json --weights out </dev/null >mm.mp &&
+	mlc-dump --type module mm.mp | tail -n 1 >mm.json &&
+	$PYTHON -c "import json; r = json.load(open(\"mm.json\")); assert r[\"model_type\"] == \"gemma3\" and r[\"params\"][0][\"name\"].startswith(\"language_model.\"), r[\"params\"][0]"
 '
 
 test_expect_success 'mlc-lower builds the three graphs on these weights, from a record or a file' '

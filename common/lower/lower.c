@@ -25,7 +25,7 @@ struct param_names {
 };
 
 static const struct param_names llama_names = {
-    "%smodel.embed_tokens", "%smodel.norm.weight", "lm_head",
+    "%smodel.embed_tokens", "%smodel.norm.weight", "%slm_head",
     "%smodel.layers.%d.input_layernorm.weight", "%smodel.layers.%d.self_attn.%s",
     "%smodel.layers.%d.self_attn.o_proj", "%smodel.layers.%d.post_attention_layernorm.weight", NULL, NULL,
     "%smodel.layers.%d.mlp.gate_up_proj", "%smodel.layers.%d.mlp.down_proj",
@@ -33,7 +33,7 @@ static const struct param_names llama_names = {
 };
 
 static const struct param_names gemma_names = {
-    "%smodel.embed_tokens", "%smodel.norm.weight", "lm_head",
+    "%smodel.embed_tokens", "%smodel.norm.weight", "%slm_head",
     "%smodel.layers.%d.input_layernorm.weight", "%smodel.layers.%d.self_attn.%s",
     "%smodel.layers.%d.self_attn.o_proj", "%smodel.layers.%d.post_attention_layernorm.weight",
     "%smodel.layers.%d.pre_feedforward_layernorm.weight", "%smodel.layers.%d.post_feedforward_layernorm.weight",
@@ -42,7 +42,7 @@ static const struct param_names gemma_names = {
 };
 
 static const struct param_names phi3_names = {
-    "%stransformer.embd", "%stransformer.norm.weight", "lm_head",
+    "%stransformer.embd", "%stransformer.norm.weight", "%slm_head",
     "%stransformer.h.%d.ln.weight", "%stransformer.h.%d.mixer.%s", "%stransformer.h.%d.mixer.out_proj",
     "%stransformer.h.%d.post_attention_layernorm.weight", NULL, NULL, "%stransformer.h.%d.mlp.gate_up_proj",
     "%stransformer.h.%d.mlp.down_proj", NULL, NULL,
