@@ -144,6 +144,73 @@ int atomic_dir_begin(struct atomic_dir *d, const char *path)
     return 0;
 }
 
+/* Fill directory dst_fd with the tree below src_fd: hard links to regular
+ * files, the same symlinks, subdirectories recreated. */
+static int link_tree(int src_fd, int dst_fd, const char *src_path)
+{
+    int dup_fd = dup(src_fd);
+    DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!dir) {
+        if (dup_fd >= 0) close(dup_fd);
+        return fail("%s: cannot read directory: %s", src_path, strerror(errno));
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(dir))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        struct stat st;
+        if (fstatat(src_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = fail("%s/%s: %s", src_path, e->d_name, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            int a = -1, b = -1;
+            if (mkdirat(dst_fd, e->d_name, st.st_mode & 07777) != 0 ||
+                (a = openat(src_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+                (b = openat(dst_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+                rc = fail("%s/%s: cannot copy directory: %s", src_path, e->d_name, strerror(errno));
+            } else {
+                char *sub = path_join(src_path, e->d_name);
+                rc = link_tree(a, b, sub);
+                free(sub);
+            }
+            if (a >= 0) close(a);
+            if (b >= 0) close(b);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlinkat(src_fd, e->d_name, target, sizeof target - 1);
+            if (n < 0 || (target[n] = 0, symlinkat(target, dst_fd, e->d_name) != 0))
+                rc = fail("%s/%s: cannot copy symlink: %s", src_path, e->d_name, strerror(errno));
+        } else if (linkat(src_fd, e->d_name, dst_fd, e->d_name, 0) != 0) {
+            rc = fail("%s/%s: cannot link: %s", src_path, e->d_name, strerror(errno));
+        }
+    }
+    closedir(dir);
+    return rc;
+}
+
+int atomic_dir_begin_update(struct atomic_dir *d, const char *path)
+{
+    int src = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (src < 0) return fail("%s: %s", path, strerror(errno));
+    if (atomic_dir_begin(d, path) != 0) {
+        close(src);
+        return -1;
+    }
+    int dst = open(d->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = dst >= 0 ? link_tree(src, dst, path) : fail("%s: %s", d->tmp, strerror(errno));
+    struct stat st;
+    if (rc == 0 && fstat(src, &st) == 0) fchmod(dst, st.st_mode & 07777);
+    if (dst >= 0) close(dst);
+    close(src);
+    if (rc != 0) atomic_dir_abort(d);
+    return rc;
+}
+
+int atomic_unshare_file(const char *path)
+{
+    /* a new file written beside it, then renamed over the link */
+    return copy_file(path, path);
+}
+
 /* fsync every regular file and directory below fd (depth first). */
 static void sync_tree(int fd)
 {
