@@ -49,9 +49,11 @@ test_expect_success 'a tensor of another dtype or size is refused and nothing ch
 '
 
 test_expect_success 'the shards of the old cache are never written: files are replaced, not edited' '
-	cp -a base linked && ln base/params_shard_0.bin keep.bin &&
-	tcupdate base "$L0=7" >/dev/null &&
-	cmp keep.bin linked/params_shard_0.bin
+	cp -a base b3 && ln b3/params_shard_0.bin keep.bin &&
+	tcupdate b3 model.layers.0.self_attn.qkv_proj.q_scale=0.5 >out &&
+	test_grep "1 replaced, 0 added" out &&
+	cmp keep.bin base/params_shard_0.bin &&
+	! cmp -s b3/params_shard_0.bin base/params_shard_0.bin
 '
 
 test_expect_success 'a failed write leaves the old cache and no temporaries' '
@@ -72,6 +74,43 @@ test_expect_success 'killed at any moment: the old cache or the new one, and the
 	done &&
 	tcupdate k "$L0=1" "$L1=2" >/dev/null &&
 	diff -r fresh k && ls -a | grep "[.]k[.]tmp[.]" >left; test_must_be_empty left
+'
+
+scales () {
+	for l in 0 1 2 3 4; do
+		for m in self_attn.qkv_proj self_attn.o_proj mlp.gate_up_proj mlp.down_proj; do
+			printf " model.layers.$l.$m.q_calibration_scale=$1"
+		done
+	done
+}
+
+test_expect_success 'the inference build keeps a calibrated cache as it is' '
+	cp -a base cal && tcupdate cal $(scales 0.01) >out &&
+	test_grep "0 replaced, 20 added" out &&
+	cp -a cal cal.before &&
+	mlc-cfg -q --model "$S" --quantization e4m3_e4m3_f16 -o cal >/dev/null &&
+	mlc-quant --model "$S" --config cal/mlc-chat-config.json -o cal --stream inf.mp 2>err &&
+	test_grep "kept the calibrated e4m3_e4m3_f16 weights already there (72 tensors in 2 shards" err &&
+	for f in tensor-cache.json params_shard_0.bin params_shard_1.bin; do cmp cal.before/$f cal/$f || return 1; done &&
+	mlc-dump inf.mp | tail -n 1 >w.json &&
+	test_grep "\"calibration\":\"calibrated\"" w.json &&
+	test_grep "\"shards\":2" w.json
+'
+
+test_expect_success 'without calibration the inference build writes placeholders' '
+	cp -a base nocal &&
+	mlc-cfg -q --model "$S" --quantization e4m3_e4m3_f16 -o nocal >/dev/null &&
+	mlc-quant --model "$S" --config nocal/mlc-chat-config.json -o nocal --stream nocal.mp 2>err &&
+	test_grep "activation scales are uncalibrated placeholders" err &&
+	mlc-dump nocal.mp | tail -n 1 | test_grep "\"calibration\":\"uncalibrated\""
+'
+
+test_expect_success 'a cache with only some scales measured is refused, not overwritten' '
+	cp -a nocal part && tcupdate part model.layers.0.mlp.down_proj.q_calibration_scale=0.5 >/dev/null &&
+	cp -a part part.before &&
+	test_must_fail mlc-quant --model "$S" --config part/mlc-chat-config.json -o part --stream /dev/null 2>err &&
+	test_grep "measured activation scales for some layers and placeholders for 19 others" err &&
+	diff -r part.before part
 '
 
 test_done
