@@ -1,6 +1,7 @@
 #include "common/atomic.h"
 #include "common/buf.h"
 #include "common/cleanup.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 
@@ -49,6 +50,8 @@ int atomic_file_begin(struct atomic_file *f, const char *path)
     /* A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written in
      * place: renaming a file over it would replace the device itself. */
     struct stat st;
+    f->unchanged = false;
+    f->replace = false;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
         f->tmp = NULL;
         f->final = NULL;
@@ -73,6 +76,26 @@ int atomic_file_begin(struct atomic_file *f, const char *path)
     return 0;
 }
 
+/* Does the file at `path` hold exactly the bytes of the open file fd? */
+static bool same_content(int fd, const char *path)
+{
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || stat(path, &b) != 0 || !S_ISREG(b.st_mode) || a.st_size != b.st_size) return false;
+    int other = open(path, O_RDONLY | O_CLOEXEC);
+    if (other < 0) return false;
+    enum { CHUNK = 1 << 16 };
+    char *x = xmalloc(2 * CHUNK), *y = x + CHUNK;
+    bool same = true;
+    for (off_t at = 0; same && at < a.st_size;) {
+        ssize_t n = pread(fd, x, CHUNK, at), m = n > 0 ? pread(other, y, (size_t)n, at) : -1;
+        same = n > 0 && m == n && !memcmp(x, y, (size_t)n);
+        at += n > 0 ? n : 0;
+    }
+    free(x);
+    close(other);
+    return same;
+}
+
 int atomic_file_commit(struct atomic_file *f)
 {
     int rc = 0;
@@ -83,12 +106,18 @@ int atomic_file_commit(struct atomic_file *f)
         f->final = NULL;
         return rc;
     }
-    if (fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
-    if (close(f->fd) != 0 && rc == 0) rc = fail("%s: close: %s", f->tmp, strerror(errno));
+    /* the same bytes as the file already there: keep that one, and its
+     * mtime, so that make and ninja see nothing changed downstream */
+    bool unchanged = f->unchanged;
+    if (f->fd >= 0) { /* (atomic_files_commit closed it already) */
+        unchanged = !f->replace && same_content(f->fd, f->final);
+        if (!unchanged && fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
+        if (close(f->fd) != 0 && rc == 0) rc = fail("%s: close: %s", f->tmp, strerror(errno));
+    }
     f->fd = -1;
-    if (rc == 0 && rename(f->tmp, f->final) != 0)
+    if (!unchanged && rc == 0 && rename(f->tmp, f->final) != 0)
         rc = fail("%s: cannot rename into place: %s", f->final, strerror(errno));
-    if (rc != 0) unlink(f->tmp);
+    if (unchanged || rc != 0) unlink(f->tmp);
     else fsync_dir_of(f->final);
     cleanup_unregister(f->tmp);
     free(f->tmp);
@@ -207,8 +236,16 @@ int atomic_dir_begin_update(struct atomic_dir *d, const char *path)
 
 int atomic_unshare_file(const char *path)
 {
-    /* a new file written beside it, then renamed over the link */
-    return copy_file(path, path);
+    /* a new file written beside it, then renamed over the link even though
+     * its bytes are the same: the point is a new inode */
+    struct atomic_file out;
+    if (atomic_file_begin(&out, path) != 0) return -1;
+    out.replace = true;
+    if (atomic_file_fill_from(&out, path) != 0) {
+        atomic_file_abort(&out);
+        return -1;
+    }
+    return atomic_file_commit(&out);
 }
 
 /* fsync every regular file and directory below fd (depth first). */
@@ -319,15 +356,11 @@ int atomic_clean_stale(const char *dir)
     return removed;
 }
 
-int copy_file(const char *src, const char *dst)
+int atomic_file_fill_from(struct atomic_file *f, const char *src)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) return fail("%s: %s", src, strerror(errno));
-    struct atomic_file out;
-    if (atomic_file_begin(&out, dst) != 0) {
-        close(in);
-        return -1;
-    }
+    deps_note(src);
     char *chunk = xmalloc(1 << 20);
     int rc = 0;
     for (;;) {
@@ -337,16 +370,44 @@ int copy_file(const char *src, const char *dst)
             break;
         }
         if (n == 0) break;
-        if (write_all(out.fd, chunk, (size_t)n) != 0) {
-            rc = fail("%s: write error: %s", out.tmp, strerror(errno));
+        if (write_all(f->fd, chunk, (size_t)n) != 0) {
+            rc = fail("%s: write error: %s", f->tmp ? f->tmp : f->final, strerror(errno));
             break;
         }
     }
     free(chunk);
     close(in);
-    if (rc != 0) {
+    return rc;
+}
+
+int copy_file(const char *src, const char *dst)
+{
+    struct atomic_file out;
+    if (atomic_file_begin(&out, dst) != 0) return -1;
+    if (atomic_file_fill_from(&out, src) != 0) {
         atomic_file_abort(&out);
         return -1;
     }
     return atomic_file_commit(&out);
+}
+
+int atomic_files_commit(struct atomic_file *f, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!f[i].tmp) continue; /* written in place */
+        f[i].unchanged = !f[i].replace && same_content(f[i].fd, f[i].final);
+        if (!f[i].unchanged && fsync(f[i].fd) != 0) rc = fail("%s: fsync: %s", f[i].tmp, strerror(errno));
+        else if (close(f[i].fd) != 0) rc = fail("%s: close: %s", f[i].tmp, strerror(errno));
+        else f[i].fd = -1;
+    }
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) atomic_file_abort(&f[i]);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && atomic_file_commit(&f[i]) != 0) rc = -1;
+        else if (rc != 0) atomic_file_abort(&f[i]);
+    }
+    return rc;
 }

@@ -16,14 +16,25 @@ struct atomic_file {
     char *final;   /* destination path */
     char *tmp;     /* temporary path beside it */
     int fd;        /* open for writing */
+    bool unchanged;/* (commit: the bytes equal the file already there) */
+    bool replace;  /* commit renames even over the same bytes (to break a hard link) */
 };
 
 int atomic_file_begin(struct atomic_file *f, const char *path);
-/* fsync, rename over the destination, fsync the directory. */
+/* fsync, rename over the destination, fsync the directory. A destination
+ * that already holds exactly these bytes is left alone, mtime and all, so
+ * that a stage run again on the same inputs changes nothing for make. */
 int atomic_file_commit(struct atomic_file *f);
 void atomic_file_abort(struct atomic_file *f);
 /* Whole-buffer convenience. */
 int atomic_write_file(const char *path, const void *data, size_t len);
+/* Copy the contents of the file src into f (begun, not yet committed). */
+int atomic_file_fill_from(struct atomic_file *f, const char *src);
+/* Publish n begun files as one unit: every one is synced and closed before
+ * the first is renamed, so a write error (a full disk) publishes none of
+ * them; the renames, in order, need no space. All are finished or aborted
+ * on return. */
+int atomic_files_commit(struct atomic_file *f, size_t n);
 
 struct atomic_dir {
     char *final;

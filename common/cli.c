@@ -3,6 +3,8 @@
 #include "common/version.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +30,27 @@ noreturn void usage_error(const char *fmt, ...)
     fprintf(stderr, "\nTry '%s --help' for more information.\n", progname);
     va_end(ap);
     exit(2);
+}
+
+/* A pipe whose reader has gone reports POLLERR on its writing end, even
+ * when the write that failed was long ago and errno has moved on. */
+static bool reader_gone(void)
+{
+    struct pollfd p = {.fd = 1, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+void finish_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return;
+    if (errno == EPIPE || reader_gone()) exit_broken_pipe();
+    die("write error on standard output%s%s", errno ? ": " : "", errno ? strerror(errno) : "");
+}
+
+void stdout_write(const void *data, size_t len)
+{
+    if (len && fwrite(data, 1, len, stdout) != len) finish_stdout();
 }
 
 noreturn void print_help(const char *text)

@@ -1,4 +1,5 @@
 #include "common/fsutil.h"
+#include "common/depfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@ int read_file(const char *path, struct buf *out, size_t max_bytes)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail("%s: %s", path, strerror(errno));
+    deps_note(path);
     buf_reset(out);
     for (;;) {
         buf_grow(out, 65536);

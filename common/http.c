@@ -334,8 +334,9 @@ static void stop(struct transfer *t, CURLM *multi)
 
 static bool retryable_curl(CURLcode rc)
 {
+    /* a name that does not resolve will not resolve in a few seconds
+     * either (no network, a mistyped endpoint): it fails at once */
     switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_PARTIAL_FILE:
@@ -460,6 +461,11 @@ static int finished(struct transfer *t, CURLcode result, const struct http_confi
         if (result == CURLE_PEER_FAILED_VERIFICATION || result == CURLE_SSL_CACERT_BADFILE) {
             fail("%s: TLS verification failed%s%s: %s", t->name, t->d ? " for " : "",
                  t->d ? t->url : "", reason);
+            return -1;
+        }
+        if (result == CURLE_COULDNT_RESOLVE_HOST) {
+            fail("%s: %s (no network, or a wrong endpoint? HF_HUB_OFFLINE=1 uses the cache alone)", t->name,
+                 reason);
             return -1;
         }
         if (!retryable_curl(result)) {

@@ -19,15 +19,20 @@ void stream_reader_init(struct stream_reader *r, int fd, const char *name)
     memset(r, 0, sizeof *r);
     r->fd = fd;
     r->name = xstrdup(name);
-    if (!msgpack_unpacker_init(&r->unpacker, READ_CHUNK)) die("out of memory (stream reader)");
+    r->chunk = READ_CHUNK;
     msgpack_unpacked_init(&r->result);
     buf_init(&r->raw);
+    mp_scan_init(&r->scan);
+}
+
+void stream_reader_set_chunk(struct stream_reader *r, size_t chunk)
+{
+    r->chunk = chunk ? chunk : 1;
 }
 
 void stream_reader_free(struct stream_reader *r)
 {
     msgpack_unpacked_destroy(&r->result);
-    msgpack_unpacker_destroy(&r->unpacker);
     buf_free(&r->raw);
     free(r->name);
     free(r->type);
@@ -52,24 +57,50 @@ static void compact_raw(struct stream_reader *r)
 
 static int read_more(struct stream_reader *r)
 {
-    if (!msgpack_unpacker_reserve_buffer(&r->unpacker, READ_CHUNK))
-        return fail("%s: out of memory reading a record at byte %llu", r->name,
-                    (unsigned long long)r->record_start);
-    char *dst = msgpack_unpacker_buffer(&r->unpacker);
-    size_t cap = msgpack_unpacker_buffer_capacity(&r->unpacker);
+    compact_raw(r);
+    buf_grow(&r->raw, r->chunk);
     ssize_t n;
-    do n = read(r->fd, dst, cap);
+    do n = read(r->fd, r->raw.data + r->raw.len, r->chunk);
     while (n < 0 && errno == EINTR);
     if (n < 0) return fail("%s: read error: %s", r->name, strerror(errno));
     if (n == 0) {
         r->eof = true;
         return 0;
     }
-    compact_raw(r);
-    buf_add(&r->raw, dst, (size_t)n);
-    msgpack_unpacker_buffer_consumed(&r->unpacker, (size_t)n);
-    r->fed += (uint64_t)n;
+    r->raw.len += (size_t)n;
+    r->raw.data[r->raw.len] = 0;
     return 0;
+}
+
+/* The record at raw_off is complete and checked: unpack it. */
+static int hand_out(struct stream_reader *r, struct record *rec, size_t len)
+{
+    const char *bytes = r->raw.data + r->raw_off;
+    size_t off = 0;
+    if (msgpack_unpack_next(&r->result, bytes, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
+        return fail("%s: byte %llu: invalid msgpack data in record %llu", r->name,
+                    (unsigned long long)r->record_start, (unsigned long long)r->count);
+    const msgpack_object *map = &r->result.data;
+    if (map->type != MSGPACK_OBJECT_MAP)
+        return fail("%s: byte %llu: not a msgpack map", r->name, (unsigned long long)r->record_start);
+    const msgpack_object *t = map_field(map, "type");
+    char *type = t ? mp_strdup(t) : NULL;
+    if (!type)
+        return fail("%s: byte %llu: record %llu has no string field 'type'", r->name,
+                    (unsigned long long)r->record_start, (unsigned long long)r->count);
+    free(r->type);
+    r->type = type;
+    rec->map = map;
+    rec->type = type;
+    rec->raw = (const unsigned char *)bytes;
+    rec->raw_len = len;
+    rec->offset = r->record_start;
+    rec->index = r->count++;
+    rec->source = r->name;
+    r->raw_off += len;
+    r->record_start += len;
+    mp_scan_init(&r->scan);
+    return 1;
 }
 
 int stream_next(struct stream_reader *r, struct record *rec)
@@ -77,50 +108,30 @@ int stream_next(struct stream_reader *r, struct record *rec)
     compact_raw(r);
     for (;;) {
         size_t pending = r->raw.len - r->raw_off;
-        if (pending && !r->first_byte_checked) {
-            unsigned char c = (unsigned char)r->raw.data[r->raw_off];
-            if (!is_map_marker(c))
-                return fail("%s: byte %llu: not a msgpack map (record %llu starts with 0x%02x)",
+        if (pending) {
+            const unsigned char *p = (const unsigned char *)r->raw.data + r->raw_off;
+            if (!is_map_marker(p[0]))
+                return fail("%s: byte %llu: not a msgpack map (record %llu starts with 0x%02x)%s",
                             r->name, (unsigned long long)r->record_start,
-                            (unsigned long long)r->count, c);
-            r->first_byte_checked = true;
+                            (unsigned long long)r->count, p[0],
+                            p[0] == '{' ? "; JSON records? turn them into a stream with mlc-dump --pack" : "");
+            /* every size is checked before msgpack-c allocates for it */
+            switch (mp_scan_feed(&r->scan, p, pending)) {
+            case MP_SCAN_DONE:
+                if (r->scan.pos > STREAM_MAX_RECORD) break;
+                return hand_out(r, rec, r->scan.pos);
+            case MP_SCAN_ERROR:
+                return fail("%s: byte %llu: record %llu: %s", r->name,
+                            (unsigned long long)(r->record_start + r->scan.pos),
+                            (unsigned long long)r->count, r->scan.problem);
+            case MP_SCAN_MORE:
+                break;
+            }
+            if (pending > STREAM_MAX_RECORD)
+                return fail("%s: byte %llu: record %llu is larger than %u MiB (the limit of a record)",
+                            r->name, (unsigned long long)r->record_start, (unsigned long long)r->count,
+                            STREAM_MAX_RECORD >> 20);
         }
-        msgpack_unpack_return ret = pending ? msgpack_unpacker_next(&r->unpacker, &r->result)
-                                            : MSGPACK_UNPACK_CONTINUE;
-        uint64_t parsed_to = r->fed - (r->unpacker.used - r->unpacker.off);
-        if (ret == MSGPACK_UNPACK_SUCCESS) {
-            size_t len = (size_t)(parsed_to - r->record_start);
-            const msgpack_object *map = &r->result.data;
-            if (map->type != MSGPACK_OBJECT_MAP)
-                return fail("%s: byte %llu: not a msgpack map", r->name,
-                            (unsigned long long)r->record_start);
-            const msgpack_object *t = map_field(map, "type");
-            char *type = t ? mp_strdup(t) : NULL;
-            if (!type)
-                return fail("%s: byte %llu: record %llu has no string field 'type'", r->name,
-                            (unsigned long long)r->record_start, (unsigned long long)r->count);
-            free(r->type);
-            r->type = type;
-            rec->map = map;
-            rec->type = type;
-            rec->raw = (const unsigned char *)r->raw.data + r->raw_off;
-            rec->raw_len = len;
-            rec->offset = r->record_start;
-            rec->index = r->count++;
-            rec->source = r->name;
-            r->raw_off += len;
-            r->record_start += len;
-            r->first_byte_checked = false;
-            return 1;
-        }
-        if (ret == MSGPACK_UNPACK_PARSE_ERROR)
-            return fail("%s: byte %llu: invalid msgpack data in record %llu", r->name,
-                        (unsigned long long)parsed_to, (unsigned long long)r->count);
-        if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-            return fail("%s: byte %llu: record %llu declares more elements than memory holds",
-                        r->name, (unsigned long long)r->record_start,
-                        (unsigned long long)r->count);
-        /* MSGPACK_UNPACK_CONTINUE: need more bytes */
         if (r->eof) {
             if (!pending) return 0;
             return fail("%s: stream ended inside a record after %zu bytes (record %llu, from byte %llu)",
@@ -338,8 +349,18 @@ void stream_flush(struct stream_writer *w)
     buf_reset(&w->out);
 }
 
+void stream_writer_init_stdout(struct stream_writer *w)
+{
+    stream_writer_init_fd(w, 1, "<stdout>");
+    w->terminal = isatty(1);
+}
+
 void stream_write_raw(struct stream_writer *w, const void *data, size_t len)
 {
+    if (w->terminal) {
+        w->withheld += len;
+        return;
+    }
     if (len >= WRITE_FLUSH_AT) {
         stream_flush(w);
         if (write_all(w->fd, data, len) != 0) {
@@ -354,6 +375,10 @@ void stream_write_raw(struct stream_writer *w, const void *data, size_t len)
 
 int stream_writer_close(struct stream_writer *w)
 {
+    if (w->terminal && w->withheld)
+        note("records not written: standard output is a terminal (use --stream FILE or a pipe)");
+    w->terminal = false;
+    w->withheld = 0;
     stream_flush(w);
     int rc = 0;
     if (w->to_file) rc = atomic_file_commit(&w->file);
@@ -448,8 +473,10 @@ void filter_start(struct stream_writer *out, const char *stream_path, bool disca
 {
     if (stream_path) {
         if (stream_writer_open(out, stream_path) != 0) die_last();
+    } else if (discard) {
+        stream_writer_init_fd(out, -1, "<stdout>");
     } else {
-        stream_writer_init_fd(out, discard ? -1 : 1, "<stdout>");
+        stream_writer_init_stdout(out);
     }
     if (isatty(0)) return;
     struct stream_reader r;

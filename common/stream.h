@@ -15,6 +15,7 @@
 
 #include "common/atomic.h"
 #include "common/buf.h"
+#include "common/mpscan.h"
 
 struct stream_writer;
 
@@ -28,26 +29,33 @@ struct record {
     const char *source;          /* stream name, for messages */
 };
 
+/* The largest record a reader accepts. Records point at files for bulk
+ * data; the biggest real ones (a module) are a few MB. */
+#define STREAM_MAX_RECORD (256u << 20)
+
 struct stream_reader {
     int fd;
     char *name;
-    msgpack_unpacker unpacker;
+    size_t chunk;                /* bytes asked of read() at a time */
     msgpack_unpacked result;
     struct buf raw;              /* bytes read but not yet handed out */
     size_t raw_off;              /* start of the current record in raw */
-    uint64_t fed;                /* bytes read from fd so far */
+    struct mp_scan scan;         /* how far the current record is checked */
     uint64_t record_start;       /* stream offset of raw.data[raw_off] */
     uint64_t count;
     bool eof;
-    bool first_byte_checked;
     char *type;
 };
 
-/* name is used in messages ("<stdin>", a path). */
+/* name is used in messages ("<stdin>", a path). Reads 1 MiB at a time. */
 void stream_reader_init(struct stream_reader *r, int fd, const char *name);
+/* Read `chunk` bytes at a time instead (at least 1): small reads make
+ * records span many reads, as from a slow pipe. */
+void stream_reader_set_chunk(struct stream_reader *r, size_t chunk);
 /* 1: a record was read into *rec (valid until the next call); 0: clean end
- * of stream; -1: error (truncated, not a map, no type, read error), message
- * in last_error(). */
+ * of stream; -1: error (truncated, not a map, no type, nested more than
+ * MP_MAX_DEPTH deep, more than MP_MAX_ELEMENTS elements, larger than
+ * STREAM_MAX_RECORD, read error), message in last_error(). */
 int stream_next(struct stream_reader *r, struct record *rec);
 void stream_reader_free(struct stream_reader *r);
 
@@ -95,9 +103,15 @@ struct stream_writer {
     struct buf out;
     bool to_file;                 /* written atomically to a path */
     struct atomic_file file;
+    bool terminal;                /* standard output is a terminal: records */
+    uint64_t withheld;            /* are dropped (counted), not shown */
 };
 
 void stream_writer_init_fd(struct stream_writer *w, int fd, const char *name);
+/* Standard output, unless it is a terminal: msgpack there helps nobody and
+ * can upset the terminal, so records are dropped and stream_writer_close
+ * says so in one note (--stream FILE or a pipe gets them). */
+void stream_writer_init_stdout(struct stream_writer *w);
 /* Records go to a temporary file renamed to path by stream_writer_close. */
 int stream_writer_open(struct stream_writer *w, const char *path);
 void stream_write_raw(struct stream_writer *w, const void *data, size_t len);
@@ -130,7 +144,8 @@ void mp_pack_cstr(msgpack_packer *pk, const char *s);
 
 /* How every stage starts: its records go to the file `stream_path` (written
  * atomically) or, without one, to standard output (nowhere when `discard`:
- * a tool printing text instead, or a terminal); the records on standard
+ * a tool printing text instead; nowhere, with a note, when standard output
+ * is a terminal); the records on standard
  * input, when it is not a terminal, are read into `in`, each copied to the
  * output as it arrives. Dies on errors. */
 void filter_start(struct stream_writer *out, const char *stream_path, bool discard, struct record_set *in);

@@ -270,12 +270,21 @@ int chat_config_from_record(const msgpack_object *map, struct chat_config *out)
     memset(out, 0, sizeof *out);
     const msgpack_object *cfg = map_field(map, "config");
     if (!cfg || cfg->type != MSGPACK_OBJECT_MAP) return fail("config record: missing field 'config' (a map)");
-    char *path = mp_strdup(map_field(map, "path"));
-    char *dir = mp_strdup(map_field(map, "dir"));
+    /* dir is where the tokenizer files are looked up: a record without it
+     * cannot be used, whatever its config says */
+    const msgpack_object *p = map_field(map, "path"), *d = map_field(map, "dir");
+    if (!p) return fail("config record: missing field 'path'");
+    if (!d) return fail("config record: missing field 'dir'");
+    char *path = mp_strdup(p), *dir = mp_strdup(d);
+    if (!path || !dir) {
+        free(path);
+        free(dir);
+        return fail("config record: field '%s' must be a string", path ? "dir" : "path");
+    }
     json_t *doc = mp_to_json(cfg, "config record: field 'config'");
     int rc = -1;
     if (doc) {
-        char *source = xasprintf("config record (%s)", path ? path : "no path");
+        char *source = xasprintf("config record (%s)", path);
         rc = chat_config_from_json(doc, source, dir, out);
         free(source);
     }

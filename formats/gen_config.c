@@ -2,6 +2,8 @@
  * order follow MLC-LLM's interface/gen_config.py. */
 #include "formats/gen_config.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "formats/chat_config.h"
@@ -10,12 +12,20 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
+#include "common/cleanup.h"
 #include "formats/conv_template.h"
+#include "formats/gguf_hf.h"
 #include "formats/model_arch.h"
 #include "formats/tokenizer/tokenizer_files.h"
 
 void gen_result_free(struct gen_result *r)
 {
+    if (r->staged) {
+        remove_tree(r->source_dir);
+        cleanup_unregister(r->source_dir);
+    }
+    free(r->source_dir);
+    free(r->staged_from);
     json_decref(r->config);
     for (size_t i = 0; i < r->n_files; i++) free(r->files[i]);
     free(r->files);
@@ -27,6 +37,7 @@ struct gen_state {
     const struct gen_options *o;
     const struct model_arch *arch;
     char *config_path;
+    char *config_name;           /* how messages name it (the GGUF it was made from) */
     json_t *config;              /* config.json */
     json_t *generation;          /* generation_config.json, or NULL */
     json_t *model_config;
@@ -42,7 +53,7 @@ struct gen_state {
 
 static char *in_model(const struct gen_state *s, const char *name)
 {
-    return path_join(s->o->model_dir, name);
+    return path_join(s->out->source_dir, name);
 }
 
 static bool model_has(const struct gen_state *s, const char *name)
@@ -86,30 +97,43 @@ static int load_model_config(struct gen_state *s)
     if (!path_exists(s->config_path)) {
         if (model_has(s, "mlc-chat-config.json"))
             return fail("%s: no config.json: this is an already converted MLC model; mlc-cfg needs the "
-                        "HuggingFace model", s->o->model_dir);
+                        "HuggingFace model", s->out->source_dir);
         return fail("%s: missing (not a HuggingFace model directory?)", s->config_path);
     }
+    s->config_name = s->out->staged_from ? xasprintf("%s (its metadata as config.json)", s->out->staged_from)
+                                         : xstrdup(s->config_path);
     s->config = json_load_path(s->config_path);
     if (!s->config) return -1;
-    if (!json_is_object(s->config)) return fail("%s: not a JSON object", s->config_path);
+    if (!json_is_object(s->config)) return fail("%s: not a JSON object", s->config_name);
     const json_t *mt = json_object_get(s->config, "model_type");
-    if (!mt) return fail("%s: missing field 'model_type'", s->config_path);
-    if (!json_is_string(mt)) return fail("%s: field 'model_type' must be a string", s->config_path);
+    if (!mt) return fail("%s: missing field 'model_type'", s->config_name);
+    if (!json_is_string(mt)) return fail("%s: field 'model_type' must be a string", s->config_name);
     s->arch = model_arch_find(json_string_value(mt));
     if (!s->arch)
-        return fail("%s: model_type '%s' is not supported (supported: %s)", s->config_path, json_string_value(mt),
+        return fail("%s: model_type '%s' is not supported (supported: %s)", s->config_name, json_string_value(mt),
                     model_arch_names());
     if (!mlc_quantization_known(s->o->quantization))
         return fail("unknown quantization '%s' (known: %s)", s->o->quantization, mlc_quantization_names());
     json_t *ov = build_overrides(s);
     if (!ov) return -1;
-    s->model_config = model_arch_build_config(s->arch, s->config, s->config_path, ov);
+    s->model_config = model_arch_build_config(s->arch, s->config, s->config_name, ov);
     json_decref(ov);
     return s->model_config ? 0 : -1;
 }
 
 /* ---- tokenizer ---- */
 
+
+/* How many bytes of s to quote in a message: at most max, whole UTF-8
+ * characters. */
+static int quote_len(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n <= max) return (int)n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return (int)n;
+}
 static int load_tokenizer(struct gen_state *s)
 {
     /* the runtime's order: tokenizer.json, tokenizer.model, vocab.json */
@@ -119,7 +143,7 @@ static int load_tokenizer(struct gen_state *s)
     const char *path = s->tokenizer_path;
     int rc;
     if (!path) {
-        rc = fail("%s: no tokenizer (tokenizer.json, tokenizer.model, or vocab.json with merges.txt)", s->o->model_dir);
+        rc = fail("%s: no tokenizer (tokenizer.json, tokenizer.model, or vocab.json with merges.txt)", s->out->source_dir);
     } else if (!strcmp(path_basename(path), "tokenizer.json")) {
         s->tokenizer_json = json_load_path(path);
         rc = !s->tokenizer_json                 ? -1
@@ -128,7 +152,7 @@ static int load_tokenizer(struct gen_state *s)
     } else if (!strcmp(path_basename(path), "tokenizer.model")) {
         rc = vocab_stats_sentencepiece(path, &s->vocab);
     } else if (!model_has(s, "merges.txt")) {
-        rc = fail("%s: vocab.json without merges.txt is not a tokenizer MLC can load", s->o->model_dir);
+        rc = fail("%s: vocab.json without merges.txt is not a tokenizer MLC can load", s->out->source_dir);
     } else {
         char *added = in_model(s, "added_tokens.json");
         rc = vocab_stats_vocab_json(path, path_exists(added) ? added : NULL, &s->vocab);
@@ -138,10 +162,14 @@ static int load_tokenizer(struct gen_state *s)
     if (rc) return -1;
     long long vocab_size = model_config_int(s->model_config, "vocab_size", 0);
     if (s->vocab.id_end > vocab_size)
-        return fail("%s: token id %lld%s%s%s is past %s's vocab_size %lld: the embedding has only %lld rows",
-                    s->vocab.source, s->vocab.id_end - 1, s->vocab.largest ? " ('" : "",
-                    s->vocab.largest ? s->vocab.largest : "", s->vocab.largest ? "')" : "", s->config_path, vocab_size,
-                    vocab_size);
+    {
+        /* a token's text may be anything, of any length: quote the start */
+        const char *tok = s->vocab.largest ? s->vocab.largest : "";
+        int q = quote_len(tok, 60);
+        return fail("%s: token id %lld%s%.*s%s is past %s's vocab_size %lld: the embedding has only %lld rows",
+                    s->vocab.source, s->vocab.id_end - 1, s->vocab.largest ? " ('" : "", q, tok,
+                    !s->vocab.largest ? "" : tok[q] ? "...')" : "')", s->config_name, vocab_size, vocab_size);
+    }
     for (size_t i = 0; mlc_tokenizer_files[i]; i++) {
         if (!model_has(s, mlc_tokenizer_files[i])) continue;
         s->out->files = xrealloc(s->out->files, (s->out->n_files + 1) * sizeof *s->out->files);
@@ -194,7 +222,7 @@ static int load_generation(struct gen_state *s)
     s->gen_fields = json_object();
     s->gen_sources = json_object();
     const json_t *files[2] = {s->generation, s->config};
-    const char *names[2] = {gen_path, s->config_path};
+    const char *names[2] = {gen_path, s->config_name};
     for (size_t k = 0; gen_keys[k]; k++) {
         json_t *v = NULL;
         const char *from = "MLC's default";
@@ -378,10 +406,54 @@ static json_t *assemble(struct gen_state *s)
     return c;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* A GGUF holds its configuration and tokenizer as metadata: they are
+ * written as HuggingFace's files into a temporary directory, which then
+ * stands for the model directory. */
+static int stage_source(const struct gen_options *o, struct gen_result *out)
+{
+    char *gguf = NULL;
+    if (!is_dir(o->model_dir) && ends_with(o->model_dir, ".gguf")) {
+        gguf = xstrdup(o->model_dir);
+    } else if (is_dir(o->model_dir)) {
+        char *config = path_join(o->model_dir, "config.json"), *mlc = path_join(o->model_dir, "mlc-chat-config.json");
+        if (!path_exists(config) && !path_exists(mlc)) gguf = gguf_in_dir(o->model_dir);
+        free(config);
+        free(mlc);
+        if (!gguf && strstr(last_error(), ".gguf files")) return -1;
+    }
+    if (!gguf) {
+        out->source_dir = xstrdup(o->model_dir);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char *dir = xasprintf("%s/mlc-cfg-gguf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fail("cannot make a temporary directory %s: %s", dir, strerror(errno));
+        free(dir);
+        free(gguf);
+        return -1;
+    }
+    cleanup_register(dir);
+    out->source_dir = dir;
+    out->staged = true;
+    out->staged_from = gguf;
+    return gguf_export_side_files(gguf, dir);
+}
+
 int gen_config_build(const struct gen_options *o, struct gen_result *out)
 {
     memset(out, 0, sizeof *out);
     struct gen_state s = {.o = o, .out = out};
+    if (stage_source(o, out) != 0) {
+        gen_result_free(out);
+        return -1;
+    }
     int rc = load_model_config(&s) || load_tokenizer(&s) || load_generation(&s) || check_special_ids(&s) ||
              choose_template(&s);
     if (!rc) {
@@ -389,6 +461,7 @@ int gen_config_build(const struct gen_options *o, struct gen_result *out)
         out->config = assemble(&s);
     }
     free(s.config_path);
+    free(s.config_name);
     json_decref(s.config);
     json_decref(s.generation);
     json_decref(s.model_config);
@@ -404,19 +477,39 @@ int gen_config_build(const struct gen_options *o, struct gen_result *out)
 
 int gen_config_write(const struct gen_options *o, const struct gen_result *r, const char *out_dir)
 {
+    (void)o; /* the files come from r->source_dir, which may differ from o->model_dir */
     if (make_dirs(out_dir, 0777) != 0) return -1;
     atomic_clean_stale(out_dir);
-    for (size_t i = 0; i < r->n_files; i++) {
-        char *src = path_join(o->model_dir, r->files[i]);
+    /* the tokenizer files and the config are published together: all are
+     * written before any is renamed, so a full disk leaves none of them
+     * (and the config, renamed last, never names files that are not
+     * there) */
+    struct atomic_file *files = xcalloc(r->n_files + 1, sizeof *files);
+    size_t begun = 0;
+    int rc = 0;
+    for (size_t i = 0; i < r->n_files && rc == 0; i++) {
+        char *src = path_join(r->source_dir, r->files[i]);
         char *dst = path_join(out_dir, r->files[i]);
-        int rc = copy_file(src, dst);
+        if (atomic_file_begin(&files[begun], dst) != 0) rc = -1;
+        else if (atomic_file_fill_from(&files[begun++], src) != 0) rc = -1;
         free(src);
         free(dst);
-        if (rc) return -1;
     }
-    char *path = path_join(out_dir, "mlc-chat-config.json");
-    struct pyjson_style style = pyjson_indent(2);
-    int rc = pyjson_write_file(path, r->config, &style);
-    free(path);
+    if (rc == 0) {
+        char *path = path_join(out_dir, "mlc-chat-config.json");
+        struct pyjson_style style = pyjson_indent(2);
+        struct buf text = BUF_INIT;
+        buf_init(&text);
+        if (pyjson_dump(&text, r->config, &style) != 0) rc = fail_prefix("%s", path);
+        else if (atomic_file_begin(&files[begun], path) != 0) rc = -1;
+        else if (write_all(files[begun++].fd, text.data, text.len) != 0)
+            rc = fail("%s: write error: %s", path, strerror(errno));
+        buf_free(&text);
+        free(path);
+    }
+    if (rc == 0) rc = atomic_files_commit(files, begun);
+    else
+        for (size_t i = 0; i < begun; i++) atomic_file_abort(&files[i]);
+    free(files);
     return rc;
 }

@@ -9,6 +9,7 @@
 #define MLC_GEN_CONFIG_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A model_config setting from the command line. strict: an --override,
@@ -22,7 +23,8 @@ struct gen_override {
 };
 
 struct gen_options {
-    const char *model_dir;       /* HuggingFace model directory */
+    const char *model_dir;       /* HuggingFace model directory, or a .gguf file (or a directory
+                                  * with no config.json that holds one) */
     const char *quantization;    /* one of mlc_quantization_names() */
     const char *conv_template;   /* a built-in name or a FILE.json; NULL: choose */
     long long max_batch_size;    /* MLC's default is 128 */
@@ -32,8 +34,12 @@ struct gen_options {
 
 struct gen_result {
     json_t *config;              /* the mlc-chat-config.json document */
-    char **files;                /* tokenizer files to copy (names in model_dir) */
+    char **files;                /* tokenizer files to copy (names in source_dir) */
     size_t n_files;
+    char *source_dir;            /* model_dir, or for a GGUF the temporary directory holding the
+                                  * config.json and tokenizer files made from its metadata */
+    bool staged;                 /* source_dir is that temporary directory (removed by free) */
+    char *staged_from;           /* the GGUF file it was made from, or NULL */
 };
 
 int gen_config_build(const struct gen_options *o, struct gen_result *out);

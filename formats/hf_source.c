@@ -7,12 +7,13 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
+#include "formats/gguf_hf.h"
 #include "formats/safetensors.h"
 #include "formats/torch_bin.h"
 
 const char *hf_format_name(enum hf_format f)
 {
-    return f == HF_SAFETENSORS ? "safetensors" : f == HF_TORCH ? "torch" : "auto";
+    return f == HF_SAFETENSORS ? "safetensors" : f == HF_TORCH ? "torch" : f == HF_GGUF ? "gguf" : "auto";
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -27,6 +28,7 @@ void hf_source_close(struct hf_source *s)
         struct hf_file *f = &s->files[i];
         if (f->handle) {
             if (s->format == HF_SAFETENSORS) st_close(f->handle);
+            else if (s->format == HF_GGUF) gguf_model_close(f->handle);
             else tb_close(f->handle);
             free(f->handle);
         }
@@ -56,7 +58,24 @@ static size_t add_file(struct hf_source *s, const char *path, size_t *cap)
 /* Open one weight file and list what it holds. */
 static int open_file(struct hf_source *s, struct hf_file *f)
 {
-    if (s->format == HF_SAFETENSORS) {
+    if (s->format == HF_GGUF) {
+        struct gguf_model *m = xcalloc(1, sizeof *m);
+        if (gguf_model_open(m, f->path) != 0) {
+            free(m);
+            return -1;
+        }
+        f->handle = m;
+        f->nnames = m->ntensors;
+        f->names = xcalloc(f->nnames + 1, sizeof *f->names);
+        f->numels = xcalloc(f->nnames + 1, sizeof *f->numels);
+        for (size_t i = 0; i < m->ntensors; i++) {
+            f->names[i] = m->tensors[i].name;
+            f->numels[i] = m->tensors[i].numel;
+            f->numel_all += m->tensors[i].numel;
+        }
+        s->nquantized = m->nquantized;
+        s->quantized_type = m->nquantized ? ggml_type_name(m->quantized_type) : NULL;
+    } else if (s->format == HF_SAFETENSORS) {
         struct st_file *st = xcalloc(1, sizeof *st);
         if (st_open(st, f->path) != 0) {
             free(st);
@@ -96,7 +115,17 @@ static void describe(struct hf_source *s, size_t file, size_t i, struct hf_tenso
     memset(t, 0, sizeof *t);
     t->file = file;
     t->index = i;
-    if (s->format == HF_SAFETENSORS) {
+    if (s->format == HF_GGUF) {
+        const struct gguf_model *m = s->files[file].handle;
+        const struct gguf_hf_tensor *x = &m->tensors[i];
+        t->name = xstrdup(x->name);
+        t->dtype = x->dtype;
+        t->dtype_label = ggml_type_name(m->g.tensors[x->index].type);
+        t->ndim = x->ndim;
+        t->shape[0] = x->shape[0];
+        t->shape[1] = x->shape[1];
+        t->numel = x->numel;
+    } else if (s->format == HF_SAFETENSORS) {
         const struct st_tensor *x = &((struct st_file *)s->files[file].handle)->tensors[i];
         t->name = xstrdup(x->name);
         t->dtype = x->dtype;
@@ -203,11 +232,16 @@ int hf_source_open(struct hf_source *s, const char *path, enum hf_format format)
             free(ip);
             free(fp);
         }
+        if (!s->index_path && !single && (format == HF_AUTO || format == HF_GGUF)) {
+            single = gguf_in_dir(path);
+            if (single) s->format = HF_GGUF;
+            else if (format == HF_GGUF) goto bad;
+        }
         if (!s->index_path && !single) {
             fail("%s: no weights found (%s)", path,
                  format == HF_TORCH ? "pytorch_model.bin[.index.json]"
                  : format == HF_SAFETENSORS ? "model.safetensors[.index.json]"
-                                            : "model.safetensors[.index.json] or pytorch_model.bin[.index.json]");
+                                            : "model.safetensors[.index.json], pytorch_model.bin[.index.json] or one .gguf file");
             goto bad;
         }
     } else if (path_exists(path)) {
@@ -217,7 +251,9 @@ int hf_source_open(struct hf_source *s, const char *path, enum hf_format format)
             s->format = ends_with(path, ".bin.index.json") ? HF_TORCH : HF_SAFETENSORS;
         } else {
             single = xstrdup(path);
-            s->format = ends_with(path, ".safetensors") ? HF_SAFETENSORS : HF_TORCH;
+            s->format = ends_with(path, ".safetensors") ? HF_SAFETENSORS
+                        : ends_with(path, ".gguf")      ? HF_GGUF
+                                                        : HF_TORCH;
         }
         if (format != HF_AUTO && format != s->format) {
             fail("%s: not a %s file", path, hf_format_name(format));
@@ -235,7 +271,8 @@ int hf_source_open(struct hf_source *s, const char *path, enum hf_format format)
         struct hf_file *f = &s->files[0];
         s->tensors = xcalloc(f->nnames + 1, sizeof *s->tensors);
         for (size_t i = 0; i < f->nnames; i++) describe(s, 0, i, &s->tensors[s->ntensors++]);
-        /* safetensors' safe_open().keys() is sorted; a state_dict keeps its order */
+        /* safetensors' safe_open().keys() is sorted; a state_dict keeps its order;
+         * a GGUF's tensors are listed under HuggingFace's names, sorted */
         if (s->format == HF_SAFETENSORS) qsort(s->tensors, s->ntensors, sizeof *s->tensors, cmp_st_names);
     }
     free(single);
@@ -279,6 +316,10 @@ int hf_tensor_data(struct hf_source *s, const struct hf_tensor *t, struct hf_dat
         const struct st_file *f = s->files[t->file].handle;
         out->data = f->data + f->tensors[t->index].begin;
         return 0;
+    }
+    if (s->format == HF_GGUF) {
+        const struct gguf_model *m = s->files[t->file].handle;
+        return gguf_model_tensor_data(m, &m->tensors[t->index], &out->data, &out->owned);
     }
     size_t len;
     if (tb_read_tensor(s->files[t->file].handle, t->index, &out->owned, &len) != 0) return -1;

@@ -1,5 +1,6 @@
 /* The weights of a HuggingFace model directory, whatever their format:
- * model.safetensors(.index.json) or pytorch_model.bin(.index.json). Lists
+ * model.safetensors(.index.json), pytorch_model.bin(.index.json), or a
+ * GGUF file seen through HuggingFace's names (gguf_hf.h). Lists
  * the tensors in MLC's loader order (mlc-formats.md §1 "Tensor order") and
  * hands out their bytes one at a time, so a model is never held in memory. */
 #ifndef MLC_HF_SOURCE_H
@@ -11,7 +12,7 @@
 
 #include "formats/dtype.h"
 
-enum hf_format { HF_AUTO, HF_SAFETENSORS, HF_TORCH };
+enum hf_format { HF_AUTO, HF_SAFETENSORS, HF_TORCH, HF_GGUF };
 
 #define HF_MAX_DIMS 8
 
@@ -44,10 +45,14 @@ struct hf_source {
     struct hf_tensor *tensors; /* MLC's torch_to_path order */
     size_t ntensors;
     size_t *by_name;         /* indices sorted by name, for lookups */
+    size_t nquantized;       /* GGUF: tensors stored block-quantized (converting them again is lossy) */
+    const char *quantized_type; /* GGUF: the most common of their types ("Q4_K") */
 };
 
-/* path: a model directory, an index .json, or one weight file. format
- * HF_AUTO prefers safetensors when both exist (mlc-quant --source-format). */
+/* path: a model directory, an index .json, or one weight file (a .gguf
+ * among them). format HF_AUTO prefers safetensors when both exist
+ * (mlc-quant --source-format); a directory with neither is read as the one
+ * .gguf file it holds. */
 int hf_source_open(struct hf_source *s, const char *path, enum hf_format format);
 void hf_source_close(struct hf_source *s);
 const struct hf_tensor *hf_source_find(const struct hf_source *s, const char *name);

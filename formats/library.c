@@ -1,8 +1,10 @@
 #include "formats/library.h"
+#include "common/depfile.h"
 #include "common/atomic.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/mpscan.h"
 #include "common/stream.h"
 #include "common/version.h"
 
@@ -81,7 +83,8 @@ static int add_entry(struct archive *a, const char *name, const void *data, size
     archive_entry_set_gid(e, 0);
     int rc = 0;
     if (archive_write_header(a, e) != ARCHIVE_OK || archive_write_data(a, data, len) != (la_ssize_t)len)
-        rc = fail("%s: cannot write %s: %s", path, name, archive_error_string(a));
+        rc = fail("%s: cannot write %s: %s", path, name,
+                  archive_errno(a) > 0 ? strerror(archive_errno(a)) : archive_error_string(a));
     archive_entry_free(e);
     return rc;
 }
@@ -129,12 +132,15 @@ static int read_entry(struct archive *a, struct archive_entry *e, size_t max, st
     if (size < 0 || (uint64_t)size > max)
         return fail("%s: entry %s is %lld bytes (at most %zu allowed)", path, name, (long long)size, max);
     buf_reset(out);
-    buf_grow(out, (size_t)size);
+    /* memory grows with the bytes that arrive, not with what the header
+     * promises */
     la_ssize_t n;
-    while ((n = archive_read_data(a, out->data + out->len, (size_t)size - out->len + 1)) > 0) {
-        out->len += (size_t)n;
+    do {
+        buf_grow(out, 1u << 16);
+        n = archive_read_data(a, out->data + out->len, 1u << 16);
+        if (n > 0) out->len += (size_t)n;
         if (out->len > (size_t)size) return fail("%s: entry %s is longer than its header says", path, name);
-    }
+    } while (n > 0);
     if (n < 0) return fail("%s: entry %s: %s", path, name, archive_error_string(a));
     if (out->len != (size_t)size) return fail("%s: entry %s is truncated", path, name);
     out->data[out->len] = 0;
@@ -146,6 +152,7 @@ int library_read(const char *path, struct library *lib)
     memset(lib, 0, sizeof *lib);
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
+    deps_note(path);
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
         fail("%s: cannot open the library: %s", path, archive_error_string(a));
         archive_read_free(a);
@@ -187,10 +194,10 @@ int library_read(const char *path, struct library *lib)
     if (rc == 0) {
         msgpack_unpacked up;
         msgpack_unpacked_init(&up);
-        size_t off = 0;
         char *what = xasprintf("%s: plan.msgpack", path);
-        if (msgpack_unpack_next(&up, plan.data, plan.len, &off) != MSGPACK_UNPACK_SUCCESS ||
-            up.data.type != MSGPACK_OBJECT_MAP || off != plan.len)
+        if (mp_unpack_bounded(plan.data, plan.len, &up, what) != 0)
+            rc = -1;
+        else if (up.data.type != MSGPACK_OBJECT_MAP)
             rc = fail("%s: not a single msgpack map", what);
         else
             rc = module_from_msgpack(&up.data, &lib->module, what);

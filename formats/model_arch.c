@@ -1,7 +1,9 @@
 /* The architecture table (see model_arch.h): each supported
  * architecture's model_config fields, defaults and rules, following
- * MLC-LLM's LlamaConfig, MistralConfig, QWen2Config and Qwen3Config. The
- * derivation the rules name is in model_config.c. */
+ * MLC-LLM's LlamaConfig, MistralConfig, QWen2Config and Qwen3Config (and
+ * the fields of Gemma2Config, Gemma3Config and Phi3Config, which
+ * model_config_py.c builds). The derivation the rules name is in
+ * model_config.c. */
 #include "formats/model_arch.h"
 
 #include <stdio.h>
@@ -99,6 +101,39 @@ static const struct arch_field qwen3_fields[] = {
     END,
 };
 
+/* Gemma2Config, Phi3Config and Gemma3Config: the fields, typed for
+ * --override (model_config_py.c builds them). */
+#define NUM(n) {n, ARCH_NUMBER, RULE_COPY, false, 0, 0, NULL}
+#define STR(n) {n, ARCH_STR, RULE_COPY, false, 0, 0, NULL}
+static const struct arch_field gemma2_fields[] = {
+    DIM("hidden_size"), DIM("intermediate_size"), FLAG("attention_bias", 0), DIM("num_attention_heads"),
+    DIM("num_key_value_heads"), DIM("head_dim"), DIM("num_hidden_layers"), EPS("rms_norm_eps"),
+    DIM("vocab_size"), STR("hidden_activation"), NUM("position_embedding_base"),
+    SETTING("context_window_size", 1, 0), SETTING("prefill_chunk_size", 1, 0),
+    SETTING("tensor_parallel_shards", 1, 1), SETTING("max_batch_size", 1, 1), NUM("attn_logit_softcapping"),
+    NUM("final_logit_softcapping"), SETTING("query_pre_attn_scalar", 1, 0), SETTING("sliding_window", 1, 0),
+    END,
+};
+
+static const struct arch_field phi3_fields[] = {
+    STR("model_type"), DIM("hidden_size"), DIM("vocab_size"), DIM("num_hidden_layers"),
+    DIM("num_attention_heads"), DIM("intermediate_size"), EPS("rms_norm_eps"), DIM("num_key_value_heads"),
+    DIM("max_position_embeddings"), NUM("position_embedding_base"),
+    {"rope_scaling", ARCH_ROPE_SCALING, RULE_COPY, false, 0, 0, NULL},
+    SETTING("original_max_position_embeddings", 0, 0), SETTING("context_window_size", 1, 0),
+    SETTING("prefill_chunk_size", 1, 0), SETTING("head_dim", 1, 0), SETTING("tensor_parallel_shards", 1, 1),
+    SETTING("max_batch_size", 1, 1), FLAG("tie_word_embeddings", 0), NUM("partial_rotary_factor"),
+    END,
+};
+
+static const struct arch_field gemma3_fields[] = {
+    {"text_config", ARCH_ROPE_SCALING, RULE_COPY, false, 0, 0, NULL},
+    DIM("vocab_size"), SETTING("tensor_parallel_shards", 1, 1), SETTING("max_batch_size", 1, 1),
+    SETTING("context_window_size", 1, -1), SETTING("sliding_window_size", 1, -1),
+    SETTING("prefill_chunk_size", 1, -1), FLAG("is_text_model", 0),
+    END,
+};
+
 /* MLC's Llama and Mistral have no attention or MLP biases and use SiLU. */
 static const struct arch_expect llama_expect[] = {
     {"attention_bias", "false"}, {"mlp_bias", "false"}, {"hidden_act", "\"silu\""}, {NULL, NULL},
@@ -106,10 +141,14 @@ static const struct arch_expect llama_expect[] = {
 static const struct arch_expect silu_expect[] = {{"hidden_act", "\"silu\""}, {NULL, NULL}};
 
 static const struct model_arch archs[] = {
-    {"llama", llama_fields, llama_expect, 8192, false, false, QKV_BIAS_NONE, false},
-    {"mistral", mistral_fields, silu_expect, 8192, false, true, QKV_BIAS_NONE, false},
-    {"qwen2", qwen2_fields, silu_expect, 8192, true, false, QKV_BIAS_ALWAYS, false},
-    {"qwen3", qwen3_fields, silu_expect, 2048, false, false, QKV_BIAS_FROM_ATTENTION_BIAS, true},
+    {"llama", llama_fields, llama_expect, 8192, false, false, QKV_BIAS_NONE, false, false},
+    {"mistral", mistral_fields, silu_expect, 8192, false, true, QKV_BIAS_NONE, false, false},
+    {"qwen2", qwen2_fields, silu_expect, 8192, true, false, QKV_BIAS_ALWAYS, false, false},
+    {"qwen3", qwen3_fields, silu_expect, 2048, false, false, QKV_BIAS_FROM_ATTENTION_BIAS, true, false},
+    {"gemma2", gemma2_fields, NULL, 8192, false, false, QKV_BIAS_NONE, false, true},
+    {"gemma3", gemma3_fields, NULL, 8192, false, false, QKV_BIAS_NONE, true, true},
+    {"gemma3_text", gemma3_fields, NULL, 8192, false, false, QKV_BIAS_NONE, true, true},
+    {"phi3", phi3_fields, NULL, 8192, true, false, QKV_BIAS_NONE, false, true},
 };
 #define NARCHS (sizeof archs / sizeof archs[0])
 
@@ -122,7 +161,7 @@ const struct model_arch *model_arch_find(const char *model_type)
 
 const char *model_arch_names(void)
 {
-    static char names[256];
+    static char names[512];
     if (!names[0]) {
         size_t off = 0;
         for (size_t i = 0; i < NARCHS; i++)

@@ -7,7 +7,9 @@
  * max_position_embeddings becomes context_window_size, ...). Here each
  * architecture is one entry of a table: its fields in MLC's order, each with
  * a type, a default and a derivation rule taken from a small shared set.
- * Adding an architecture (gemma, phi3) is adding an entry. */
+ * Adding an architecture is adding an entry; the ones whose dataclass does
+ * more than these rules (Gemma 2, Gemma 3, Phi-3) are followed step by step
+ * in model_config_py.c. */
 #ifndef MLC_MODEL_ARCH_H
 #define MLC_MODEL_ARCH_H
 
@@ -66,10 +68,13 @@ struct model_arch {
     bool has_lm_head_always;          /* never tied (mistral) */
     enum arch_qkv_bias qkv_bias;
     bool qk_norm;
+    /* built by model_config_py.c, which follows the dataclass step by step
+     * (the table then only types the fields for --override) */
+    bool dataclass;
 };
 
 const struct model_arch *model_arch_find(const char *model_type);
-/* "llama, mistral, qwen2, qwen3" */
+/* "llama, mistral, qwen2, qwen3, gemma2, ..." */
 const char *model_arch_names(void);
 const struct arch_field *model_arch_field(const struct model_arch *a, const char *name);
 /* "hidden_size, intermediate_size, ..." for messages; static per arch. */
@@ -88,6 +93,11 @@ json_t *model_arch_parse_value(const struct arch_field *f, const char *text);
  * field. Returns a new object with the fields in MLC's order. */
 json_t *model_arch_build_config(const struct model_arch *a, const json_t *config,
                                 const char *config_path, const json_t *overrides);
+
+/* The same for the architectures whose dataclass model_config_py.c
+ * follows (gemma2, gemma3, gemma3_text, phi3). */
+json_t *model_config_py_build(const char *model_type, const json_t *config, const char *path,
+                              const json_t *overrides);
 
 /* Integer / number field of a built model_config (0 / -1 when absent). */
 long long model_config_int(const json_t *mc, const char *name, long long absent);

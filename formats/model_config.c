@@ -380,6 +380,7 @@ static int check_final(const struct model_arch *a, const json_t *mc, const json_
 json_t *model_arch_build_config(const struct model_arch *a, const json_t *config, const char *config_path,
                                 const json_t *overrides)
 {
+    if (a->dataclass) return model_config_py_build(a->name, config, config_path, overrides);
     json_t *kwargs = NULL;
     json_t *mc = from_config(a, config, config_path, &kwargs);
     if (!mc) return NULL;

@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/pool.h"
 #include "common/progress.h"
+#include "formats/gguf.h"
 #include "formats/weight_check.h"
 
 /* A model directory has tens of files; a walk that finds more than this is
@@ -265,14 +266,46 @@ static int check_weights(const struct opener *o, struct model_dir *d, const json
     return d->format == WEIGHTS_SAFETENSORS ? check_safetensors(o, d, index) : 0;
 }
 
+/* A GGUF model is its one file: present, not an LFS pointer, and its
+ * header, metadata and tensor table valid (the data is not read). */
+static int open_gguf(const struct opener *o, struct model_dir *d, const struct layout *l)
+{
+    uint64_t size;
+    d->files = xcalloc(1, sizeof *d->files);
+    if (check_present(o, l->gguf, &size) != 0) return -1;
+    d->files[0] = (struct model_file){.name = xstrdup(l->gguf), .size = size};
+    d->nfiles = 1;
+    d->weights = xcalloc(1, sizeof *d->weights);
+    d->weights[0] = (struct indexed_file){.name = xstrdup(l->gguf), .nbytes = -1};
+    d->nweights = 1;
+    char *p = full(o, l->gguf), *s = shown(o, l->gguf);
+    struct gguf g;
+    int rc = gguf_open(&g, p);
+    if (rc == 0) gguf_close(&g);
+    else if (strncmp(last_error(), p, strlen(p)) == 0) {
+        /* name the file as the user gave it */
+        char *why = xstrdup(last_error() + strlen(p));
+        rc = fail("%s%s", s, why);
+        free(why);
+    }
+    free(p);
+    free(s);
+    return rc;
+}
+
 static int open_checked(const struct opener *o, const struct file_rules *rules, struct model_dir *d)
 {
     struct layout l;
     if (layout_plan((const char *const *)o->names, o->n, rules, o->display, &l) != 0) return -1;
     d->kind = l.kind;
     d->format = l.format;
-    d->config = xstrdup(l.config);
+    d->config = l.config ? xstrdup(l.config) : NULL;
     d->index = l.index ? xstrdup(l.index) : NULL;
+    if (l.format == WEIGHTS_GGUF) {
+        int rc = open_gguf(o, d, &l);
+        layout_free(&l);
+        return rc;
+    }
 
     int rc = 0;
     json_t *index = NULL;

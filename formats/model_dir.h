@@ -33,7 +33,7 @@ struct model_dir {
     char *display;               /* how messages name it */
     enum model_kind kind;
     enum weight_format format;
-    char *config;                /* "config.json" or "mlc-chat-config.json" */
+    char *config;                /* "config.json" or "mlc-chat-config.json"; NULL for GGUF */
     char *index;                 /* the weight index, or NULL for one weight file */
     struct model_file *files;    /* the selected files, sorted by name */
     size_t nfiles;

@@ -30,6 +30,31 @@ static bool is_commit_id(const char *s)
 
 /* ---- local directories ---- */
 
+/* A model given as one file (a .gguf, which holds everything): its
+ * directory, with only that file selected. Messages name the directory as
+ * the user would: the path given, less the file's name. */
+static int open_single_file(const char *path, const char *text, const struct file_rules *rules,
+                            struct model_dir *out)
+{
+    const char *base = path_basename(path);
+    size_t n = strlen(base);
+    if (n <= 5 || strcmp(base + n - 5, ".gguf"))
+        return fail("%s: not a directory (a model is a directory, or a single .gguf file)", text);
+    const char *include[] = {base};
+    struct file_rules only = {.include = include, .ninclude = 1,
+                              .exclude = rules->exclude, .nexclude = rules->nexclude};
+    char *dir = path_dirname(path);
+    char *display = strlen(text) > n ? xstrndup(text, strlen(text) - n - 1) : xstrdup(".");
+    if (!display[0]) {
+        free(display);
+        display = xstrdup("/");
+    }
+    int rc = model_dir_open(dir, display, &only, out);
+    free(dir);
+    free(display);
+    return rc;
+}
+
 static int fetch_local(const struct model_source *src, const struct fetch_options *o,
                        struct fetch_result *out)
 {
@@ -42,9 +67,11 @@ static int fetch_local(const struct model_source *src, const struct fetch_option
                         dir);
         return fail("%s: no such directory", src->text);
     }
-    if (model_dir_open(dir, src->text, &o->rules, &out->dir) != 0) return -1;
+    int rc = is_dir(dir) ? model_dir_open(dir, src->text, &o->rules, &out->dir)
+                         : open_single_file(dir, src->text, &o->rules, &out->dir);
+    if (rc != 0) return -1;
     char *label = xasprintf("hashing %s", src->text);
-    int rc = model_dir_hash(&out->dir, o->hash_threads, label);
+    rc = model_dir_hash(&out->dir, o->hash_threads, label);
     free(label);
     out->origin = FROM_LOCAL;
     return rc;

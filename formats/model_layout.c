@@ -31,6 +31,7 @@ const char *weight_format_name(enum weight_format f)
     switch (f) {
     case WEIGHTS_PYTORCH: return "pytorch";
     case WEIGHTS_MLC: return "mlc";
+    case WEIGHTS_GGUF: return "gguf";
     case WEIGHTS_SAFETENSORS: break;
     }
     return "safetensors";
@@ -41,6 +42,7 @@ int weight_format_from_name(const char *s, enum weight_format *out)
     if (!strcmp(s, "safetensors")) *out = WEIGHTS_SAFETENSORS;
     else if (!strcmp(s, "pytorch")) *out = WEIGHTS_PYTORCH;
     else if (!strcmp(s, "mlc")) *out = WEIGHTS_MLC;
+    else if (!strcmp(s, "gguf")) *out = WEIGHTS_GGUF;
     else return -1;
     return 0;
 }
@@ -125,6 +127,42 @@ static int need_file(const struct file_rules *rules, const char *name, const cha
     return 0;
 }
 
+static bool is_gguf_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 5 && !strcmp(name + n - 5, ".gguf") && !name_is_hidden(name);
+}
+
+/* A GGUF file holds the configuration and the tokenizer too, so it is the
+ * whole model: the one .gguf the names hold, or the one that --include
+ * picks among several (a repository of quantizations). */
+static int plan_gguf(struct layout *l, const char *const *names, size_t n, const struct file_rules *rules,
+                     const char *where)
+{
+    size_t found = 0, picked = 0;
+    const char *first = NULL, *second = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_gguf_name(names[i])) continue;
+        found++;
+        if (rules && rules->ninclude && !rules_included(rules, names[i])) continue;
+        if (rules_excluded(rules, names[i])) continue;
+        if (!picked++) first = names[i];
+        else if (!second) second = names[i];
+    }
+    if (!found) return 1;
+    if (picked == 1) {
+        l->kind = MODEL_HF;
+        l->format = WEIGHTS_GGUF;
+        l->gguf = xstrdup(first);
+        size_t cap = 0;
+        add_file(l, &cap, first);
+        return 0;
+    }
+    if (!picked) return fail("%s: --include/--exclude leave none of its %zu .gguf files", where, found);
+    return fail("%s: %zu .gguf files (%s, %s%s): choose one with --include (or name the file)", where, picked, first,
+                second, picked > 2 ? ", ..." : "");
+}
+
 /* Which files hold the weights of a raw HuggingFace checkpoint, in the order
  * transformers looks for them, safetensors first. */
 static int plan_hf_weights(struct layout *l, const char *const *names, size_t n, const char *where)
@@ -146,8 +184,8 @@ static int plan_hf_weights(struct layout *l, const char *const *names, size_t n,
         return 0;
     }
     return fail("%s: no weights in HuggingFace layout (model.safetensors[.index.json] or "
-                "pytorch_model.bin[.index.json]); other formats such as .gguf or .onnx are "
-                "not read",
+                "pytorch_model.bin[.index.json]) and no .gguf file; other formats such as .onnx "
+                "are not read",
                 where);
 }
 
@@ -159,7 +197,18 @@ int layout_plan(const char *const *names, size_t n, const struct file_rules *rul
     bool tensor_cache = has_name(names, n, "tensor-cache.json");
     bool ndarray_cache = has_name(names, n, "ndarray-cache.json");
     bool hf_config = has_name(names, n, "config.json");
+    bool hf_weights = false;
+    static const char *const weight_names[] = {"model.safetensors.index.json", "model.safetensors",
+                                               "pytorch_model.bin.index.json", "pytorch_model.bin"};
+    for (size_t i = 0; i < 4; i++) hf_weights = hf_weights || has_name(names, n, weight_names[i]);
 
+    if (!mlc_config && !hf_weights) {
+        int g = plan_gguf(out, names, n, rules, where);
+        if (g <= 0) {
+            if (g < 0) layout_free(out);
+            return g;
+        }
+    }
     if (mlc_config && (tensor_cache || ndarray_cache || !hf_config)) {
         out->kind = MODEL_MLC;
         out->format = WEIGHTS_MLC;
@@ -212,6 +261,8 @@ bool layout_has(const struct layout *l, const char *name)
 
 void layout_free(struct layout *l)
 {
+    free(l->gguf);
+    l->gguf = NULL;
     for (size_t i = 0; i < l->nfiles; i++) free(l->files[i]);
     free(l->files);
     l->files = NULL;

@@ -21,11 +21,11 @@
 #include <stdint.h>
 
 enum model_kind { MODEL_HF, MODEL_MLC };
-enum weight_format { WEIGHTS_SAFETENSORS, WEIGHTS_PYTORCH, WEIGHTS_MLC };
+enum weight_format { WEIGHTS_SAFETENSORS, WEIGHTS_PYTORCH, WEIGHTS_MLC, WEIGHTS_GGUF };
 
 const char *model_kind_name(enum model_kind k);        /* "hf", "mlc" */
 int model_kind_from_name(const char *s, enum model_kind *out);
-const char *weight_format_name(enum weight_format f);  /* "safetensors", "pytorch", "mlc" */
+const char *weight_format_name(enum weight_format f);  /* "safetensors", "pytorch", "mlc", "gguf" */
 int weight_format_from_name(const char *s, enum weight_format *out);
 
 /* --include / --exclude: fnmatch(3) patterns matched against the whole
@@ -46,8 +46,9 @@ bool name_is_hidden(const char *name);
 struct layout {
     enum model_kind kind;
     enum weight_format format;
-    const char *config;   /* "config.json" or "mlc-chat-config.json" */
+    const char *config;   /* "config.json" or "mlc-chat-config.json"; NULL for GGUF */
     const char *index;    /* file naming the weights, or NULL (one weight file) */
+    char *gguf;           /* WEIGHTS_GGUF: the one .gguf file (config and tokenizer are inside) */
     char **files;         /* selected so far: sorted, unique, excludes applied */
     size_t nfiles;
 };

@@ -86,7 +86,7 @@ static int read_fields(const struct record *r, struct model_info *m)
     if (format) {
         bad = weight_format_from_name(format, &m->format);
         free(format);
-        if (bad) return fail("model record: field 'format' must be \"safetensors\", \"pytorch\" or \"mlc\"");
+        if (bad) return fail("model record: field 'format' must be \"safetensors\", \"pytorch\", \"gguf\" or \"mlc\"");
         m->has_format = true;
     }
     if (opt_str_or_nil(r, "revision", &m->revision) != 0 || opt_str_or_nil(r, "commit", &m->commit) != 0)
@@ -122,4 +122,22 @@ void model_info_free(struct model_info *m)
     for (size_t i = 0; i < m->nfiles; i++) free(m->files[i].name);
     free(m->files);
     memset(m, 0, sizeof *m);
+}
+
+char *model_record_source(const struct record *r)
+{
+    struct model_info m;
+    if (model_record_read(r, &m) != 0) return NULL;
+    char *out = NULL;
+    if (m.has_format && m.format == WEIGHTS_GGUF) {
+        for (size_t i = 0; i < m.nfiles && !out; i++) {
+            size_t n = strlen(m.files[i].name);
+            if (n > 5 && !strcmp(m.files[i].name + n - 5, ".gguf")) out = path_join(m.path, m.files[i].name);
+        }
+        if (!out) fail("model record: format \"gguf\" but no .gguf file among its files");
+    } else {
+        out = xstrdup(m.path);
+    }
+    model_info_free(&m);
+    return out;
 }

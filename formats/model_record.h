@@ -5,7 +5,7 @@
  *   type      "model"
  *   source    the source as given (HF://org/name, a URL, a path)
  *   kind      "hf" (raw HuggingFace weights) or "mlc" (pre-converted)
- *   format    "safetensors", "pytorch" or "mlc"
+ *   format    "safetensors", "pytorch", "gguf" or "mlc"
  *   revision  as requested ("main" when not pinned), nil for a local directory
  *   commit    the commit the files came from, or nil
  *   path      absolute path of the model directory
@@ -40,5 +40,10 @@ void model_record_build(struct rec_builder *b, const char *source, const struct 
  * Messages name the record and the field. */
 int model_record_read(const struct record *r, struct model_info *out);
 void model_info_free(struct model_info *m);
+
+/* Where a later stage reads the model of a record: its directory, or for
+ * format "gguf" the .gguf file inside it (a new string; NULL with a
+ * message when the record does not say). */
+char *model_record_source(const struct record *r);
 
 #endif

@@ -624,8 +624,10 @@ int module_from_msgpack(const msgpack_object *map, struct module *m, const char 
             goto fail;
         }
         if (get_str(p, "name", &r->name, &c) || get_str(p, "dtype", &dt, &c) ||
-            get_array(p, "shape", MOD_MAX_DIMS, &shape, &c))
+            get_array(p, "shape", MOD_MAX_DIMS, &shape, &c)) {
+            free(dt);
             goto fail;
+        }
         r->dtype = dtype_from_name(dt);
         free(dt);
         if (r->dtype == DT_INVALID) {

@@ -7,13 +7,14 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-enum arch { ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3 };
+enum arch { ARCH_LLAMA, ARCH_MISTRAL, ARCH_QWEN2, ARCH_QWEN3, ARCH_GEMMA2, ARCH_GEMMA3, ARCH_GEMMA3_TEXT, ARCH_PHI3 };
 
-static const char *const arch_names[] = {"llama", "mistral", "qwen2", "qwen3"};
+static const char *const arch_names[] = {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "gemma3_text", "phi3"};
+#define NARCH (int)(sizeof arch_names / sizeof arch_names[0])
 
 const char *param_map_architectures(void)
 {
-    return "llama, mistral, qwen2, qwen3";
+    return "llama, mistral, qwen2, qwen3, gemma2, gemma3, gemma3_text, phi3";
 }
 
 struct builder {
@@ -57,17 +58,114 @@ static void add_unused(struct builder *b, const char *name)
     snprintf(b->m->unused[b->m->nunused++], PM_NAME_MAX, "%s", name);
 }
 
+/* MLC's Gemma 2 (Gemma2ForCausalLM: fused qkv_proj and gate_up_proj, four
+ * norms a layer stored as 1 + w, the embedding tied) and Gemma 3
+ * (Gemma3ForCausalLM: separate q/k/v, q_norm and k_norm, everything under
+ * language_model.; a multimodal checkpoint keeps the same prefix). */
+static void build_gemma(struct builder *b, const struct weight_config *c, bool gemma3)
+{
+    const int64_t H = c->hidden_size, I = c->intermediate_size, d = c->head_dim;
+    const int64_t q = c->num_attention_heads * d, kv = c->num_key_value_heads * d;
+    const char *mlc = gemma3 ? "language_model." : "";
+    const char *hf = gemma3 && c->multimodal ? "language_model." : "";
+    static const char *const qkv[] = {"q_proj", "k_proj", "v_proj"}, *const gu[] = {"gate_proj", "up_proj"};
+    struct mlc_param *p = add(b, PM_EMBEDDING, 2, -1, H, "%smodel.embed_tokens.weight", mlc);
+    snprintf(p->sources[0], sizeof p->sources[0], "%smodel.embed_tokens.weight", hf);
+    for (int64_t i = 0; i < c->num_hidden_layers; i++) {
+        char attn[128], hattn[128], mlp[128], hmlp[128], layer[96], hlayer[96];
+        snprintf(layer, sizeof layer, "%smodel.layers.%lld", mlc, (long long)i);
+        snprintf(hlayer, sizeof hlayer, "%smodel.layers.%lld", hf, (long long)i);
+        snprintf(attn, sizeof attn, "%s.self_attn", layer);
+        snprintf(hattn, sizeof hattn, "%s.self_attn", hlayer);
+        snprintf(mlp, sizeof mlp, "%s.mlp", layer);
+        snprintf(hmlp, sizeof hmlp, "%s.mlp", hlayer);
+        if (gemma3) {
+            for (int k = 0; k < 3; k++) {
+                p = add(b, PM_LINEAR, 2, k ? kv : q, H, "%s.%s.weight", attn, qkv[k]);
+                snprintf(p->sources[0], sizeof p->sources[0], "%s.%s.weight", hattn, qkv[k]);
+            }
+        } else {
+            fuse(add(b, PM_LINEAR, 2, q + 2 * kv, H, "%s.qkv_proj.weight", attn), hattn, qkv, 3, "weight");
+        }
+        p = add(b, PM_LINEAR, 2, H, q, "%s.o_proj.weight", attn);
+        snprintf(p->sources[0], sizeof p->sources[0], "%s.o_proj.weight", hattn);
+        if (gemma3) {
+            static const char *const norms[] = {"q_norm", "k_norm"};
+            for (int k = 0; k < 2; k++) {
+                p = add(b, PM_OTHER, 1, d, 0, "%s.%s.weight", attn, norms[k]);
+                snprintf(p->sources[0], sizeof p->sources[0], "%s.%s.weight", hattn, norms[k]);
+                p->add_one = true;
+            }
+        }
+        fuse(add(b, PM_LINEAR, 2, 2 * I, H, "%s.gate_up_proj.weight", mlp), hmlp, gu, 2, "weight");
+        p = add(b, PM_LINEAR, 2, H, I, "%s.down_proj.weight", mlp);
+        snprintf(p->sources[0], sizeof p->sources[0], "%s.down_proj.weight", hmlp);
+        static const char *const norms[] = {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                                            "post_feedforward_layernorm"};
+        for (int k = 0; k < 4; k++) {
+            p = add(b, PM_OTHER, 1, H, 0, "%s.%s.weight", layer, norms[k]);
+            snprintf(p->sources[0], sizeof p->sources[0], "%s.%s.weight", hlayer, norms[k]);
+            p->add_one = true;
+        }
+    }
+    p = add(b, PM_OTHER, 1, H, 0, "%smodel.norm.weight", mlc);
+    snprintf(p->sources[0], sizeof p->sources[0], "%smodel.norm.weight", hf);
+    p->add_one = true;
+}
+
+/* MLC's Phi-3 (Phi3ForCausalLM): its own names (transformer.h.N.mixer...)
+ * for the checkpoint's, whose qkv_proj and gate_up_proj are already fused;
+ * the embedding has the concrete vocabulary size, lm_head the symbolic one. */
+static void build_phi3(struct builder *b, const struct weight_config *c)
+{
+    const int64_t H = c->hidden_size, I = c->intermediate_size, d = c->head_dim;
+    const int64_t q = c->num_attention_heads * d, kv = c->num_key_value_heads * d;
+    struct mlc_param *p = add(b, PM_EMBEDDING, 2, c->vocab_size, H, "transformer.embd.weight");
+    snprintf(p->sources[0], sizeof p->sources[0], "model.embed_tokens.weight");
+    static const struct {
+        const char *mlc, *hf;
+        enum pm_module mod;
+        int what; /* 0: hidden vector, 1: qkv, 2: o, 3: gate_up, 4: down */
+    } layer[] = {
+        {"ln.weight", "input_layernorm.weight", PM_OTHER, 0},
+        {"mixer.qkv_proj.weight", "self_attn.qkv_proj.weight", PM_LINEAR, 1},
+        {"mixer.out_proj.weight", "self_attn.o_proj.weight", PM_LINEAR, 2},
+        {"mlp.gate_up_proj.weight", "mlp.gate_up_proj.weight", PM_LINEAR, 3},
+        {"mlp.down_proj.weight", "mlp.down_proj.weight", PM_LINEAR, 4},
+        {"post_attention_layernorm.weight", "post_attention_layernorm.weight", PM_OTHER, 0},
+    };
+    for (int64_t i = 0; i < c->num_hidden_layers; i++)
+        for (size_t k = 0; k < sizeof layer / sizeof layer[0]; k++) {
+            int64_t shapes[5][2] = {{H, 0}, {q + 2 * kv, H}, {H, q}, {2 * I, H}, {H, I}};
+            int w = layer[k].what;
+            p = add(b, layer[k].mod, w ? 2 : 1, shapes[w][0], shapes[w][1], "transformer.h.%lld.%s", (long long)i,
+                    layer[k].mlc);
+            snprintf(p->sources[0], sizeof p->sources[0], "model.layers.%lld.%s", (long long)i, layer[k].hf);
+        }
+    p = add(b, PM_OTHER, 1, H, 0, "transformer.norm.weight");
+    snprintf(p->sources[0], sizeof p->sources[0], "model.norm.weight");
+    if (!c->tie_word_embeddings) add(b, PM_LINEAR, 2, -1, H, "lm_head.weight")->final_fc = true;
+}
+
 int param_map_build(struct param_map *m, const struct weight_config *c)
 {
     memset(m, 0, sizeof *m);
     int a = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NARCH; i++)
         if (!strcmp(c->model_type, arch_names[i])) a = i;
     if (a < 0) return fail("model_type '%s' is not supported (%s)", c->model_type, param_map_architectures());
     if (c->num_attention_heads % c->num_key_value_heads)
         return fail("num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
                     (long long)c->num_attention_heads, (long long)c->num_key_value_heads);
     struct builder b = {m, 0, 0};
+    if (a == ARCH_GEMMA2 || a == ARCH_GEMMA3 || a == ARCH_GEMMA3_TEXT) {
+        build_gemma(&b, c, a != ARCH_GEMMA2);
+        return 0;
+    }
+    if (a == ARCH_PHI3) {
+        build_phi3(&b, c);
+        return 0;
+    }
     const int64_t H = c->hidden_size, I = c->intermediate_size, d = c->head_dim;
     const int64_t q = c->num_attention_heads * d, kv = c->num_key_value_heads * d;
     /* Llama and Mistral declare embedding and lm_head rows as the symbolic

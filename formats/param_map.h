@@ -25,6 +25,8 @@ struct mlc_param {
     int64_t shape[2];                        /* expected; -1: any (symbolic vocab_size) */
     enum pm_module module;                   /* what kind of layer the weight belongs to */
     bool final_fc;                           /* lm_head */
+    bool add_one;                            /* Gemma's norms: MLC stores 1 + w, computed in the
+                                              * source's dtype, then cast */
 };
 
 struct param_map {
@@ -38,7 +40,7 @@ struct param_map {
 int param_map_build(struct param_map *m, const struct weight_config *c);
 void param_map_free(struct param_map *m);
 bool param_map_is_unused(const struct param_map *m, const char *source_name);
-/* "llama, mistral, qwen2, qwen3" */
+/* "llama, mistral, qwen2, qwen3, gemma2, gemma3, gemma3_text, phi3" */
 const char *param_map_architectures(void);
 
 /* One tensor written for a parameter. */

@@ -204,9 +204,9 @@ void quant_group_row_ref(const struct quant_scheme *s, const float *w, size_t k,
     }
 }
 
-static inline float scale_at(enum dtype md, const void *scales, size_t g)
+static inline float scale_at(enum dtype t, const void *scales, size_t g)
 {
-    return quant_load(md, scales, g);
+    return quant_load(t, scales, g);
 }
 
 static inline float dequant_one(enum dtype md, uint32_t q, int max_int, float scale)
@@ -215,27 +215,39 @@ static inline float dequant_one(enum dtype md, uint32_t q, int max_int, float sc
     return md == DT_F16 ? f16_to_f32(f32_to_f16(v)) : v;
 }
 
-void quant_dequant_row_nk(const struct quant_scheme *s, const uint32_t *q_row, const void *scales,
-                          size_t k, float *out)
+void quant_dequant_row_nk_scales(const struct quant_scheme *s, const uint32_t *q_row, const void *scales,
+                                 enum dtype scale_dtype, size_t k, float *out)
 {
     const size_t epw = (size_t)s->elems_per_word, gs = (size_t)s->group_size;
     const uint32_t mask = (1u << s->bits) - 1;
     for (size_t j = 0; j < k; j++) {
         uint32_t q = (q_row[j / epw] >> ((j % epw) * (size_t)s->bits)) & mask;
-        out[j] = dequant_one(s->model_dtype, q, s->max_int, scale_at(s->model_dtype, scales, j / gs));
+        out[j] = dequant_one(s->model_dtype, q, s->max_int, scale_at(scale_dtype, scales, j / gs));
+    }
+}
+
+void quant_dequant_row_nk(const struct quant_scheme *s, const uint32_t *q_row, const void *scales,
+                          size_t k, float *out)
+{
+    quant_dequant_row_nk_scales(s, q_row, scales, s->model_dtype, k, out);
+}
+
+void quant_dequant_row_kn_scales(const struct quant_scheme *s, const uint32_t *q_weight, const void *q_scale,
+                                 enum dtype scale_dtype, size_t n_total, size_t k, size_t n, float *out)
+{
+    const size_t epw = (size_t)s->elems_per_word, gs = (size_t)s->group_size;
+    const uint32_t mask = (1u << s->bits) - 1;
+    for (size_t j = 0; j < k; j++) {
+        uint32_t q = (q_weight[(j / epw) * n_total + n] >> ((j % epw) * (size_t)s->bits)) & mask;
+        float scale = scale_at(scale_dtype, q_scale, (j / gs) * n_total + n);
+        out[j] = dequant_one(s->model_dtype, q, s->max_int, scale);
     }
 }
 
 void quant_dequant_row_kn(const struct quant_scheme *s, const uint32_t *q_weight, const void *q_scale,
                           size_t n_total, size_t k, size_t n, float *out)
 {
-    const size_t epw = (size_t)s->elems_per_word, gs = (size_t)s->group_size;
-    const uint32_t mask = (1u << s->bits) - 1;
-    for (size_t j = 0; j < k; j++) {
-        uint32_t q = (q_weight[(j / epw) * n_total + n] >> ((j % epw) * (size_t)s->bits)) & mask;
-        float scale = scale_at(s->model_dtype, q_scale, (j / gs) * n_total + n);
-        out[j] = dequant_one(s->model_dtype, q, s->max_int, scale);
-    }
+    quant_dequant_row_kn_scales(s, q_weight, q_scale, s->model_dtype, n_total, k, n, out);
 }
 
 /* ---- FP8 ---- */

@@ -114,6 +114,13 @@ void quant_dequant_row_nk(const struct quant_scheme *s, const uint32_t *q_row, c
  * columns: q_weight [G*wpg, n_total], q_scale [G, n_total]. */
 void quant_dequant_row_kn(const struct quant_scheme *s, const uint32_t *q_weight, const void *q_scale,
                           size_t n_total, size_t k, size_t n, float *out);
+/* The same two with the scales stored as scale_dtype (float16, bfloat16 or
+ * float32) rather than the model dtype: a tensor cache keeps q4f32_1's
+ * float32 scales as bfloat16, which the engine reads where they lie. */
+void quant_dequant_row_nk_scales(const struct quant_scheme *s, const uint32_t *q_row, const void *scales,
+                                 enum dtype scale_dtype, size_t k, float *out);
+void quant_dequant_row_kn_scales(const struct quant_scheme *s, const uint32_t *q_weight, const void *q_scale,
+                                 enum dtype scale_dtype, size_t n_total, size_t k, size_t n, float *out);
 
 /* ---- FP8 ---- */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86 1
 #else
@@ -25,7 +26,9 @@ bool quant_simd_active(void)
         s = 0;
 #if HAVE_X86
         __builtin_cpu_init();
-        s = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+        /* F16C through cpuid: clang's __builtin_cpu_supports has no name for it */
+        unsigned a, b, c, d;
+        s = __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 #endif
         const char *env = getenv("MLC_QUANT_SIMD");
         if (env && !strcmp(env, "0")) s = 0;

@@ -1,4 +1,5 @@
 #include "formats/safetensors.h"
+#include "common/depfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,9 +83,12 @@ static int parse_tensor(struct st_file *f, const char *name, json_t *v, struct s
     t->begin = (uint64_t)b;
     t->end = (uint64_t)e;
     uint64_t bytes;
-    if (!u64_mul(numel, item, &bytes) || bytes != t->end - t->begin)
+    if (!u64_mul(numel, item, &bytes))
+        return fail("%s: tensor '%s': shape and dtype give %llu elements of %zu bytes, more bytes than 64 bits count",
+                    p, name, (unsigned long long)numel, item);
+    if (bytes != t->end - t->begin)
         return fail("%s: tensor '%s': shape and dtype give %llu bytes, but data_offsets span %llu", p, name,
-                    (unsigned long long)(numel * item), (unsigned long long)(t->end - t->begin));
+                    (unsigned long long)bytes, (unsigned long long)(t->end - t->begin));
     if (t->end > f->data_len)
         return fail("%s: tensor '%s': field 'data_offsets': end %llu is past the end of the data (%zu bytes)", p,
                     name, (unsigned long long)t->end, f->data_len);
@@ -165,6 +169,7 @@ int st_open(struct st_file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->path = xstrdup(path);
+    deps_note(path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fail("%s: cannot open: %s", path, strerror(errno));

@@ -1,5 +1,6 @@
 /* tensor-cache.json + params_shard_N.bin: planning, JSON text, reading. */
 #include "formats/tensor_cache.h"
+#include "common/depfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -365,6 +366,7 @@ static int map_shard(struct tensor_cache *tc, size_t s)
     struct tc_shard *sh = &tc->shards[s];
     if (sh->map || sh->nbytes == 0) return 0;
     char *path = path_join(tc->dir, sh->data_path);
+    deps_note(path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int rc = fail("%s: cannot open: %s", path, strerror(errno));

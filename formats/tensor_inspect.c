@@ -111,22 +111,22 @@ static const struct quant_scheme *scheme_of(const char *dir, const char *name)
     return s;
 }
 
-static int inspect_quantized(struct tensor_cache *tc, const char *dir, const char *base, const char *scheme_name,
-                             struct buf *out)
+int tensor_dequantize(struct tensor_cache *tc, const char *base, const struct quant_scheme *s, int64_t k_cfg,
+                      struct dequant_info *info, tensor_values_fn fn, void *ctx)
 {
     char *qn = joined(base, ".q_weight"), *sn = joined(base, ".q_scale");
     const struct tc_record *q = tensor_cache_find(tc, qn), *sc = tensor_cache_find(tc, sn);
     int rc = -1;
     float *row = NULL, *scales_f32 = NULL;
-    const struct quant_scheme *s = scheme_of(dir, scheme_name);
-    if (!s) goto out;
-    char *param = joined(base, ".weight");
-    int64_t k_cfg = config_k(dir, param);
-    free(param);
-    buf_printf(out, "name: %s\n", base);
+    memset(info, 0, sizeof *info);
+    info->q_weight = q;
+    info->q_scale = sc;
     const void *qd, *sd = NULL;
+    if (!q) {
+        fail("%s: no tensor %s", tc->json_path, qn);
+        goto out;
+    }
     if (tensor_cache_raw(tc, q, &qd) != 0 || (sc && tensor_cache_raw(tc, sc, &sd) != 0)) goto out;
-    struct stats st = {0};
     if (s->kind == QUANT_GROUP) {
         if (!sc || q->ndim != 2 || sc->ndim != 2 || q->dtype != DT_U32) {
             fail("%s: not a group-quantized weight (%s)", base, s->name);
@@ -139,13 +139,9 @@ static int inspect_quantized(struct tensor_cache *tc, const char *dir, const cha
             fail("%s: shapes do not fit %s with K = %lld", base, s->name, (long long)k);
             goto out;
         }
-        buf_printf(out, "scheme: %s (int%d, group %d, %s layout)\n", s->name, s->bits, s->group_size,
-                   kn ? "KN" : "NK");
-        buf_printf(out, "shape: [%lld, %lld] dequantized%s\n", (long long)n, (long long)k,
-                   k_cfg > 0 ? "" : " (K assumed a multiple of the group size: no configuration)");
-        shape_line(out, "q_weight", tc, q);
-        shape_line(out, "q_scale", tc, sc);
-        buf_printf(out, "dtype: %s\n", dtype_name(s->model_dtype));
+        info->rows = n;
+        info->cols = k;
+        info->kn = kn;
         row = xmalloc((size_t)k * sizeof *row);
         size_t wpr = quant_row_words(s, (size_t)k), spr = quant_groups(s, (size_t)k), ss = dtype_size(s->model_dtype);
         if (s->model_dtype == DT_F32) {
@@ -160,36 +156,28 @@ static int inspect_quantized(struct tensor_cache *tc, const char *dir, const cha
             else
                 quant_dequant_row_nk(s, (const uint32_t *)qd + (size_t)r * wpr, (const char *)sd + (size_t)r * spr * ss,
                                      (size_t)k, row);
-            stats_add(&st, row, (size_t)k);
+            fn(row, (size_t)k, ctx);
         }
     } else if (s->kind == QUANT_PER_TENSOR) {
         float scale = 1.0f;
-        if (sc) {
-            if (tensor_cache_read_f32(tc, sc, &scale) != 0) goto out;
-        }
-        buf_printf(out, "scheme: %s (per-tensor %s, scale %.6g)\n", s->name, dtype_name(s->storage_dtype), scale);
-        shape_line(out, "q_weight", tc, q);
+        if (sc && tensor_cache_read_f32(tc, sc, &scale) != 0) goto out;
+        info->scale = scale;
+        info->rows = q->shape[0];
+        info->cols = q->ndim > 1 ? q->shape[1] : 1;
         char *cn = joined(base, ".q_calibration_scale");
-        const struct tc_record *cal = tensor_cache_find(tc, cn);
+        info->calibration = tensor_cache_find(tc, cn);
         free(cn);
-        if (cal) {
-            float c;
-            if (tensor_cache_read_f32(tc, cal, &c) != 0) goto out;
-            buf_printf(out, "calibration: %s\n", isnan(c) ? "uncalibrated (NaN placeholder)" : "calibrated");
-        }
-        buf_printf(out, "dtype: %s\n", dtype_name(s->model_dtype));
         uint64_t total = tc_record_numel(q);
         row = xmalloc(4096 * sizeof *row);
         for (uint64_t i = 0; i < total; i += 4096) {
             size_t m = total - i < 4096 ? (size_t)(total - i) : 4096;
             quant_fp8_dequant(s, (const uint8_t *)qd + i, m, scale, row);
-            stats_add(&st, row, m);
+            fn(row, m, ctx);
         }
     } else {
         fail("%s: scheme %s does not quantize weights", base, s->name);
         goto out;
     }
-    stats_print(&st, out);
     rc = 0;
 out:
     free(row);
@@ -197,6 +185,44 @@ out:
     free(qn);
     free(sn);
     return rc;
+}
+
+static void add_to_stats(const float *v, size_t n, void *ctx)
+{
+    stats_add(ctx, v, n);
+}
+
+static int inspect_quantized(struct tensor_cache *tc, const char *dir, const char *base, const char *scheme_name,
+                             struct buf *out)
+{
+    const struct quant_scheme *s = scheme_of(dir, scheme_name);
+    if (!s) return -1;
+    char *param = joined(base, ".weight");
+    int64_t k_cfg = config_k(dir, param);
+    free(param);
+    struct stats st = {0};
+    struct dequant_info di;
+    if (tensor_dequantize(tc, base, s, k_cfg, &di, add_to_stats, &st) != 0) return -1;
+    buf_printf(out, "name: %s\n", base);
+    if (s->kind == QUANT_GROUP) {
+        buf_printf(out, "scheme: %s (int%d, group %d, %s layout)\n", s->name, s->bits, s->group_size,
+                   di.kn ? "KN" : "NK");
+        buf_printf(out, "shape: [%lld, %lld] dequantized%s\n", (long long)di.rows, (long long)di.cols,
+                   k_cfg > 0 ? "" : " (K assumed a multiple of the group size: no configuration)");
+        shape_line(out, "q_weight", tc, di.q_weight);
+        shape_line(out, "q_scale", tc, di.q_scale);
+    } else {
+        buf_printf(out, "scheme: %s (per-tensor %s, scale %.6g)\n", s->name, dtype_name(s->storage_dtype), di.scale);
+        shape_line(out, "q_weight", tc, di.q_weight);
+        if (di.calibration) {
+            float c;
+            if (tensor_cache_read_f32(tc, di.calibration, &c) != 0) return -1;
+            buf_printf(out, "calibration: %s\n", isnan(c) ? "uncalibrated (NaN placeholder)" : "calibrated");
+        }
+    }
+    buf_printf(out, "dtype: %s\n", dtype_name(s->model_dtype));
+    stats_print(&st, out);
+    return 0;
 }
 
 int tensor_inspect(const char *dir, const char *name, const char *scheme, struct buf *out)

@@ -1,4 +1,5 @@
 #include "formats/torch_bin.h"
+#include "common/depfile.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -11,7 +12,9 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-#define MAX_PICKLE (512u << 20)
+/* A state_dict's pickle is ~100 bytes per tensor: 64 MiB is room for far
+ * more tensors than the unpickler's object limit allows. */
+#define MAX_PICKLE (64u << 20)
 
 static struct archive *open_archive(const char *path)
 {
@@ -64,10 +67,13 @@ static const struct tb_entry *find_entry(const struct tb_file *f, const char *ke
     return NULL;
 }
 
+static int check_storages(struct tb_file *f);
+
 int tb_open(struct tb_file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->path = xstrdup(path);
+    deps_note(path);
     /* the pre-1.6 format is a bare pickle stream, not a zip */
     unsigned char magic[4] = {0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -127,21 +133,7 @@ int tb_open(struct tb_file *f, const char *path)
     free(pickle);
     pickle = NULL;
     if (rc != 0) goto bad;
-    for (size_t i = 0; i < f->sd.ntensors; i++) {
-        const struct tp_tensor *t = &f->sd.tensors[i];
-        const struct tb_entry *en = find_entry(f, t->storage_key);
-        size_t item = t->dtype == DT_INVALID ? 0 : dtype_size(t->dtype);
-        uint64_t want;
-        if (!en) {
-            fail("%s: tensor '%s': storage data/%s is missing", path, t->name, t->storage_key);
-            goto bad;
-        }
-        if (item && (!u64_mul(t->storage_numel, item, &want) || want != en->size)) {
-            fail("%s: tensor '%s': storage data/%s has %llu bytes, but %llu %s elements were declared", path, t->name,
-                 t->storage_key, (unsigned long long)en->size, (unsigned long long)t->storage_numel, t->storage_type);
-            goto bad;
-        }
-    }
+    if (check_storages(f) != 0) goto bad;
     return 0;
 bad_archive:
     free(pickle);
@@ -149,6 +141,86 @@ bad_archive:
 bad:
     tb_close(f);
     return -1;
+}
+
+/* Every tensor's storage exists with the size its persistent id declares,
+ * and is not far larger than the views of it: a zip entry can inflate to
+ * gigabytes from a few megabytes, and a storage nobody looks at is only
+ * that. */
+static int check_storages(struct tb_file *f)
+{
+    const char *path = f->path;
+    uint64_t *used = xcalloc(f->nentries ? f->nentries : 1, sizeof *used);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < f->sd.ntensors; i++) {
+        const struct tp_tensor *t = &f->sd.tensors[i];
+        const struct tb_entry *en = find_entry(f, t->storage_key);
+        size_t item = t->dtype == DT_INVALID ? 0 : dtype_size(t->dtype);
+        uint64_t want;
+        if (!en) {
+            rc = fail("%s: tensor '%s': storage data/%s is missing", path, t->name, t->storage_key);
+            break;
+        }
+        if (item && (!u64_mul(t->storage_numel, item, &want) || want != en->size)) {
+            rc = fail("%s: tensor '%s': storage data/%s has %llu bytes, but %llu %s elements were declared", path,
+                      t->name, t->storage_key, (unsigned long long)en->size,
+                      (unsigned long long)t->storage_numel, t->storage_type);
+            break;
+        }
+        /* the unpickler checked offset + numel <= storage_numel */
+        uint64_t end = (t->offset + t->numel) * item;
+        size_t k = (size_t)(en - f->entries);
+        if (end > used[k]) used[k] = end;
+    }
+    for (size_t i = 0; rc == 0 && i < f->sd.ntensors; i++) {
+        const struct tp_tensor *t = &f->sd.tensors[i];
+        const struct tb_entry *en = find_entry(f, t->storage_key);
+        uint64_t u = used[en - f->entries];
+        if (en->size > TB_STORAGE_SLACK && (en->size - TB_STORAGE_SLACK) / 2 > u)
+            rc = fail("%s: tensor '%s': storage data/%s holds %llu bytes, but its tensors use only %llu "
+                      "(a storage may be at most twice what its tensors use, plus %u bytes)",
+                      path, t->name, t->storage_key, (unsigned long long)en->size, (unsigned long long)u,
+                      TB_STORAGE_SLACK);
+    }
+    free(used);
+    return rc;
+}
+
+/* Skip n bytes of the current entry. */
+static int skip_span(struct archive *a, const struct tb_file *f, const char *name, uint64_t n)
+{
+    static _Thread_local unsigned char discard[1 << 16];
+    while (n > 0) {
+        la_ssize_t got = archive_read_data(a, discard, n < sizeof discard ? (size_t)n : sizeof discard);
+        if (got < 0) return fail("%s: %s: %s", f->path, name, archive_error_string(a));
+        if (got == 0) return fail("%s: %s: the entry is shorter than its header says", f->path, name);
+        n -= (uint64_t)got;
+    }
+    return 0;
+}
+
+/* The next n bytes of the current entry, in memory that grows with what
+ * really arrives: a header may promise gigabytes the entry does not hold. */
+static int read_span(struct archive *a, const struct tb_file *f, const char *name, uint64_t n, void **out)
+{
+    size_t cap = n < (1u << 20) ? (size_t)n : (1u << 20), got = 0;
+    unsigned char *buf = xmalloc(cap + 1);
+    while (got < n) {
+        if (got == cap) {
+            cap = n - got > cap ? cap * 2 : (size_t)n;
+            if (cap > n) cap = (size_t)n;
+            buf = xrealloc(buf, cap + 1);
+        }
+        la_ssize_t r = archive_read_data(a, buf + got, cap - got);
+        if (r <= 0) {
+            free(buf);
+            if (r < 0) return fail("%s: %s: %s", f->path, name, archive_error_string(a));
+            return fail("%s: %s: the entry is shorter than its header says", f->path, name);
+        }
+        got += (size_t)r;
+    }
+    *out = buf;
+    return 0;
 }
 
 int tb_read_tensor(struct tb_file *f, size_t i, void **data, size_t *len)
@@ -163,20 +235,20 @@ int tb_read_tensor(struct tb_file *f, size_t i, void **data, size_t *len)
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
         if (!name || strcmp(name, want)) continue;
-        void *buf;
         uint64_t size = (uint64_t)archive_entry_size(e);
-        if (read_entry_data(a, f->path, name, size, &buf) != 0) break;
-        /* the tensor's elements, from its storage offset (checked again:
-         * the file may have changed since it was opened) */
-        size_t off = (size_t)t->offset * item, n = (size_t)t->numel * item;
-        if (off > size || n > size - off) {
-            free(buf);
+        /* only the view's bytes are read: the elements before its storage
+         * offset are skipped, those after it never inflated (checked
+         * again: the file may have changed since it was opened) */
+        uint64_t off, n;
+        if (!u64_mul(t->offset, item, &off) || !u64_mul(t->numel, item, &n) || off > size ||
+            n > size - off || n > SIZE_MAX - 1) {
             fail("%s: tensor '%s': storage data/%s is too short", f->path, t->name, t->storage_key);
             break;
         }
-        if (off || n != size) memmove(buf, (char *)buf + off, n);
+        void *buf = NULL;
+        if (skip_span(a, f, name, off) != 0 || read_span(a, f, name, n, &buf) != 0) break;
         *data = buf;
-        *len = n;
+        *len = (size_t)n;
         rc = 0;
         break;
     }

@@ -30,7 +30,7 @@ struct obj {
     const char *type_name;
     char *key;                /* storage key */
     uint64_t numel;           /* storage numel */
-    struct tp_tensor t;       /* tensor (name unset) */
+    struct tp_tensor *t;      /* tensor (name unset) */
     struct obj *next_alloc;
 };
 
@@ -38,6 +38,7 @@ struct up {
     const unsigned char *p, *end, *start;
     const char *what;
     struct obj *arena;
+    size_t nobjects, nitems;  /* made so far, against TP_MAX_OBJECTS/ITEMS */
     struct obj **stack;
     size_t sp, stack_cap;
     struct obj **memo;
@@ -60,6 +61,7 @@ static struct obj *new_obj(struct up *u, enum kind k)
     o->k = k;
     o->next_alloc = u->arena;
     u->arena = o;
+    u->nobjects++;
     return o;
 }
 
@@ -72,7 +74,7 @@ static int err_at(struct up *u, const char *fmt, const char *arg)
 
 static int push(struct up *u, struct obj *o)
 {
-    if (u->sp >= (1u << 24)) return err_at(u, "%s", "pickle stack too deep");
+    if (u->sp >= TP_MAX_OBJECTS) return err_at(u, "%s", "pickle stack too deep");
     u->stack = xgrow(u->stack, &u->stack_cap, u->sp + 1, sizeof *u->stack);
     u->stack[u->sp++] = o;
     return 0;
@@ -105,8 +107,9 @@ static long find_mark(struct up *u)
     return -1;
 }
 
-static void add_item(struct obj *seq, struct obj *x)
+static void add_item(struct up *u, struct obj *seq, struct obj *x)
 {
+    u->nitems++;
     seq->items = xgrow(seq->items, &seq->cap, seq->n + 1, sizeof *seq->items);
     seq->items[seq->n++] = x;
 }
@@ -172,29 +175,30 @@ static int call(struct up *u, struct obj *fn, struct obj *args)
     if (args->n < 4 || args->items[0]->k != K_STORAGE || args->items[1]->k != K_INT || args->items[1]->i < 0)
         return err_at(u, "%s", "_rebuild_tensor_v2: expected (storage, offset, size, stride, ...)");
     struct obj *t = new_obj(u, K_TENSOR);
+    t->t = xcalloc(1, sizeof *t->t);
     struct obj *st = args->items[0];
-    t->t.storage_key = st->key;
-    t->t.dtype = st->dtype;
-    t->t.storage_type = st->type_name;
-    t->t.storage_numel = st->numel;
-    t->t.offset = (uint64_t)args->items[1]->i;
+    t->t->storage_key = st->key;
+    t->t->dtype = st->dtype;
+    t->t->storage_type = st->type_name;
+    t->t->storage_numel = st->numel;
+    t->t->offset = (uint64_t)args->items[1]->i;
     int64_t stride[TP_MAX_DIMS];
     int nstride;
-    if (int_tuple(u, args->items[2], t->t.shape, &t->t.ndim, "size") ||
+    if (int_tuple(u, args->items[2], t->t->shape, &t->t->ndim, "size") ||
         int_tuple(u, args->items[3], stride, &nstride, "stride"))
         return -1;
-    if (nstride != t->t.ndim) return err_at(u, "%s", "_rebuild_tensor_v2: size and stride differ in length");
+    if (nstride != t->t->ndim) return err_at(u, "%s", "_rebuild_tensor_v2: size and stride differ in length");
     uint64_t numel = 1, expect = 1;
-    for (int d = t->t.ndim - 1; d >= 0; d--) {
-        if (t->t.shape[d] != 1 && (uint64_t)stride[d] != expect)
+    for (int d = t->t->ndim - 1; d >= 0; d--) {
+        if (t->t->shape[d] != 1 && (uint64_t)stride[d] != expect)
             return err_at(u, "%s", "tensor is not contiguous (C order); save it with .contiguous()");
-        if (!u64_mul(expect, (uint64_t)t->t.shape[d], &expect)) return err_at(u, "%s", "tensor too large");
+        if (!u64_mul(expect, (uint64_t)t->t->shape[d], &expect)) return err_at(u, "%s", "tensor too large");
     }
     numel = expect;
     uint64_t end;
-    if (!u64_add(t->t.offset, numel, &end) || end > st->numel)
+    if (!u64_add(t->t->offset, numel, &end) || end > st->numel)
         return err_at(u, "%s", "tensor extends past the end of its storage");
-    t->t.numel = numel;
+    t->t->numel = numel;
     return push(u, t);
 }
 
@@ -245,6 +249,16 @@ static int make_str(struct up *u, size_t len, enum kind k)
 static int run(struct up *u, struct obj **result)
 {
     for (;;) {
+        /* a state_dict needs a few dozen objects per tensor; a pickle that
+         * makes millions is amplifying its size, not describing tensors.
+         * One opcode makes a few objects at most, so checking between
+         * opcodes bounds them. */
+        if (u->nobjects > TP_MAX_OBJECTS)
+            return err_at(u, "%s", "the pickle makes more than " TP_LIMIT_TEXT(TP_MAX_OBJECTS)
+                                   " objects (a state_dict needs a few dozen per tensor)");
+        if (u->nitems > TP_MAX_ITEMS)
+            return err_at(u, "%s", "the pickle puts more than " TP_LIMIT_TEXT(TP_MAX_ITEMS)
+                                   " items into its lists, tuples and dicts");
         if (need(u, 1)) return -1;
         unsigned op = *u->p++;
         struct obj *a, *b, *c;
@@ -292,7 +306,7 @@ static int run(struct up *u, struct obj **result)
             m = find_mark(u);
             if (m < 0) return err_at(u, "%s", "TUPLE without MARK");
             a = new_obj(u, K_TUPLE);
-            for (size_t i = (size_t)m + 1; i < u->sp; i++) add_item(a, u->stack[i]);
+            for (size_t i = (size_t)m + 1; i < u->sp; i++) add_item(u, a, u->stack[i]);
             u->sp = (size_t)m;
             if (push(u, a)) return -1;
             break;
@@ -302,7 +316,7 @@ static int run(struct up *u, struct obj **result)
             a = new_obj(u, K_TUPLE);
             for (size_t i = u->sp - n; i < u->sp; i++) {
                 if (u->stack[i]->k == K_MARK) return err_at(u, "%s", "MARK inside a tuple");
-                add_item(a, u->stack[i]);
+                add_item(u, a, u->stack[i]);
             }
             u->sp -= n;
             if (push(u, a)) return -1;
@@ -384,25 +398,25 @@ static int run(struct up *u, struct obj **result)
         case 's': /* SETITEM */
             c = pop(u), b = pop(u);
             if (!b || !c || !u->sp || u->stack[u->sp - 1]->k != K_DICT) return err_at(u, "%s", "SETITEM outside a dict");
-            add_item(u->stack[u->sp - 1], b);
-            add_item(u->stack[u->sp - 1], c);
+            add_item(u, u->stack[u->sp - 1], b);
+            add_item(u, u->stack[u->sp - 1], c);
             break;
         case 'u': /* SETITEMS */
             m = find_mark(u);
             if (m < 1 || u->stack[m - 1]->k != K_DICT || (u->sp - (size_t)m - 1) % 2)
                 return err_at(u, "%s", "SETITEMS outside a dict");
-            for (size_t i = (size_t)m + 1; i < u->sp; i++) add_item(u->stack[m - 1], u->stack[i]);
+            for (size_t i = (size_t)m + 1; i < u->sp; i++) add_item(u, u->stack[m - 1], u->stack[i]);
             u->sp = (size_t)m;
             break;
         case 'a': /* APPEND */
             b = pop(u);
             if (!b || !u->sp || u->stack[u->sp - 1]->k != K_LIST) return err_at(u, "%s", "APPEND outside a list");
-            add_item(u->stack[u->sp - 1], b);
+            add_item(u, u->stack[u->sp - 1], b);
             break;
         case 'e': /* APPENDS */
             m = find_mark(u);
             if (m < 1 || u->stack[m - 1]->k != K_LIST) return err_at(u, "%s", "APPENDS outside a list");
-            for (size_t i = (size_t)m + 1; i < u->sp; i++) add_item(u->stack[m - 1], u->stack[i]);
+            for (size_t i = (size_t)m + 1; i < u->sp; i++) add_item(u, u->stack[m - 1], u->stack[i]);
             u->sp = (size_t)m;
             break;
         case 'Q': /* BINPERSID */
@@ -457,14 +471,15 @@ int tp_parse_state_dict(const unsigned char *data, size_t len, const char *what,
         }
         out->tensors = xgrow(out->tensors, &cap, out->ntensors + 1, sizeof *out->tensors);
         struct tp_tensor *t = &out->tensors[out->ntensors++];
-        *t = v->t;
+        *t = *v->t;
         t->name = xstrdup(k->s);
-        t->storage_key = xstrdup(v->t.storage_key);
+        t->storage_key = xstrdup(v->t->storage_key);
     }
     while (u.arena) {
         struct obj *n = u.arena->next_alloc;
         free(u.arena->s);
         free(u.arena->items);
+        free(u.arena->t);
         free(u.arena);
         u.arena = n;
     }

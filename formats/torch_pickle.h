@@ -15,6 +15,13 @@
 #include "formats/dtype.h"
 
 #define TP_MAX_DIMS 8
+/* What a pickle may build: about 30 objects per tensor make a state_dict,
+ * so these allow some 30000 tensors in one file while keeping the
+ * unpickler under ~150 MB whatever the pickle says. */
+#define TP_MAX_OBJECTS 1048576
+#define TP_MAX_ITEMS 4194304
+#define TP_LIMIT_TEXT_(n) #n
+#define TP_LIMIT_TEXT(n) TP_LIMIT_TEXT_(n)
 
 struct tp_tensor {
     char *name;               /* state_dict key */

@@ -39,19 +39,40 @@ int weight_config_from_json(struct weight_config *c, const json_t *root, const c
     c->model_type = xstrdup(mt);
     c->quantization = xstrdup(q);
     c->tensor_parallel_shards = 1;
+    const json_t *outer = mc;
+    if (!strcmp(mt, "gemma3") || !strcmp(mt, "gemma3_text")) {
+        /* the shapes are the text model's; vocabulary and sharding are outside */
+        const json_t *text = json_object_get(mc, "text_config");
+        if (!json_is_object(text)) {
+            fail("%s: model_config: field 'text_config' missing or not an object", what);
+            goto bad;
+        }
+        bool text_model = true;
+        char where[300];
+        snprintf(where, sizeof where, "%s: model_config", what);
+        if (json_opt_bool(mc, "is_text_model", &text_model, where) < 0) goto bad;
+        c->multimodal = !text_model;
+        c->tie_word_embeddings = true;
+        if (positive(outer, "vocab_size", &c->vocab_size, what, true) ||
+            positive(outer, "tensor_parallel_shards", &c->tensor_parallel_shards, what, false))
+            goto bad;
+        mc = text;
+    }
     if (positive(mc, "hidden_size", &c->hidden_size, what, true) ||
         positive(mc, "intermediate_size", &c->intermediate_size, what, true) ||
         positive(mc, "num_attention_heads", &c->num_attention_heads, what, true) ||
         positive(mc, "num_hidden_layers", &c->num_hidden_layers, what, true) ||
-        positive(mc, "vocab_size", &c->vocab_size, what, true) ||
+        (mc == outer && positive(mc, "vocab_size", &c->vocab_size, what, true)) ||
         positive(mc, "num_key_value_heads", &c->num_key_value_heads, what, false) ||
         positive(mc, "head_dim", &c->head_dim, what, false) ||
-        positive(mc, "tensor_parallel_shards", &c->tensor_parallel_shards, what, false))
+        (mc == outer && positive(mc, "tensor_parallel_shards", &c->tensor_parallel_shards, what, false)))
         goto bad;
     char where[300];
     snprintf(where, sizeof where, "%s: model_config", what);
-    if (json_opt_bool(mc, "tie_word_embeddings", &c->tie_word_embeddings, where) < 0 ||
-        json_opt_bool(mc, "attention_bias", &c->attention_bias, where) < 0)
+    /* Gemma ties its embedding and lm_head always */
+    if (!strncmp(mt, "gemma", 5)) c->tie_word_embeddings = true;
+    else if (json_opt_bool(mc, "tie_word_embeddings", &c->tie_word_embeddings, where) < 0 ||
+             json_opt_bool(mc, "attention_bias", &c->attention_bias, where) < 0)
         goto bad;
     if (!c->num_key_value_heads) c->num_key_value_heads = c->num_attention_heads;
     if (!c->head_dim) {

@@ -1,6 +1,7 @@
 /* The few fields of mlc-chat-config.json (mlc-formats.md §4) that weight
  * conversion needs: the architecture, the scheme and the shapes. Read from
- * the file or from the JSON inline in a `config` record. */
+ * the file or from the JSON inline in a `config` record. Gemma 3 keeps
+ * its shapes in model_config.text_config. */
 #ifndef MLC_WEIGHT_CONFIG_H
 #define MLC_WEIGHT_CONFIG_H
 
@@ -9,7 +10,8 @@
 #include <stdint.h>
 
 struct weight_config {
-    char *model_type;             /* "llama", "mistral", "qwen2", "qwen3" */
+    char *model_type;             /* "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3",
+                                   * "gemma3_text", "phi3" */
     char *quantization;
     int64_t hidden_size;
     int64_t intermediate_size;
@@ -21,6 +23,8 @@ struct weight_config {
     int64_t tensor_parallel_shards;
     bool tie_word_embeddings;
     bool attention_bias;          /* qwen3's model_config field */
+    bool multimodal;              /* gemma3 from a multimodal checkpoint (is_text_model false):
+                                   * its language model's weights are under language_model. */
 };
 
 /* what names the source in messages (a path, "config record"). */

@@ -13,6 +13,7 @@
 
 #include "common/atomic.h"
 #include "common/buf.h"
+#include "common/cleanup.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
@@ -26,6 +27,7 @@ struct step {                     /* one MLC parameter, in loader order */
     const struct hf_tensor *src[PM_MAX_SOURCES];
     int nsrc;
     int64_t rows, k;              /* 2-D: rows x k; 1-D: rows = 1, k = length */
+    bool add_one;                 /* Gemma's norms: 1 + w (param_map.h) */
     struct mlc_output outs[3];
     int nouts;
     size_t plan_idx[3];
@@ -63,6 +65,7 @@ static int bind_sources(struct hf_source *src, const struct param_map *m, size_t
     const struct mlc_param *p = &m->params[pi];
     st->param = pi;
     st->nsrc = p->nsources;
+    st->add_one = p->add_one;
     int64_t rows = 0, k = -1;
     for (int i = 0; i < p->nsources; i++) {
         const struct hf_tensor *t = hf_source_find(src, p->sources[i]);
@@ -161,6 +164,9 @@ static void write_shard(void *arg)
     tc_shard_name(j->shard, name);
     char *path = path_join(w->tmp_dir, name);
     char err[512] = "";
+    /* an interrupt removes the temporary directory only once no shard is
+     * being created in it */
+    cleanup_hold();
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) snprintf(err, sizeof err, "%s: cannot create: %s", path, strerror(errno));
     else {
@@ -173,6 +179,7 @@ static void write_shard(void *arg)
             sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(fd);
     }
+    cleanup_release();
     free(path);
     free(w->bufs[j->shard]);
     w->bufs[j->shard] = NULL;
@@ -229,7 +236,15 @@ static void load_row(const struct work *w, int64_t r, float *row)
     while (r >= w->row0[i + 1]) i++;
     const struct hf_tensor *t = w->st->src[i];
     const char *p = (const char *)w->data[i] + (size_t)(r - w->row0[i]) * (size_t)w->st->k * w->elem[i];
-    quant_to_model(t->dtype, p, (size_t)w->st->k, w->s->model_dtype, row);
+    if (!w->st->add_one) {
+        quant_to_model(t->dtype, p, (size_t)w->st->k, w->s->model_dtype, row);
+        return;
+    }
+    /* MLC's (x + 1).astype(dtype): the sum rounded to the source's dtype
+     * (numpy keeps it), then cast */
+    quant_to_model(t->dtype, p, (size_t)w->st->k, t->dtype, row);
+    for (int64_t j = 0; j < w->st->k; j++)
+        row[j] = quant_round(w->s->model_dtype, quant_round(t->dtype, row[j] + 1.0f));
 }
 
 static void group_chunk(void *ctx, size_t c)
@@ -346,7 +361,7 @@ static int convert_step(struct pool *pool, struct writer *wr, struct hf_source *
                 at += len;
             }
             free(buf);
-        } else if (st->nsrc == 1 && st->src[0]->dtype == s->model_dtype && s->model_dtype != DT_F32) {
+        } else if (st->nsrc == 1 && st->src[0]->dtype == s->model_dtype && s->model_dtype != DT_F32 && !st->add_one) {
             memcpy(w.out[0], w.data[0], (size_t)st->src[0]->numel * 2); /* astype to the same dtype copies */
         } else {
             pool_for(pool, w.nchunks, plain_chunk, &w);
@@ -451,11 +466,13 @@ static int publish(const char *tmp, const char *out, size_t nshards, bool b16)
 static int write_json_file(const char *dir, const char *name, const struct buf *text)
 {
     char *p = path_join(dir, name);
+    cleanup_hold();
     int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     int rc = 0;
     if (fd < 0 || write_all(fd, text->data, text->len) != 0 || fsync(fd) != 0)
         rc = fail("%s: cannot write: %s", p, strerror(errno));
     if (fd >= 0) close(fd);
+    cleanup_release();
     free(p);
     return rc;
 }
@@ -642,6 +659,11 @@ int weight_convert(const struct convert_options *o, struct convert_result *r)
         convert_result_free(r);
         return -1;
     }
+    if (src.nquantized)
+        warning("%s: %zu tensor%s stored as %s (and similar): dequantized, then quantized again as %s, which "
+                "loses accuracy; mlc-check --reference %s measures what it cost (KL divergence)",
+                src.files[0].path, src.nquantized, src.nquantized == 1 ? " is" : "s are", src.quantized_type,
+                r->scheme->name, src.files[0].path);
     if (r->unused_sources) warning("%zu source tensor%s not used by any MLC parameter", r->unused_sources,
                                    r->unused_sources == 1 ? " is" : "s are");
     if (r->uncalibrated) {
@@ -711,7 +733,12 @@ int weight_convert(const struct convert_options *o, struct convert_result *r)
     buf_free(&text);
     json_decref(meta);
     if (failed) goto out;
-    if (publish(tmp.tmp, o->out_dir, r->plan.nshards, r->b16_written) != 0) goto out;
+    /* an interrupt waits for the publishing to end: then the new result is
+     * in place, and the temporary directory empty */
+    cleanup_hold();
+    int published = publish(tmp.tmp, o->out_dir, r->plan.nshards, r->b16_written);
+    cleanup_release();
+    if (published != 0) goto out;
     r->json_path = path_join(o->out_dir, TC_JSON_NAME);
     r->nshards = r->plan.nshards;
     rc = 0;

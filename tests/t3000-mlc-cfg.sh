@@ -90,7 +90,7 @@ test_expect_success 'the config record names the file and holds it inline' '
 	$PYTHON - "$TRASH" <<-PY
 	import json, sys
 	rec = json.loads(open("out.jsonl").read())
-	assert list(rec) == ["type", "path", "dir", "config"], list(rec)
+	assert list(rec) == ["type", "path", "dir", "model", "config"], list(rec)
 	assert rec["type"] == "config"
 	assert rec["dir"] == sys.argv[1] + "/st", rec["dir"]
 	assert rec["path"] == rec["dir"] + "/mlc-chat-config.json"

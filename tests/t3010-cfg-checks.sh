@@ -63,7 +63,7 @@ test_expect_success 'model_type missing, or an architecture that is not supporte
 	fresh nomt && edit nomt config.json "del c[\"model_type\"]" &&
 	fails nomt "config.json: missing field .model_type." &&
 	fresh gpt2 && edit gpt2 config.json "c[\"model_type\"] = \"gpt2\"" &&
-	fails gpt2 "model_type .gpt2. is not supported (supported: llama, mistral, qwen2, qwen3)"
+	fails gpt2 "model_type .gpt2. is not supported (supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, gemma3_text, phi3)"
 '
 
 test_expect_success 'missing required fields' '

@@ -138,7 +138,7 @@ test_expect_success 'configuration errors name the file and field' '
 	test_grep "unknown quantization scheme .q9f9. (q0f16, q0bf16" err &&
 	sed -e s/llama/gpt2/ cfg.json >g.json &&
 	test_must_fail mlc-quant --model m --config g.json -o x --stream /dev/null 2>err &&
-	test_grep "model_type .gpt2. is not supported (llama, mistral, qwen2, qwen3)" err &&
+	test_grep "model_type .gpt2. is not supported (llama, mistral, qwen2, qwen3, gemma2, gemma3, gemma3_text, phi3)" err &&
 	sed -e "s/\"head_dim\": 16/\"head_dim\": 16, \"tensor_parallel_shards\": 4/" cfg.json >tp.json &&
 	test_must_fail mlc-quant --model m --config tp.json -o x --stream /dev/null 2>err &&
 	test_grep "down_proj.weight: in_features 176 has 5 groups of 32, which cannot be split over 4 tensor-parallel shards" err &&

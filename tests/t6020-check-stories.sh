@@ -7,7 +7,12 @@
 # built-in raw prompts, 64 tokens each): q4f16_1 0.17-0.24 nats with 67-81%
 # top-1 agreement, q4f32_1 0.14-0.24 nats with 69-78%; q0f32 (bf16-rounded
 # weights) 0.0001 nats with 100%. The tests allow mean KL <= 0.4 and top-1
-# >= 0.6 for the 4-bit schemes, <= 0.001 and 1.0 for q0f32.
+# >= 0.6 for the 4-bit schemes, <= 0.001 and 1.0 for q0f32. That KL follows
+# what each run generates (0.16-0.24 for the same kernels across seeds), so
+# what the fast kernels cost is measured on fixed text instead: the KL of
+# q4f16_1 to the unquantized model, teacher-forced, may grow by at most
+# 0.01 nats from the reference kernels to the fast ones (measured over 94
+# tokens: 0.141 on the reference kernels, 0.143 on AVX-512).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/pipeline-lib.sh"
 
@@ -24,6 +29,37 @@ test_expect_success 'q0f32: greedy from BOS gives the 60 tokens of the reference
 	record_field check.mp check "r[\"prompts\"][0][\"text\"]" >story &&
 	test_grep "^Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high$" story &&
 	test "$(record_field check.mp check "r[\"pass\"]")" = True
+'
+
+test_expect_success 'q0f32 tells the same story on the reference and the generic kernels' '
+	for k in reference generic; do
+		mlc-check -q --raw --prompt "" --greedy --max-tokens 60 --kernels $k <q0.mp >check-$k.mp &&
+		ids=$(record_field check-$k.mp check "\",\".join(map(str, r[\"prompts\"][0][\"prompt_ids\"] + r[\"prompts\"][0][\"ids\"]))") &&
+		test "$ids" = "$STORIES_IDS" || return 1
+	done
+'
+
+test_expect_success 'q4f16_1: the fast kernels cost at most 0.01 nats of KL on fixed text' '
+	text="Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. One day, she found a big red ball under a tree. The sun was shining and the birds sang. Tom and his dog went to the big lake to swim." &&
+	ids=$(mlc-check -q --model q4 --tokenize "$text" --ids | tr " " ",") &&
+	logits () { mlc-check -q --library $1/$1-cpu.tar --model $1 --kernels $2 --score "$ids" --logits-out $3 </dev/null; } &&
+	logits q0 reference unquantized.bin &&
+	logits q4 reference q4-reference.bin &&
+	logits q4 generic q4-generic.bin &&
+	logits q4 auto q4-fast.bin &&
+	$PYTHON - <<-PY
+	import numpy as np
+	def logp(f):
+	    x = np.fromfile(f, dtype="<f4").reshape(-1, 512).astype(np.float64)
+	    x -= x.max(axis=1, keepdims=True)
+	    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+	p = logp("unquantized.bin")
+	kl = {k: float((np.exp(p) * (p - logp("q4-%s.bin" % k))).sum(axis=1).mean()) for k in ("reference", "generic", "fast")}
+	print("teacher-forced KL to q0f32 over %d tokens: %s" % (len(p), kl))
+	assert 0.02 < kl["reference"] < 0.4, kl
+	assert kl["generic"] <= kl["reference"] + 0.01, kl
+	assert kl["fast"] <= kl["reference"] + 0.01, kl
+	PY
 '
 
 # check_scheme NAME MAX_KL MIN_TOP1

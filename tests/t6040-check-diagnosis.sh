@@ -2,7 +2,9 @@
 # Deliberately broken artifacts get the right diagnosis: weights from
 # another model (a load error naming the parameter), a shuffled tokenizer
 # (garbage: config/tokenizer), 3-bit quantization of a tiny model (degraded,
-# with its KL), a truncated shard (a load error naming the file).
+# with its KL; without a reference too, since its tokenizer round-trips), a
+# random model whose unquantized reference is just as incoherent (the source
+# model, not the pipeline), a truncated shard (a load error naming the file).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/pipeline-lib.sh"
 
@@ -57,6 +59,48 @@ test_expect_success 'q3f16_1 of a tiny model: degraded against the reference, wi
 	test_grep "against the reference: KL [0-9.]* nats .*(degraded)" err &&
 	test "$(record_field rec.mp check "r[\"reference\"][\"kl_mean\"] > 1.0 and r[\"reference\"][\"top1_agreement\"] < 0.5")" = True &&
 	test "$(record_field rec.mp check "r[\"reference\"][\"perplexity\"] > 2 * r[\"reference\"][\"perplexity_reference\"]")" = True
+'
+
+test_expect_success 'q3f16_1 without a reference: a stumbling model that reads its prompt is quantization' '
+	test_must_fail mlc-check <q3.mp >rec.mp 2>err &&
+	test_grep "stumbles over the prompt" err &&
+	test_lacks "cannot read the tokenized prompt" err &&
+	test_grep "likely stage: quantization" err &&
+	test "$(diagnosis rec.mp)" = quantization &&
+	test "$(record_field rec.mp check "all(p[\"evidence\"][\"tokenizer_round_trips\"] for p in r[\"prompts\"] if not p[\"pass\"])")" = True
+'
+
+test_expect_success 'a random model as incoherent as its reference: the source model, not quantization' '
+	mkmodel --arch qwen2 --tokenizer "$STORIES" -o qw >/dev/null &&
+	build_model qw q4f16_1 qwq &&
+	test_must_fail mlc-check --reference qw <qwq.mp >rec.mp 2>err &&
+	test_grep "the unquantized reference fails the same way" err &&
+	test_grep "likely stage: source model" err &&
+	test "$(diagnosis rec.mp)" = "source model" &&
+	test "$(record_field rec.mp check "r[\"reference\"][\"top1_agreement\"] > 0.9")" = True &&
+	test "$(record_field rec.mp check "all(p[\"evidence\"][\"reference_fails_too\"] for p in r[\"prompts\"])")" = True
+'
+
+test_expect_success 'KL per prompt with percentiles, as llama-perplexity --kl-divergence prints them' '
+	mlc-check --raw --reference "$STORIES" <q3.mp >rec.mp 2>err || : &&
+	test_grep "KL per token: 99.9% [0-9.]*, 99% [0-9.]*, median [0-9.]*, min [0-9.]* (64 tokens)" err &&
+	test_grep "KL divergence over every answer token: mean" err &&
+	test "$(record_field rec.mp check "all(p[\"kl\"][\"min\"] <= p[\"kl\"][\"median\"] <= p[\"kl\"][\"p99\"] <= p[\"kl\"][\"p99.9\"] <= p[\"kl\"][\"max\"] and abs(p[\"kl\"][\"mean\"] - p[\"kl_mean\"]) < 1e-9 for p in r[\"prompts\"])")" = True
+'
+
+test_expect_success '--plot draws KL per answer token as PNG and as SVG' '
+	mlc-check -q --raw --reference "$STORIES" --plot kl.png <q3.mp >rec.mp || : &&
+	mlc-check -q --raw --reference "$STORIES" --plot kl.svg <q3.mp >rec.mp || : &&
+	$PYTHON - <<-PY
+	import struct, xml.etree.ElementTree as ET
+	png = open("kl.png", "rb").read()
+	assert png[:8] == b"\\x89PNG\\r\\n\\x1a\\n", png[:8]
+	assert struct.unpack(">II", png[16:24]) == (800, 450)
+	svg = ET.parse("kl.svg").getroot()
+	assert svg.tag.endswith("svg") and svg.get("width").startswith("800"), svg.attrib
+	PY
+	test_must_fail mlc-check --plot kl.gif --reference "$STORIES" <q3.mp 2>err &&
+	test_grep "draw a .png or an .svg" err
 '
 
 test_expect_success 'a truncated shard: load error naming the file' '

@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/cli.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/mpjson.h"
@@ -15,6 +16,8 @@
 #include "formats/chat_config.h"
 #include "formats/conv_template.h"
 #include "formats/gen_config.h"
+#include "formats/model_record.h"
+#include "formats/quant.h"
 
 static const char help[] =
     "Usage: mlc-cfg [OPTION]... --quantization NAME -o DIR\n"
@@ -38,6 +41,8 @@ static const char help[] =
     "      --max-batch-size=N         the largest decode batch (default 128)\n"
     "      --override=KEY=VALUE       set any model_config field (repeatable)\n"
     "      --stream=FILE              write the records to FILE, not standard output\n"
+    "      --depfile=FILE             write the files read to FILE (make syntax;\n"
+    "                                 the target is DIR/mlc-chat-config.json)\n"
     "      --list-templates           print the built-in template names and exit\n"
     "  -q, --quiet                    no notes on standard error\n"
     "  -h, --help                     show this help and exit\n"
@@ -50,6 +55,7 @@ struct options {
     const char *model;
     const char *output;
     const char *stream;
+    const char *depfile;
     struct gen_options gen;
     struct gen_override *overrides;
     size_t n_overrides;
@@ -57,7 +63,7 @@ struct options {
 
 enum {
     OPT_QUANT = 256, OPT_CONV, OPT_CTX, OPT_SLIDING, OPT_PREFILL, OPT_SINK, OPT_TP, OPT_PP, OPT_BATCH,
-    OPT_OVERRIDE, OPT_STREAM, OPT_LIST, OPT_VERSION,
+    OPT_OVERRIDE, OPT_STREAM, OPT_DEPFILE, OPT_LIST, OPT_VERSION,
 };
 
 /* Named options and the model_config field each sets, with its range. */
@@ -99,6 +105,7 @@ static struct options parse_command_line(int argc, char **argv)
         {"max-batch-size", required_argument, NULL, OPT_BATCH},
         {"override", required_argument, NULL, OPT_OVERRIDE},
         {"stream", required_argument, NULL, OPT_STREAM},
+        {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"list-templates", no_argument, NULL, OPT_LIST},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -127,6 +134,7 @@ static struct options parse_command_line(int argc, char **argv)
             break;
         }
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case OPT_LIST: list_templates(); break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
@@ -146,7 +154,12 @@ static struct options parse_command_line(int argc, char **argv)
     if (!o.output) usage_error("-o DIR is required");
     if (!o.gen.quantization) usage_error("--quantization NAME is required (one of %s)", mlc_quantization_names());
     if (!mlc_quantization_known(o.gen.quantization))
-        usage_error("--quantization: unknown scheme '%s' (one of %s)", o.gen.quantization, mlc_quantization_names());
+        usage_error("--quantization: unknown scheme '%s' (one of %s)", o.gen.quantization, quant_scheme_names());
+    /* a scheme MLC-LLM names but mlc-quant cannot write would only fail
+     * two stages later */
+    if (!quant_scheme_by_name(o.gen.quantization))
+        usage_error("--quantization: mlc-quant cannot write %s weights; the schemes it writes: %s",
+                    o.gen.quantization, quant_scheme_names());
     o.gen.overrides = o.overrides;
     o.gen.n_overrides = o.n_overrides;
     return o;
@@ -157,16 +170,22 @@ static char *model_from_stream(const struct record_set *set)
 {
     const struct record *m = record_set_last(set, "model");
     if (!m) return NULL;
-    char *path = NULL, *kind = NULL;
+    char *path = NULL, *kind = NULL, *format = NULL;
     if (rec_get_str(m, "path", &path) != 0) die_last();
-    if (rec_opt_str(m, "kind", &kind) < 0) die_last();
+    if (rec_opt_str(m, "kind", &kind) < 0 || rec_opt_str(m, "format", &format) < 0) die_last();
     if (kind && !strcmp(kind, "mlc"))
         die("model record: %s is an already converted MLC model; mlc-cfg needs a HuggingFace model", path);
+    if (format && !strcmp(format, "gguf")) {
+        free(path);
+        if (!(path = model_record_source(m))) die_last();
+    }
     free(kind);
+    free(format);
     return path;
 }
 
-static void write_config_record(struct stream_writer *w, const char *out_dir, const json_t *config)
+static void write_config_record(struct stream_writer *w, const char *out_dir, const json_t *config,
+                                const char *model_dir)
 {
     char *abs_dir = realpath(out_dir, NULL);
     if (!abs_dir) die("%s: %m", out_dir);
@@ -175,6 +194,11 @@ static void write_config_record(struct stream_writer *w, const char *out_dir, co
     rb_init(&b, "config");
     rb_str(&b, "path", path);
     rb_str(&b, "dir", abs_dir);
+    /* the model it was made from: mlc-quant finds its weights there when
+     * no model record came before */
+    char *model = realpath(model_dir, NULL);
+    rb_str(&b, "model", model ? model : model_dir);
+    free(model);
     mp_pack_json(rb_key(&b, "config"), config);
     rb_write(&b, w);
     free(path);
@@ -193,10 +217,16 @@ int main(int argc, char **argv)
     o.gen.model_dir = o.model ? o.model : from_stream;
     if (!o.gen.model_dir) usage_error("no model: give --model DIR or a model record on standard input");
 
+    if (o.depfile) deps_record();
     struct gen_result result;
     if (gen_config_build(&o.gen, &result) != 0) die_last();
     if (gen_config_write(&o.gen, &result, o.output) != 0) die_last();
-    write_config_record(&out, o.output, result.config);
+    if (o.depfile) {
+        char *target = path_join(o.output, "mlc-chat-config.json");
+        if (deps_write(o.depfile, target) != 0) die_last();
+        free(target);
+    }
+    write_config_record(&out, o.output, result.config, o.gen.model_dir);
     if (stream_writer_close(&out) != 0) die_last();
 
     gen_result_free(&result);

@@ -8,13 +8,20 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/depfile.h"
+#include "common/engine/bench.h"
+#include "common/engine/chat.h"
 #include "common/engine/check.h"
+#include "common/engine/kl_plot.h"
+#include "common/engine/serve.h"
 #include "common/engine/reference.h"
 #include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
+#include "common/pool.h"
 #include "common/stream.h"
+#include "formats/tokenizer/tok_batch.h"
 #include "formats/tokenizer/tokenizer.h"
 
 static const char help[] =
@@ -34,7 +41,10 @@ static const char help[] =
     "      --verify               check every shard's md5 while loading\n"
     "      --mode=MODE            interactive (1 sequence), local (4, default),\n"
     "                             server (as many as memory holds)\n"
-    "      --threads=N            CPU threads (default: every core)\n"
+    "      --threads=N[,N...]     CPU threads (default: every core); a list with\n"
+    "                             --bench runs each count\n"
+    "      --kernels=NAME         CPU kernels: auto (default: the best this CPU\n"
+    "                             runs), reference, generic, avx2, avx512\n"
     "\n"
     "Prompts and sampling:\n"
     "  -p, --prompt=TEXT          a prompt (repeatable; default: a built-in set)\n"
@@ -49,42 +59,67 @@ static const char help[] =
     "\n"
     "Modes:\n"
     "      --generate             print the generated text as it streams (no\n"
-    "                             judging, no record)\n"
+    "                             judging, no record); each answer under a\n"
+    "                             '### PROMPT' line when there are several\n"
+    "      --chat                 talk with the model (conversation template,\n"
+    "                             streaming; /reset, /stats, /help, /exit)\n"
+    "      --system=TEXT          with --chat: a system message\n"
+    "      --serve                an OpenAI-compatible HTTP server: POST\n"
+    "                             /v1/chat/completions, GET /v1/models\n"
+    "      --host=ADDR --port=N   where --serve listens (127.0.0.1, 8000;\n"
+    "                             port 0: any free port, reported on stderr)\n"
     "      --reference=HF_DIR     also run the unquantized HuggingFace weights\n"
     "                             and report KL divergence, top-1 agreement and\n"
     "                             perplexity (what quantization cost)\n"
     "      --max-kl=X             with --reference: fail above this mean KL (0.5)\n"
     "      --min-top1=X           with --reference: fail below this agreement (0.6)\n"
+    "      --plot=FILE.png|.svg   with --reference: draw KL per answer token\n"
     "      --logits-out=FILE      write float32 logits of the ids of --score: the\n"
     "      --score=IDS            prefill of the first --prefill N ids (default 1),\n"
     "                             then one row per decoded id; sequences separated\n"
     "                             by ';' are decoded together as one batch\n"
     "  -t, --tokenize=TEXT        print one line per token: ID, a tab, the piece\n"
+    "                             (TEXT '-': standard input)\n"
+    "      --tokenize-file=FILE   one text per line (or JSON lines with a \"text\"\n"
+    "                             field) to one line of ids each; FILE '-': stdin\n"
     "  -d, --detokenize=IDS       print the text of IDS (commas or spaces)\n"
     "      --ids                  with --tokenize: the ids only, on one line\n"
     "      --no-special           no BOS/EOS when tokenizing; drop special tokens\n"
     "                             when detokenizing\n"
     "      --render=CONV.json     print the prompt a conversation becomes with the\n"
     "                             model's conversation template\n"
+    "      --bench[=TESTS]        measure speed like llama-bench: TESTS are ppN\n"
+    "                             (prefill N tokens) and tgN (decode N tokens),\n"
+    "                             default pp512,tg128; prints a table with the\n"
+    "                             memory-bandwidth bound measured in the same run\n"
+    "      --repeat=N             with --bench: repetitions of each test (5)\n"
     "\n"
     "      --stream=FILE          write the records to FILE instead of stdout\n"
+    "      --depfile=FILE         write the files read to FILE (make syntax; the\n"
+    "                             target is the --stream or --logits-out FILE)\n"
     "  -q, --quiet                no notes on standard error\n"
     "  -h, --help                 show this help and exit\n"
     "      --version              show the version and exit\n"
     "\n"
     "Exit status: 0 when every prompt passes, 1 on a failed check or an error,\n"
-    "2 on a usage error.\n";
+    "2 on a usage error, 130 when --serve is stopped by SIGINT (128 + the\n"
+    "signal), 141 when the reader of standard output goes away.\n";
 
 struct options {
     const char *library, *model, *config, *weights, *reference, *stream;
     const char **prompts;
     size_t nprompts;
     const char *prompts_file;
-    bool raw, greedy, verify, generate, ids_only, no_special;
+    bool raw, greedy, verify, generate, ids_only, no_special, chat, serve, mode_set;
+    const char *system, *host, *tokenize_file, *plot, *depfile;
+    long port;
     const char *tokenize, *detokenize, *render, *logits_out;
     const char *ids;
     long prefill;
     int mode, threads;
+    int thread_list[16], nthread_list;
+    const char *kernels, *bench;
+    long repeat;
     uint64_t seed;
     long max_tokens;
     double temperature, top_p, rep, presence, frequency, max_kl, min_top1;
@@ -96,8 +131,26 @@ enum {
     OPT_CONFIG = 256, OPT_WEIGHTS, OPT_VERIFY, OPT_MODE, OPT_THREADS, OPT_PROMPTS, OPT_RAW, OPT_GREEDY,
     OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_REP, OPT_PRESENCE, OPT_FREQUENCY, OPT_SEED, OPT_MAX_TOKENS,
     OPT_GENERATE, OPT_REFERENCE, OPT_MAX_KL, OPT_MIN_TOP1, OPT_LOGITS, OPT_SCORE, OPT_PREFILL, OPT_IDS, OPT_NO_SPECIAL,
-    OPT_RENDER, OPT_STREAM, OPT_VERSION
+    OPT_RENDER, OPT_STREAM, OPT_VERSION, OPT_CHAT, OPT_SYSTEM, OPT_SERVE, OPT_HOST, OPT_PORT, OPT_TOKENIZE_FILE,
+    OPT_PLOT, OPT_DEPFILE, OPT_KERNELS,
+    OPT_BENCH, OPT_REPEAT
 };
+
+/* "2" or "1,2": thread counts */
+static void parse_threads(const char *s, struct options *o)
+{
+    o->nthread_list = 0;
+    char *copy = xstrdup(s), *save = NULL;
+    for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (o->nthread_list == 16) usage_error("--threads: at most 16 counts");
+        parse_int_option("--threads", part, 1, 1024, &v);
+        o->thread_list[o->nthread_list++] = (int)v;
+    }
+    free(copy);
+    if (!o->nthread_list) usage_error("--threads: expected a number");
+    o->threads = o->thread_list[0];
+}
 
 static double number(const char *opt, const char *s, double lo, double hi)
 {
@@ -131,11 +184,18 @@ static struct options parse_command_line(int argc, char **argv)
         {"score", required_argument, NULL, OPT_SCORE},
         {"render", required_argument, NULL, OPT_RENDER}, {"stream", required_argument, NULL, OPT_STREAM},
         {"quiet", no_argument, NULL, 'q'},               {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION},     {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, OPT_VERSION},     {"chat", no_argument, NULL, OPT_CHAT},
+        {"system", required_argument, NULL, OPT_SYSTEM}, {"serve", no_argument, NULL, OPT_SERVE},
+        {"host", required_argument, NULL, OPT_HOST},     {"port", required_argument, NULL, OPT_PORT},
+        {"tokenize-file", required_argument, NULL, OPT_TOKENIZE_FILE},
+        {"plot", required_argument, NULL, OPT_PLOT},     {"depfile", required_argument, NULL, OPT_DEPFILE},
+        {"kernels", required_argument, NULL, OPT_KERNELS}, {"bench", optional_argument, NULL, OPT_BENCH},
+        {"repeat", required_argument, NULL, OPT_REPEAT},
+        {NULL, 0, NULL, 0},
     };
-    struct options o = {.mode = MODE_LOCAL, .max_tokens = 64, .prefill = 1, .max_kl = 0.5, .min_top1 = 0.6};
+    struct options o = {.mode = MODE_LOCAL, .max_tokens = 64, .prefill = 1, .max_kl = 0.5, .min_top1 = 0.6,
+                        .port = 8000, .repeat = 5};
     o.prompts = xcalloc((size_t)argc + 1, sizeof *o.prompts);
-    long v;
     unsigned long long u;
     int c;
     while ((c = getopt_long(argc, argv, "l:m:p:t:d:qh", longopts, NULL)) != -1) {
@@ -148,8 +208,12 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_MODE:
             if ((o.mode = engine_mode_from_name(optarg)) < 0)
                 usage_error("--mode: interactive, local or server, not '%s'", optarg);
+            o.mode_set = true;
             break;
-        case OPT_THREADS: parse_int_option("--threads", optarg, 1, 1024, &v), o.threads = (int)v; break;
+        case OPT_THREADS: parse_threads(optarg, &o); break;
+        case OPT_KERNELS: o.kernels = optarg; break;
+        case OPT_BENCH: o.bench = optarg ? optarg : "pp512,tg128"; break;
+        case OPT_REPEAT: parse_int_option("--repeat", optarg, 1, 1000, &o.repeat); break;
         case 'p': o.prompts[o.nprompts++] = optarg; break;
         case OPT_PROMPTS: o.prompts_file = optarg; break;
         case OPT_RAW: o.raw = true; break;
@@ -178,6 +242,14 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_NO_SPECIAL: o.no_special = true; break;
         case OPT_RENDER: o.render = optarg; break;
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_CHAT: o.chat = true; break;
+        case OPT_SYSTEM: o.system = optarg; break;
+        case OPT_SERVE: o.serve = true; break;
+        case OPT_HOST: o.host = optarg; break;
+        case OPT_PORT: parse_int_option("--port", optarg, 0, 65535, &o.port); break;
+        case OPT_TOKENIZE_FILE: o.tokenize_file = optarg; break;
+        case OPT_PLOT: o.plot = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -185,8 +257,18 @@ static struct options parse_command_line(int argc, char **argv)
         }
     }
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-    if ((o.tokenize || o.detokenize) && !o.model) usage_error("--tokenize and --detokenize need --model DIR");
-    if (o.tokenize && o.detokenize) usage_error("give one of --tokenize or --detokenize");
+    if ((o.tokenize || o.detokenize || o.tokenize_file) && !o.model)
+        usage_error("--tokenize, --tokenize-file and --detokenize need --model DIR");
+    if (!!o.tokenize + !!o.detokenize + !!o.tokenize_file > 1)
+        usage_error("give one of --tokenize, --tokenize-file or --detokenize");
+    if (o.chat + o.serve + o.generate + !!o.render + !!o.logits_out > 1)
+        usage_error("give one of --chat, --serve, --generate, --render or --logits-out");
+    if (o.system && !o.chat) usage_error("--system goes with --chat");
+    if ((o.host || o.port != 8000) && !o.serve) usage_error("--host and --port go with --serve");
+    if (o.plot && !o.reference) usage_error("--plot draws the KL against --reference: give both");
+    if (o.plot && !kl_plot_format_known(o.plot)) usage_error("--plot %s: draw a .png or an .svg", o.plot);
+    if (o.depfile && !o.stream && !o.logits_out)
+        usage_error("--depfile describes the --stream (or --logits-out) FILE: give it too");
     if (!o.logits_out != !o.ids) usage_error("--logits-out and --score=IDS go together");
     return o;
 }
@@ -196,8 +278,17 @@ static struct options parse_command_line(int argc, char **argv)
 static void tokenize(struct tokenizer *t, const struct options *o)
 {
     struct tok_ids ids = {0};
-    if (tokenizer_encode(t, o->tokenize, strlen(o->tokenize), !o->no_special, &ids))
-        die("--tokenize: %s", last_error());
+    struct buf in = BUF_INIT;
+    buf_init(&in);
+    const char *text = o->tokenize;
+    size_t len = strlen(text);
+    if (!strcmp(text, "-")) { /* standard input, less one final newline */
+        if (read_file("/dev/stdin", &in, 1u << 30) != 0) die("--tokenize -: %s", last_error());
+        if (in.len && in.data[in.len - 1] == '\n') in.len--;
+        text = in.data ? in.data : "", len = in.len;
+    }
+    if (tokenizer_encode(t, text, len, !o->no_special, &ids)) die("--tokenize: %s", last_error());
+    buf_free(&in);
     struct buf out = BUF_INIT;
     buf_init(&out);
     for (size_t i = 0; i < ids.n; i++) {
@@ -212,7 +303,7 @@ static void tokenize(struct tokenizer *t, const struct options *o)
         buf_addc(&out, '\n');
     }
     if (o->ids_only) buf_addc(&out, '\n');
-    fwrite(out.data, 1, out.len, stdout);
+    stdout_write(out.data, out.len);
     buf_free(&out);
     tok_ids_free(&ids);
 }
@@ -245,9 +336,9 @@ static void detokenize(struct tokenizer *t, const struct options *o)
         if ((size_t)ids.v[i] >= vs) die("--detokenize: token id %d is outside the vocabulary (%zu tokens)", ids.v[i], vs);
     struct buf out = BUF_INIT;
     buf_init(&out);
-    tokenizer_decode(t, ids.v, ids.n, o->no_special, &out);
+    if (tokenizer_decode(t, ids.v, ids.n, o->no_special, &out) != 0) die_last();
     buf_addc(&out, '\n');
-    fwrite(out.data, 1, out.len, stdout);
+    stdout_write(out.data, out.len);
     buf_free(&out);
     tok_ids_free(&ids);
 }
@@ -292,6 +383,9 @@ static struct paths resolve(const struct options *o, const struct record_set *in
     p.library = o->library ? xstrdup(o->library) : opt_field(lib, "path");
     p.config = o->config ? xstrdup(o->config) : o->model ? path_join(o->model, "mlc-chat-config.json") : opt_field(lib, "config");
     p.weights = o->weights ? xstrdup(o->weights) : o->model ? xstrdup(o->model) : opt_field(lib, "weights");
+    /* the stream of an earlier stage (mlc-cfg, mlc-quant) names them too */
+    if (!p.config) p.config = opt_field(record_set_last(in, "config"), "path");
+    if (!p.weights) p.weights = opt_field(record_set_last(in, "weights"), "path");
     if (!p.config) die("no mlc-chat-config.json: give --model DIR (or --config FILE), or pipe in mlc-emit's output");
     p.tokenizer_dir = path_dirname(p.config);
     return p;
@@ -344,6 +438,13 @@ static void read_prompts(struct options *o, struct buf *storage)
     }
 }
 
+static void print_speed(const struct engine *e)
+{
+    char line[256];
+    engine_format_speed(e, line, sizeof line);
+    note("speed: %s", line);
+}
+
 /* --logits-out: teacher-forced logits, the prefill then one decode step per
  * id, several sequences decoded together. */
 static void write_logits(struct engine *e, const struct options *o)
@@ -386,6 +487,38 @@ static void write_logits(struct engine *e, const struct options *o)
     free(batch);
 }
 
+static void tokenize_file(struct tokenizer *t, const struct options *o)
+{
+    bool std_in = !strcmp(o->tokenize_file, "-");
+    FILE *in = std_in ? stdin : fopen(o->tokenize_file, "r");
+    if (!in) die("%s: %m", o->tokenize_file);
+    if (!std_in) deps_note(o->tokenize_file);
+    int rc = tokenize_lines(t, in, std_in ? "<stdin>" : o->tokenize_file, !o->no_special, stdout);
+    if (rc == -2) finish_stdout();
+    if (rc != 0) die_last();
+    if (!std_in) fclose(in);
+}
+
+static void say_listening(int port)
+{
+    fprintf(stderr, "%s: serving on port %d (POST /v1/chat/completions, GET /v1/models); Ctrl-C stops\n",
+            progname, port);
+}
+
+static int serve(struct engine *e, struct tokenizer *t, const struct options *o, const struct check_options *co,
+                 const char *config)
+{
+    char *dir = path_dirname(config), *abs = realpath(dir, NULL);
+    struct serve_options so = {o->host, (int)o->port, path_basename(abs ? abs : dir), co->sampling, co->seed,
+                               co->max_tokens, 1u << 20};
+    int sig = serve_run(e, t, &so, say_listening);
+    free(dir);
+    free(abs);
+    if (sig < 0) die_last();
+    note("stopped by signal %d", sig);
+    return 128 + sig;
+}
+
 int main(int argc, char **argv)
 {
     prog_init(argv[0]);
@@ -394,23 +527,28 @@ int main(int argc, char **argv)
     buf_init(&prompt_storage);
     read_prompts(&o, &prompt_storage);
 
-    if (o.tokenize || o.detokenize) {
+    if (o.depfile) deps_record();
+    if (o.tokenize || o.detokenize || o.tokenize_file) {
         struct tokenizer *t = tokenizer_load(o.model);
         if (!t) die_last();
         note("tokenizer: %s, %zu tokens", tokenizer_source(t), tokenizer_vocab_size(t));
         if (o.tokenize) tokenize(t, &o);
-        else detokenize(t, &o);
+        else if (o.detokenize) detokenize(t, &o);
+        else tokenize_file(t, &o);
         tokenizer_free(t);
         free(o.prompts);
         buf_free(&prompt_storage);
-        if (fflush(stdout) || ferror(stdout)) die("write error on standard output");
+        finish_stdout();
         return 0;
     }
 
-    bool records = !o.generate && !o.render && !o.logits_out;
+    bool records = !o.generate && !o.render && !o.logits_out && !o.chat && !o.serve && !o.bench;
     struct stream_writer out;
     struct record_set in = {0};
-    filter_start(&out, o.stream, !records, &in);
+    if (o.chat) /* standard input is the conversation, not a stream */
+        stream_writer_init_fd(&out, -1, "<stdout>");
+    else
+        filter_start(&out, o.stream, !records, &in);
     struct paths p = resolve(&o, &in);
 
     if (o.render) {
@@ -423,7 +561,8 @@ int main(int argc, char **argv)
         free_paths(&p);
         free(o.prompts);
         buf_free(&prompt_storage);
-        return fflush(stdout) ? 1 : 0;
+        finish_stdout();
+        return 0;
     }
 
     struct check_options co = check_default_options();
@@ -438,8 +577,21 @@ int main(int argc, char **argv)
     if (!p.library) die("no model library: give --library FILE, or pipe in mlc-emit's output");
     if (!p.weights) die("no weights: give --model DIR or --weights PATH, or pipe in mlc-emit's output");
     struct engine e;
-    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads,
-                                o.generate ? MODE_INTERACTIVE : (enum engine_mode)o.mode};
+    enum engine_mode mode = o.mode_set ? (enum engine_mode)o.mode
+                          : o.generate || o.chat ? MODE_INTERACTIVE : o.serve ? MODE_SERVER : (enum engine_mode)o.mode;
+    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads, mode, o.kernels};
+    if (o.bench) {
+        int all = cpu_count();
+        struct bench_options bo = {o.bench, (int)o.repeat, o.nthread_list ? o.thread_list : &all,
+                                   o.nthread_list ? o.nthread_list : 1};
+        if (bench_run(&eo, &bo, stdout) != 0) die_last();
+        stream_writer_close(&out);
+        record_set_free(&in);
+        free_paths(&p);
+        free(o.prompts);
+        buf_free(&prompt_storage);
+        return fflush(stdout) ? 1 : 0;
+    }
     const char *stage = NULL;
     int status = 1;
     if (engine_open(&e, &eo, &stage) != 0) {
@@ -463,9 +615,16 @@ int main(int argc, char **argv)
     if (o.logits_out) {
         write_logits(&e, &o);
         status = 0;
+    } else if (o.chat) {
+        struct chat_options ch = {co.sampling, co.seed, co.max_tokens, o.system};
+        if (chat_run(&e, t, &ch, stdin, stdout) != 0) die_last();
+        status = 0;
+    } else if (o.serve) {
+        status = serve(&e, t, &o, &co, p.config);
     } else if (o.generate) {
         status = 0;
         for (size_t i = 0; i < co.nprompts && status == 0; i++) {
+            if (co.nprompts > 1) printf("%s### %s\n", i ? "\n" : "", co.prompts[i]);
             struct generate_request rq = {co.prompts[i], co.raw, co.sampling, co.seed, co.max_tokens};
             struct generation g;
             if (generate_run(&e, t, &rq, 1, &g, print_text, NULL) != 0) {
@@ -476,6 +635,7 @@ int main(int argc, char **argv)
             note("%zu tokens, stopped by %s", g.ids.n, stop_reason_name(g.reason));
             generation_free(&g);
         }
+        print_speed(&e);
     } else {
         struct engine ref;
         bool have_ref = false;
@@ -487,18 +647,22 @@ int main(int argc, char **argv)
         struct check_report rep;
         if (check_run(&e, have_ref ? &ref : NULL, t, &co, &rep) != 0) die_last();
         check_print_summary(&rep);
+        if (o.plot && kl_plot_write(o.plot, &rep) != 0) die_last();
+        if (o.plot) note("KL per answer token drawn in %s", o.plot);
+        print_speed(&e);
         check_write_record(&out, &rep, &co, p.library, NULL, rep.diagnosis);
         status = rep.pass ? 0 : 1;
         check_report_free(&rep);
         if (have_ref) engine_close(&ref);
     }
     if (stream_writer_close(&out) != 0) die_last();
+    if (o.depfile && deps_write(o.depfile, o.stream ? o.stream : o.logits_out) != 0) die_last();
     tokenizer_free(t);
     engine_close(&e);
     record_set_free(&in);
     free_paths(&p);
     free(o.prompts);
     buf_free(&prompt_storage);
-    if (fflush(stdout) || ferror(stdout)) die("write error on standard output");
+    finish_stdout();
     return status;
 }

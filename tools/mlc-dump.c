@@ -14,10 +14,12 @@
 #include "common/mpjson.h"
 #include "common/stream.h"
 #include "formats/tensor_inspect.h"
+#include "formats/tensor_report.h"
 
 static const char help[] =
     "Usage: mlc-dump [OPTION]... [FILE]\n"
     "  or:  mlc-dump --tensor=NAME [--scheme=NAME] DIR\n"
+    "  or:  mlc-dump --tensors [--source=HF_DIR] DIR\n"
     "Print an mlc-pipe record stream (FILE, or standard input) as JSON lines,\n"
     "one record per line. Binary fields print as {\"$bin\": BASE64}.\n"
     "With --tensor, describe one tensor of the tensor cache in DIR instead.\n"
@@ -31,6 +33,10 @@ static const char help[] =
     "                    parameter such as x.weight stored as x.q_weight)\n"
     "  -s, --scheme=NAME the quantization scheme, when DIR has no\n"
     "                    mlc-chat-config.json\n"
+    "      --tensors     a table of every parameter of the tensor cache DIR:\n"
+    "                    scheme, shape, bytes (what quantization did)\n"
+    "      --source=HF_DIR  with --tensors: also the RMS and largest error of\n"
+    "                    each dequantized tensor against the HuggingFace source\n"
     "  -q, --quiet       no notes on standard error\n"
     "  -h, --help        show this help and exit\n"
     "      --version     show the version and exit\n"
@@ -44,6 +50,8 @@ struct options {
     const char *tensor;
     const char *scheme;
     const char *file;
+    int tensors;
+    const char *source;
 };
 
 static struct options parse_command_line(int argc, char **argv)
@@ -53,6 +61,7 @@ static struct options parse_command_line(int argc, char **argv)
         {"pack", no_argument, NULL, 'P'},       {"quiet", no_argument, NULL, 'q'},
         {"tensor", required_argument, NULL, 'T'}, {"scheme", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},       {"version", no_argument, NULL, 'V'},
+        {"tensors", no_argument, NULL, 'R'},    {"source", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     struct options o = {0};
@@ -64,6 +73,8 @@ static struct options parse_command_line(int argc, char **argv)
         case 'P': o.pack = 1; break;
         case 'T': o.tensor = optarg; break;
         case 's': o.scheme = optarg; break;
+        case 'R': o.tensors = 1; break;
+        case 'S': o.source = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case 'V': print_version();
@@ -74,6 +85,9 @@ static struct options parse_command_line(int argc, char **argv)
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
     if (o.tensor && !o.file) usage_error("--tensor needs the tensor cache directory");
     if (o.scheme && !o.tensor) usage_error("--scheme goes with --tensor");
+    if (o.tensors && !o.file) usage_error("--tensors needs the tensor cache directory");
+    if (o.source && !o.tensors) usage_error("--source goes with --tensors");
+    if (o.tensors && (o.tensor || o.pack || o.type)) usage_error("--tensors goes alone");
     return o;
 }
 
@@ -125,7 +139,7 @@ static void pack(const char *name, int fd)
         in.data[in.len] = 0;
     }
     struct stream_writer out;
-    stream_writer_init_fd(&out, 1, "<stdout>");
+    stream_writer_init_stdout(&out);
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
@@ -157,6 +171,15 @@ int main(int argc, char **argv)
 {
     prog_init(argv[0]);
     struct options o = parse_command_line(argc, argv);
+    if (o.tensors) {
+        struct buf text = BUF_INIT;
+        buf_init(&text);
+        if (tensor_report(o.file, o.source, &text) != 0) die_last();
+        stdout_write(text.data, text.len);
+        buf_free(&text);
+        finish_stdout();
+        return 0;
+    }
     if (o.tensor) {
         struct buf text = BUF_INIT;
         buf_init(&text);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/lower/memplan.h"
@@ -28,6 +29,8 @@ static const char help[] =
     "      --system-lib-prefix=P  prefix recorded for static linking\n"
     "                             (default MODEL_QUANT_, as MLC's JIT names it)\n"
     "      --stream=FILE          write the records to FILE instead of stdout\n"
+    "      --depfile=FILE         write the files read to FILE (make syntax; the\n"
+    "                             target is the .tar)\n"
     "  -q, --quiet                no notes on standard error\n"
     "  -h, --help                 show this help and exit\n"
     "      --version              show the version and exit\n";
@@ -38,17 +41,19 @@ struct options {
     const char *module_file;
     const char *prefix;
     const char *stream;
+    const char *depfile;
 };
 
 static struct options parse_command_line(int argc, char **argv)
 {
-    enum { OPT_MODULE = 256, OPT_PREFIX, OPT_STREAM, OPT_VERSION };
+    enum { OPT_MODULE = 256, OPT_PREFIX, OPT_STREAM, OPT_DEPFILE, OPT_VERSION };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
         {"output", required_argument, NULL, 'o'},
         {"module", required_argument, NULL, OPT_MODULE},
         {"system-lib-prefix", required_argument, NULL, OPT_PREFIX},
         {"stream", required_argument, NULL, OPT_STREAM},
+        {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -63,6 +68,7 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_MODULE: o.module_file = optarg; break;
         case OPT_PREFIX: o.prefix = optarg; break;
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -127,7 +133,9 @@ int main(int argc, char **argv)
     struct record_set in = {0};
     filter_start(&out, o.stream, false, &in);
     struct record_set from_file = {0};
+    if (o.depfile) deps_record();
     if (o.module_file) {
+        deps_note(o.module_file);
         int fd = open(o.module_file, O_RDONLY | O_CLOEXEC);
         if (fd < 0) die("%s: %m", o.module_file);
         struct stream_reader r;
@@ -154,6 +162,7 @@ int main(int argc, char **argv)
     struct library_options lo = {o.target, prefix, 1, 1};
     json_t *md = library_metadata(&m, &lo);
     if (library_write(path, &m, md) != 0) die_last();
+    if (o.depfile && deps_write(o.depfile, path) != 0) die_last();
     char *abs = realpath(path, NULL);
     note("wrote %s (%d parameters, %lld-byte arena)", abs ? abs : path, m.nparams, (long long)m.mem.arena_bytes);
 

@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/cli.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/pool.h"
@@ -36,6 +37,8 @@ static const char help[] =
     "      --timeout=SEC       retry a transfer that receives nothing for SEC seconds\n"
     "                          (default 60)\n"
     "      --stream=FILE       write the records to FILE instead of standard output\n"
+    "      --depfile=FILE      write the model's files to FILE (make syntax; the\n"
+    "                          target is the --stream FILE)\n"
     "  -q, --quiet             no notes, progress or path on standard error\n"
     "  -h, --help              show this help and exit\n"
     "      --version           show the version and exit\n"
@@ -45,6 +48,7 @@ static const char help[] =
 struct options {
     const char *source;
     const char *stream_file;
+    const char *depfile;
     const char *token_file;
     const char *policy;
     long jobs, retries;
@@ -56,7 +60,7 @@ struct options {
 };
 
 enum { OPT_POLICY = 256, OPT_TOKEN_FILE, OPT_VERIFY, OPT_RETRIES, OPT_RETRY_DELAY, OPT_TIMEOUT,
-       OPT_STREAM, OPT_VERSION };
+       OPT_STREAM, OPT_DEPFILE, OPT_VERSION };
 
 static double parse_seconds(const char *opt, const char *s)
 {
@@ -80,6 +84,7 @@ static struct options parse_command_line(int argc, char **argv)
         {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"stream", required_argument, NULL, OPT_STREAM},
+        {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -105,6 +110,7 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_RETRY_DELAY: o.retry_delay = parse_seconds("--retry-delay", optarg); break;
         case OPT_TIMEOUT: o.timeout = (long)parse_seconds("--timeout", optarg); break;
         case OPT_STREAM: o.stream_file = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -115,26 +121,45 @@ static struct options parse_command_line(int argc, char **argv)
     o.source = argv[optind++];
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
     if (o.timeout < 1) usage_error("--timeout: must be at least 1 second");
+    if (o.depfile && !o.stream_file) usage_error("--depfile describes the --stream FILE: give both");
     return o;
 }
 
-/* The token from --token-file or HF_TOKEN, surrounding whitespace removed.
- * It is never printed: messages only say where it came from. */
+/* Where `huggingface-cli login` keeps the token, as huggingface_hub finds
+ * it: HF_TOKEN_PATH, else HF_HOME/token, HF_HOME defaulting to
+ * $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface. */
+static char *login_token_path(void)
+{
+    const char *path = getenv("HF_TOKEN_PATH"), *home = getenv("HF_HOME");
+    if (path && path[0]) return xstrdup(path);
+    if (home && home[0]) return path_join(home, "token");
+    const char *xdg = getenv("XDG_CACHE_HOME"), *user = getenv("HOME");
+    if (xdg && xdg[0]) return xasprintf("%s/huggingface/token", xdg);
+    return user && user[0] ? xasprintf("%s/.cache/huggingface/token", user) : NULL;
+}
+
+/* The token from --token-file, HF_TOKEN or the login token file, surrounding
+ * whitespace removed. It is never printed: messages only say where it came
+ * from. */
 static char *read_token(const char *file)
 {
     struct buf b = BUF_INIT;
     buf_init(&b);
+    char *login = NULL;
+    const char *env = getenv("HF_TOKEN");
+    if (!file && !(env && env[0]) && (login = login_token_path()) && path_exists(login)) file = login;
     if (file) {
         if (read_file(file, &b, 64 * 1024) != 0) die_last();
     } else {
-        const char *env = getenv("HF_TOKEN");
         if (!env || !env[0]) {
             buf_free(&b);
+            free(login);
             return NULL;
         }
         buf_adds(&b, env);
     }
-    const char *where = file ? file : "HF_TOKEN";
+    char *where = xstrdup(file ? file : "HF_TOKEN");
+    free(login);
     size_t start = 0, end = b.len;
     while (start < end && isspace((unsigned char)b.data[start])) start++;
     while (end > start && isspace((unsigned char)b.data[end - 1])) end--;
@@ -143,9 +168,17 @@ static char *read_token(const char *file)
         if ((unsigned char)b.data[i] < 0x21 || (unsigned char)b.data[i] == 0x7f)
             die("%s: the token contains spaces or control characters", where);
     char *token = xstrndup(b.data + start, end - start);
+    free(where);
     explicit_bzero(b.data, b.len);
     buf_free(&b);
     return token;
+}
+
+/* HF_HUB_OFFLINE as huggingface_hub reads it: 1, ON, YES or TRUE. */
+static bool hub_offline(void)
+{
+    const char *v = getenv("HF_HUB_OFFLINE");
+    return v && (!strcmp(v, "1") || !strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true"));
 }
 
 static enum cache_policy choose_policy(const char *option)
@@ -155,6 +188,9 @@ static enum cache_policy choose_policy(const char *option)
     if (text && text[0] && cache_policy_parse(text, &p) != 0)
         usage_error("%s: '%s' is not ON, OFF, REDO or READONLY",
                     option ? "--policy" : "MLC_DOWNLOAD_CACHE_POLICY", text);
+    /* offline: the caches alone, never the network */
+    if (hub_offline() && p == POLICY_REDO) usage_error("HF_HUB_OFFLINE is set: the REDO policy needs the network");
+    if (hub_offline() && p == POLICY_ON) p = POLICY_OFF;
     return p;
 }
 
@@ -198,19 +234,29 @@ int main(int argc, char **argv)
     record_set_free(&kept);
 
     struct fetch_result res;
-    if (model_fetch(&src, &fo, &res) != 0) die_last();
+    if (model_fetch(&src, &fo, &res) != 0) {
+        if (hub_offline() && src.type == SOURCE_HUB) die("%s (HF_HUB_OFFLINE is set: the caches alone)", last_error());
+        die_last();
+    }
     if (token) {
         explicit_bzero(token, strlen(token));
         free(token);
     }
 
-    /* msgpack on a terminal helps nobody: there the path alone is shown. */
-    if (opt.stream_file || !isatty(1)) {
-        struct rec_builder b;
-        model_record_build(&b, src.text, &res.dir, res.revision, res.commit);
-        rb_write(&b, &out);
-    }
+    /* on a terminal the writer withholds the record: the path is shown */
+    struct rec_builder b;
+    model_record_build(&b, src.text, &res.dir, res.revision, res.commit);
+    rb_write(&b, &out);
     if (stream_writer_close(&out) != 0) die_last();
+    if (opt.depfile) { /* the model's files, where they now are */
+        deps_record();
+        for (size_t i = 0; i < res.dir.nfiles; i++) {
+            char *path = path_join(res.dir.path, res.dir.files[i].name);
+            deps_note(path);
+            free(path);
+        }
+        if (deps_write(opt.depfile, opt.stream_file) != 0) die_last();
+    }
     if (!quiet) fprintf(stderr, "%s\n", res.dir.path);
 
     fetch_result_free(&res);

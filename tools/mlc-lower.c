@@ -7,8 +7,11 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/json.h"
+#include "common/mpjson.h"
 #include "common/lower/lower.h"
 #include "common/lower/passes.h"
 #include "common/progress.h"
@@ -37,6 +40,8 @@ static const char help[] =
     "      --max-memory=BYTES     fail unless the estimate fits (k/M/G suffixes)\n"
     "      --dump                 append a `pass` record after every pass\n"
     "      --stream=FILE          write the records to FILE instead of stdout\n"
+    "      --depfile=FILE         write the files read to FILE (make syntax; the\n"
+    "                             target is the --stream FILE)\n"
     "  -q, --quiet                no notes on standard error\n"
     "  -h, --help                 show this help and exit\n"
     "      --version              show the version and exit\n";
@@ -51,6 +56,7 @@ struct options {
     unsigned long long max_memory;
     int dump;
     const char *stream;
+    const char *depfile;
 };
 
 static noreturn void list_passes(void)
@@ -64,7 +70,7 @@ static noreturn void list_passes(void)
 static struct options parse_command_line(int argc, char **argv)
 {
     enum { OPT_CONFIG = 256, OPT_WEIGHTS, OPT_PASS_OFF, OPT_LIST, OPT_OVERRIDES, OPT_MAX_MEMORY, OPT_DUMP,
-           OPT_STREAM, OPT_VERSION };
+           OPT_STREAM, OPT_DEPFILE, OPT_VERSION };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
         {"weights", required_argument, NULL, OPT_WEIGHTS},
@@ -74,6 +80,7 @@ static struct options parse_command_line(int argc, char **argv)
         {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
         {"dump", no_argument, NULL, OPT_DUMP},
         {"stream", required_argument, NULL, OPT_STREAM},
+        {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -102,6 +109,7 @@ static struct options parse_command_line(int argc, char **argv)
             break;
         case OPT_DUMP: o.dump = 1; break;
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -109,18 +117,40 @@ static struct options parse_command_line(int argc, char **argv)
         }
     }
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
+    if (o.depfile && !o.stream) usage_error("--depfile describes the --stream FILE: give both");
     return o;
+}
+
+/* Architectures mlc-cfg and mlc-quant prepare but whose graph (soft-capping,
+ * sliding-window layers, LongRoPE) is not built here yet: refused up front,
+ * before their configuration is read as one this compiler knows. */
+static void refuse_unbuilt(const json_t *doc, const char *where)
+{
+    static const char *const prepared_only[] = {"gemma2", "gemma3", "gemma3_text", "phi3"};
+    const char *mt = json_string_value(json_object_get(doc, "model_type"));
+    for (size_t i = 0; mt && i < sizeof prepared_only / sizeof prepared_only[0]; i++)
+        if (!strcmp(mt, prepared_only[i]))
+            die("%s: model_type '%s': mlc-lower cannot build this architecture's graph yet (it builds %s); "
+                "mlc-cfg and mlc-quant already prepare its configuration and weights",
+                where, mt, lower_supported_models());
 }
 
 /* Returns the path of mlc-chat-config.json. */
 static char *load_config(const struct options *o, const struct record_set *in, struct chat_config *cfg)
 {
     if (o->config) {
+        json_t *doc = json_load_path(o->config);
+        if (doc) refuse_unbuilt(doc, o->config);
+        json_decref(doc);
         if (chat_config_load(o->config, cfg) != 0) die_last();
         return xstrdup(o->config);
     }
     const struct record *r = record_set_last(in, "config");
     if (!r) die("no config: give --config FILE or pipe in mlc-cfg's output");
+    const msgpack_object *inline_cfg = rec_field(r, "config");
+    json_t *doc = inline_cfg ? mp_to_json(inline_cfg, "config record: field 'config'") : NULL;
+    if (doc) refuse_unbuilt(doc, "config record");
+    json_decref(doc);
     if (chat_config_from_record(r->map, cfg) != 0) die_last();
     char *path = NULL;
     if (rec_get_str(r, "path", &path) != 0) die_last();
@@ -185,6 +215,7 @@ int main(int argc, char **argv)
 {
     prog_init(argv[0]);
     struct options o = parse_command_line(argc, argv);
+    if (o.depfile) deps_record();
     struct stream_writer out;
     struct record_set in = {0};
     filter_start(&out, o.stream, false, &in);
@@ -230,6 +261,7 @@ int main(int argc, char **argv)
             (long long)(m.mem.kv_bytes_per_token ? m.mem.kv_bytes_at_context / m.mem.kv_bytes_per_token : 0),
             (long long)m.mem.arena_bytes, o.max_memory);
     write_module_record(&out, "module", &m, config_path, weights_dir, NULL, 0);
+    if (o.depfile && deps_write(o.depfile, o.stream) != 0) die_last();
     if (stream_writer_close(&out) != 0) die_last();
 
     module_free(&m);

@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/depfile.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "common/mpjson.h"
 #include "common/stream.h"
+#include "formats/model_record.h"
 #include "formats/weight_convert.h"
 
 static const char help[] =
@@ -34,6 +36,8 @@ static const char help[] =
     "  -j, --threads=N          worker threads (default: $MLC_NUM_THREADS or\n"
     "                           the number of CPUs)\n"
     "      --stream=FILE        write the records to FILE, not standard output\n"
+    "      --depfile=FILE       write the files read to FILE (make syntax; the\n"
+    "                           target is OUTPUT/tensor-cache.json)\n"
     "  -q, --quiet              no notes or progress on standard error\n"
     "  -h, --help               show this help and exit\n"
     "      --version            show the version and exit\n"
@@ -50,16 +54,18 @@ struct options {
     enum hf_format format;
     int threads;
     const char *stream;
+    const char *depfile;
 };
 
 static struct options parse_command_line(int argc, char **argv)
 {
-    enum { OPT_SOURCE_FORMAT = 256, OPT_STREAM, OPT_VERSION };
+    enum { OPT_SOURCE_FORMAT = 256, OPT_STREAM, OPT_DEPFILE, OPT_VERSION };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},          {"config", required_argument, NULL, 'c'},
         {"output", required_argument, NULL, 'o'},         {"quantization", required_argument, NULL, 'Q'},
         {"source-format", required_argument, NULL, OPT_SOURCE_FORMAT},
         {"threads", required_argument, NULL, 'j'},        {"stream", required_argument, NULL, OPT_STREAM},
+        {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"quiet", no_argument, NULL, 'q'},                {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},      {NULL, 0, NULL, 0},
     };
@@ -84,6 +90,7 @@ static struct options parse_command_line(int argc, char **argv)
             o.threads = (int)n;
             break;
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_DEPFILE: o.depfile = optarg; break;
         case 'q': quiet = true; break;
         case 'h': print_help(help);
         case OPT_VERSION: print_version();
@@ -105,11 +112,19 @@ struct inputs {
 static void read_records(struct record_set *set, struct inputs *in)
 {
     const struct record *m = record_set_last(set, "model");
-    if (m && rec_get_str(m, "path", &in->model_path) != 0) die_last();
+    char *format = NULL;
+    if (m && (rec_get_str(m, "path", &in->model_path) != 0 || rec_opt_str(m, "format", &format) < 0)) die_last();
+    if (format && !strcmp(format, "gguf")) {
+        free(in->model_path);
+        if (!(in->model_path = model_record_source(m))) die_last();
+    }
+    free(format);
     const struct record *c = record_set_last(set, "config");
     if (!c) return;
     if (rec_get_str(c, "path", &in->config_path) != 0) die_last();
     if (rec_opt_str(c, "dir", &in->config_dir) < 0) die_last();
+    /* mlc-cfg --model DIR | mlc-quant: the config record names the model */
+    if (!in->model_path && rec_opt_str(c, "model", &in->model_path) < 0) die_last();
     const msgpack_object *cfg = rec_field(c, "config");
     if (cfg) {
         in->config_json = mp_to_json(cfg, "config record: field 'config'");
@@ -193,15 +208,15 @@ int main(int argc, char **argv)
     struct options o = parse_command_line(argc, argv);
 
     struct stream_writer out;
-    bool to_terminal = !o.stream && isatty(1);
     /* input records pass through as they arrive */
     struct inputs in = {0};
     struct record_set set = {0};
-    filter_start(&out, o.stream, to_terminal, &set);
+    filter_start(&out, o.stream, false, &set);
     read_records(&set, &in);
 
     const char *model = o.model ? o.model : in.model_path;
-    if (!model) usage_error("no model: give --model DIR or pipe in a `model` record");
+    if (!model) usage_error("no model: give --model DIR or pipe in a `model` or `config` record");
+    if (o.depfile) deps_record();
     struct weight_config cfg;
     char *config_dir = NULL;
     if (o.config) {
@@ -226,6 +241,11 @@ int main(int argc, char **argv)
     };
     struct convert_result res;
     if (weight_convert(&co, &res) != 0) die_last();
+    if (o.depfile) {
+        char *target = path_join(out_dir, "tensor-cache.json");
+        if (deps_write(o.depfile, target) != 0) die_last();
+        free(target);
+    }
     if (res.reused)
         note("%s: kept the calibrated %s weights already there (%zu tensors in %zu shards, activation scales "
              "measured by calibration)",
@@ -235,12 +255,8 @@ int main(int argc, char **argv)
              out_dir, res.plan.param_bytes * 8.0 / (double)res.total_source_params);
     if (res.uncalibrated)
         note("%s: activation scales are uncalibrated placeholders (NaN); calibrate before running", res.scheme->name);
-    if (to_terminal) {
-        note("records not written: standard output is a terminal (use --stream FILE or a pipe)");
-    } else {
-        write_records(&out, &res, &cfg, out_dir, model);
-        if (stream_writer_close(&out) != 0) die_last();
-    }
+    write_records(&out, &res, &cfg, out_dir, model);
+    if (stream_writer_close(&out) != 0) die_last();
     convert_result_free(&res);
     weight_config_free(&cfg);
     record_set_free(&set);

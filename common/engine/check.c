@@ -40,12 +40,14 @@ struct check_options check_default_options(void)
 }
 
 /* Both engines read the same tokens; from position `from` on, compare their
- * next-token distributions. */
+ * next-token distributions, keeping each position's KL in *kls. */
 static int compare(struct engine *e, struct engine *ref, const int32_t *ids, size_t n, size_t from,
-                   double *kl_mean, double *kl_max, double *top1)
+                   double *kl_mean, double *kl_max, double *top1, double **kls, size_t *nkls)
 {
     *kl_mean = *kl_max = 0;
     *top1 = 1;
+    *kls = xcalloc(n + 1, sizeof **kls);
+    *nkls = 0;
     int sq = engine_new_sequence(e), sr = sq >= 0 ? engine_new_sequence(ref) : -1;
     if (sq < 0 || sr < 0) {
         if (sq >= 0) engine_free_sequence(e, sq);
@@ -63,6 +65,7 @@ static int compare(struct engine *e, struct engine *ref, const int32_t *ids, siz
         double kl = kl_divergence(lr, lq, (int)V);
         sum += kl;
         if (kl > *kl_max) *kl_max = kl;
+        (*kls)[(*nkls)++] = kl;
         agree += argmax_f(lr, (int)V) == argmax_f(lq, (int)V);
         count++;
     }
@@ -74,6 +77,88 @@ static int compare(struct engine *e, struct engine *ref, const int32_t *ids, siz
     free(lr);
     engine_free_sequence(e, sq);
     engine_free_sequence(ref, sr);
+    return rc;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double percentile_sorted(const double *v, size_t n, double q)
+{
+    if (!n) return 0;
+    double at = q * (double)(n - 1);
+    size_t lo = (size_t)at;
+    if (lo + 1 >= n) return v[n - 1];
+    return v[lo] + (at - (double)lo) * (v[lo + 1] - v[lo]);
+}
+
+void kl_stats_of(const double *v, size_t n, struct kl_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    if (!n) return;
+    double *sorted = xmalloc(sizeof *sorted * n), sum = 0;
+    memcpy(sorted, v, sizeof *sorted * n);
+    qsort(sorted, n, sizeof *sorted, by_value);
+    for (size_t i = 0; i < n; i++) sum += sorted[i];
+    s->mean = sum / (double)n;
+    s->min = sorted[0];
+    s->max = sorted[n - 1];
+    s->median = percentile_sorted(sorted, n, 0.5);
+    s->p99 = percentile_sorted(sorted, n, 0.99);
+    s->p999 = percentile_sorted(sorted, n, 0.999);
+    free(sorted);
+}
+
+/* Does the tokenizer give the prompt's text back? (A leading space that a
+ * SentencePiece tokenizer adds and removes is not a difference.) */
+static bool round_trips(struct tokenizer *t, const char *text)
+{
+    struct tok_ids ids = {0};
+    if (tokenizer_encode(t, text, strlen(text), false, &ids) != 0) return false;
+    struct buf back = BUF_INIT;
+    buf_init(&back);
+    tokenizer_decode(t, ids.v, ids.n, true, &back);
+    const char *a = text, *b = back.data ? back.data : "";
+    while (*a == ' ') a++;
+    while (*b == ' ') b++;
+    bool same = !strcmp(a, b);
+    buf_free(&back);
+    tok_ids_free(&ids);
+    return same;
+}
+
+/* The criteria the compiled model failed that the reference fails too. */
+static bool fails_alike(const struct judgement *q, const struct judgement *r)
+{
+    return (!q->non_empty && !r->non_empty) || (!q->valid_utf8 && !r->valid_utf8) ||
+           (!q->coherent && !r->coherent) || (!q->finite && !r->finite);
+}
+
+/* A prompt the compiled model failed: let the reference answer it too and
+ * judge that answer the same way. */
+static int judge_reference(struct engine *ref, struct tokenizer *t, const struct generate_request *rq, int vocab,
+                           const struct judge_thresholds *th, struct prompt_check *p)
+{
+    struct generation g;
+    if (generate_run(ref, t, rq, 1, &g, NULL, NULL) != 0) {
+        generation_free(&g);
+        return -1;
+    }
+    double nll = 0;
+    size_t scored = 0;
+    int rc = generate_score(ref, g.prompt_ids.v, g.prompt_ids.n, &nll, &scored, NULL);
+    struct judge_input in = {
+        g.ids.v, g.ids.n, g.text.data, g.text.len, nll, scored, g.output_nll, g.logits_finite,
+        stop_reason_name(g.reason), true, vocab,
+    };
+    judge(&in, th, &p->ref_j);
+    p->reference_judged = true;
+    buf_init(&p->ref_text);
+    buf_add(&p->ref_text, g.text.data, g.text.len);
+    generation_free(&g);
     return rc;
 }
 
@@ -131,8 +216,10 @@ int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const s
             struct tok_ids all = {0};
             for (size_t k = 0; k < p->gen.prompt_ids.n; k++) tok_ids_push(&all, p->gen.prompt_ids.v[k]);
             for (size_t k = 0; k < p->gen.ids.n; k++) tok_ids_push(&all, p->gen.ids.v[k]);
-            rc = compare(e, ref, all.v, all.n, p->gen.prompt_ids.n - 1, &p->kl_mean, &p->kl_max, &p->top1);
+            rc = compare(e, ref, all.v, all.n, p->gen.prompt_ids.n - 1, &p->kl_mean, &p->kl_max, &p->top1, &p->kl,
+                         &p->nkl);
             tok_ids_free(&all);
+            kl_stats_of(p->kl, p->nkl, &p->kls);
             p->has_reference = true;
             p->quality_ok = p->kl_mean <= o->max_kl && p->top1 >= o->min_top1;
             kl_sum += p->kl_mean;
@@ -140,18 +227,36 @@ int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const s
         }
         p->pass = p->j.pass && p->quality_ok;
         r->passed += p->pass;
+        if (p->pass) continue;
+        p->ev = (struct judge_evidence){round_trips(t, p->prompt), p->has_reference, p->quality_ok, false};
+        if (rc == 0 && ref && !p->j.pass) {
+            rc = judge_reference(ref, t, &rq[i], vocab, &o->thresholds, p);
+            p->ev.reference_fails_too = rc == 0 && fails_alike(&p->j, &p->ref_j);
+        }
+        p->diagnosis = judge_diagnosis(&p->j, &p->ev);
     }
     if (rc == 0 && ref && n) {
         r->kl_mean = kl_sum / (double)n;
         r->top1 = top1_sum / (double)n;
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) total += r->prompts[i].nkl;
+        double *all = xcalloc(total + 1, sizeof *all);
+        total = 0;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(all + total, r->prompts[i].kl, sizeof *all * r->prompts[i].nkl);
+            total += r->prompts[i].nkl;
+        }
+        kl_stats_of(all, total, &r->kls);
+        free(all);
         rc = perplexity(e, t, o->reference_text, &r->ppl);
         if (rc == 0) rc = perplexity(ref, t, o->reference_text, &r->ppl_reference);
     }
     r->pass = rc == 0 && r->passed == n;
-    for (size_t i = 0; i < n && !r->diagnosis; i++) {
-        const struct prompt_check *p = &r->prompts[i];
-        if (p->pass) continue;
-        r->diagnosis = p->j.pass ? "quantization" : judge_diagnosis(&p->j);
+    /* the first failure names the stage; a source model that fails alike
+     * names itself only when no prompt points into the pipeline */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *d = r->prompts[i].diagnosis;
+        if (d && (!r->diagnosis || !strcmp(r->diagnosis, "source model"))) r->diagnosis = d;
     }
     for (size_t i = 0; i < n; i++) {
         generation_free(&first[i]);
@@ -165,7 +270,11 @@ int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const s
 
 void check_report_free(struct check_report *r)
 {
-    for (size_t i = 0; i < r->n; i++) generation_free(&r->prompts[i].gen);
+    for (size_t i = 0; i < r->n; i++) {
+        generation_free(&r->prompts[i].gen);
+        free(r->prompts[i].kl);
+        buf_free(&r->prompts[i].ref_text);
+    }
     free(r->prompts);
     memset(r, 0, sizeof *r);
 }
@@ -188,9 +297,21 @@ static void kv_double(msgpack_packer *pk, const char *k, double v)
     isfinite(v) ? msgpack_pack_double(pk, v) : msgpack_pack_nil(pk);
 }
 
+static void pack_kl_stats(msgpack_packer *pk, const struct kl_stats *k)
+{
+    msgpack_pack_map(pk, 6);
+    kv_double(pk, "mean", k->mean);
+    kv_double(pk, "max", k->max);
+    kv_double(pk, "p99.9", k->p999);
+    kv_double(pk, "p99", k->p99);
+    kv_double(pk, "median", k->median);
+    kv_double(pk, "min", k->min);
+}
+
 static void pack_prompt(msgpack_packer *pk, const struct prompt_check *p)
 {
-    msgpack_pack_map(pk, p->has_reference ? 13 : 10);
+    uint32_t fields = 11 + (p->has_reference ? 4 : 0) + (p->pass ? 0 : 1) + (p->reference_judged ? 1 : 0);
+    msgpack_pack_map(pk, fields);
     mp_pack_cstr(pk, "prompt");
     mp_pack_cstr(pk, p->prompt);
     mp_pack_cstr(pk, "prompt_ids");
@@ -220,7 +341,22 @@ static void pack_prompt(msgpack_packer *pk, const struct prompt_check *p)
         kv_double(pk, "kl_mean", p->kl_mean);
         kv_double(pk, "kl_max", p->kl_max);
         kv_double(pk, "top1_agreement", p->top1);
+        mp_pack_cstr(pk, "kl");
+        pack_kl_stats(pk, &p->kls);
     }
+    if (!p->pass) {
+        mp_pack_cstr(pk, "evidence");
+        msgpack_pack_map(pk, 2 + (p->reference_judged ? 1 : 0));
+        kv_bool(pk, "tokenizer_round_trips", p->ev.round_trips);
+        kv_bool(pk, "prompt_misread", p->j.misread);
+        if (p->reference_judged) kv_bool(pk, "reference_fails_too", p->ev.reference_fails_too);
+    }
+    if (p->reference_judged) {
+        mp_pack_cstr(pk, "reference_text");
+        msgpack_pack_str_with_body(pk, p->ref_text.data, p->ref_text.len);
+    }
+    mp_pack_cstr(pk, "diagnosis");
+    p->diagnosis ? mp_pack_cstr(pk, p->diagnosis) : msgpack_pack_nil(pk);
     kv_bool(pk, "quality", p->quality_ok);
     kv_bool(pk, "pass", p->pass);
 }
@@ -250,11 +386,13 @@ void check_write_record(struct stream_writer *w, const struct check_report *r, c
     for (size_t i = 0; r && i < r->n; i++) pack_prompt(pk, &r->prompts[i]);
     if (r && r->has_reference) {
         pk = rb_key(&b, "reference");
-        msgpack_pack_map(pk, 4);
+        msgpack_pack_map(pk, 5);
         kv_double(pk, "kl_mean", r->kl_mean);
         kv_double(pk, "top1_agreement", r->top1);
         kv_double(pk, "perplexity", r->ppl);
         kv_double(pk, "perplexity_reference", r->ppl_reference);
+        mp_pack_cstr(pk, "kl");
+        pack_kl_stats(pk, &r->kls);
     }
     rb_write(&b, w);
 }
@@ -285,10 +423,31 @@ void check_print_summary(const struct check_report *r)
         if (p->has_reference)
             note("  against the reference: KL %.4f nats (max %.4f), top-1 agreement %.1f%%%s", p->kl_mean, p->kl_max,
                  100 * p->top1, p->quality_ok ? "" : " (degraded)");
+        if (p->has_reference && p->nkl)
+            note("  KL per token: 99.9%% %.4f, 99%% %.4f, median %.4f, min %.4f (%zu tokens)", p->kls.p999,
+                 p->kls.p99, p->kls.median, p->kls.min, p->nkl);
+        if (!p->pass && !p->ev.round_trips) note("  the tokenizer does not give the prompt's text back");
+        if (p->reference_judged) {
+            char ref[80];
+            quote(ref, sizeof ref, p->ref_text.data ? p->ref_text.data : "");
+            if (p->ev.reference_fails_too)
+                note("  the unquantized reference fails the same way (%s): \"%s\"",
+                     p->ref_j.incoherence ? p->ref_j.incoherence : "empty or broken text", ref);
+            else
+                note("  the unquantized reference passes: \"%s\"", ref);
+        }
     }
-    if (r->has_reference)
+    if (r->has_reference) {
         note("reference text perplexity: %.3f (reference %.3f); mean KL %.4f, top-1 agreement %.1f%%", r->ppl,
              r->ppl_reference, r->kl_mean, 100 * r->top1);
+        note("KL divergence over every answer token: mean %.4f, max %.4f, 99.9%% %.4f, 99%% %.4f, median %.4f, "
+             "min %.4f",
+             r->kls.mean, r->kls.max, r->kls.p999, r->kls.p99, r->kls.median, r->kls.min);
+    }
     if (r->pass) note("%zu of %zu prompts pass", r->passed, r->n);
+    else if (r->diagnosis && !strcmp(r->diagnosis, "source model"))
+        note("%zu of %zu prompts pass; likely stage: source model (its unquantized weights fail the same way; "
+             "the pipeline did not break it)",
+             r->passed, r->n);
     else note("%zu of %zu prompts pass; likely stage: %s", r->passed, r->n, r->diagnosis ? r->diagnosis : "unknown");
 }

@@ -26,12 +26,26 @@ struct check_options {
     const char *reference_text;  /* scored under both models */
 };
 
+/* KL divergence per position, summarised as llama-perplexity's
+ * --kl-divergence does. */
+struct kl_stats {
+    double mean, max, p999, p99, median, min;
+};
+
 struct prompt_check {
     const char *prompt;
     struct generation gen;
     struct judgement j;
+    struct judge_evidence ev;
+    const char *diagnosis;       /* NULL when it passed */
     bool has_reference;
     double kl_mean, kl_max, top1;
+    double *kl;                  /* per scored position (answer tokens) */
+    size_t nkl;
+    struct kl_stats kls;
+    bool reference_judged;       /* the reference answered too (a failed prompt) */
+    struct judgement ref_j;
+    struct buf ref_text;
     bool quality_ok;
     bool pass;
 };
@@ -42,6 +56,7 @@ struct check_report {
     bool has_reference;
     double ppl, ppl_reference;   /* of the reference text */
     double kl_mean, top1;        /* over every prompt */
+    struct kl_stats kls;         /* over every scored position */
     size_t passed;
     bool pass;
     const char *diagnosis;       /* NULL when everything passed */
@@ -56,6 +71,11 @@ struct check_options check_default_options(void);
 int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const struct check_options *o,
               struct check_report *out);
 void check_report_free(struct check_report *r);
+
+/* Percentile q (0..1) of n sorted values, interpolated linearly. */
+double percentile_sorted(const double *sorted, size_t n, double q);
+/* The summary of n values (any order). */
+void kl_stats_of(const double *v, size_t n, struct kl_stats *out);
 
 /* The `check` record: options, per-prompt results and the verdict. */
 void check_write_record(struct stream_writer *w, const struct check_report *r, const struct check_options *o,

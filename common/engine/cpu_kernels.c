@@ -57,6 +57,26 @@ void k_rope_frequencies(int head_dim, double theta, const struct rope_scaling *r
     }
 }
 
+void k_rope_table(int head_dim, int64_t pos, const float *inv_freq, float *cos_out, float *sin_out)
+{
+    for (int i = 0; i < head_dim / 2; i++) {
+        double angle = (double)pos * inv_freq[i];
+        cos_out[i] = (float)cos(angle);
+        sin_out[i] = (float)sin(angle);
+    }
+}
+
+void k_rope_apply(float *head, int head_dim, const float *cos_t, const float *sin_t)
+{
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        float c = cos_t[i], s = sin_t[i];
+        float x1 = head[i], x2 = head[i + half];
+        head[i] = x1 * c - x2 * s;
+        head[i + half] = x2 * c + x1 * s;
+    }
+}
+
 void k_rope(float *head, int head_dim, int64_t pos, const float *inv_freq)
 {
     int half = head_dim / 2;

@@ -23,5 +23,10 @@ void k_silu_mul(const float *gu, int64_t n, float *out);
 void k_rope_frequencies(int head_dim, double theta, const struct rope_scaling *rs, float *inv_freq);
 /* Rotate one head vector in place (rotate-half layout: pairs (i, i + d/2)). */
 void k_rope(float *head, int head_dim, int64_t pos, const float *inv_freq);
+/* The same in two steps, so that a step computes the angles of a position
+ * once for every head and layer: cos and sin (head_dim / 2 each) of pos,
+ * then the rotation. */
+void k_rope_table(int head_dim, int64_t pos, const float *inv_freq, float *cos_out, float *sin_out);
+void k_rope_apply(float *head, int head_dim, const float *cos_t, const float *sin_t);
 
 #endif

@@ -3,9 +3,12 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/lower/memplan.h"
+#include "common/pool.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *engine_mode_name(enum engine_mode m)
@@ -21,8 +24,8 @@ int engine_mode_from_name(const char *name)
     return -1;
 }
 
-/* Tensors straight from the cache: raw bytes mapped from the shard, float32
- * ones decoded once from their bfloat16 storage. */
+/* Tensors straight from the cache: the bytes where the shard is mapped,
+ * float32 ones in their bfloat16 storage (the kernels read it as is). */
 static const struct tensor_view *lookup(void *ctx, const char *name)
 {
     struct engine *e = ctx;
@@ -33,23 +36,22 @@ static const struct tensor_view *lookup(void *ctx, const char *name)
     if (v->name) return v;
     if (r->ndim > MOD_MAX_DIMS) return NULL;
     const void *data;
-    size_t nbytes = (size_t)r->nbytes;
-    if (r->dtype == DT_F32) {
-        uint64_t n = tc_record_numel(r);
-        e->decoded[i] = malloc(sizeof(float) * (size_t)(n ? n : 1));
-        if (!e->decoded[i] || tensor_cache_read_f32(&e->tc, r, e->decoded[i]) != 0) return NULL;
-        data = e->decoded[i];
-        nbytes = sizeof(float) * (size_t)n;
-    } else if (tensor_cache_raw(&e->tc, r, &data) != 0) {
-        return NULL;
-    }
+    if (tensor_cache_raw(&e->tc, r, &data) != 0) return NULL;
     v->name = r->name;
     v->dtype = r->dtype;
+    v->storage = r->dtype == DT_F32 && !strcmp(r->format, "f32-to-bf16") ? DT_BF16 : r->dtype;
     v->ndim = r->ndim;
     for (int d = 0; d < r->ndim; d++) v->shape[d] = r->shape[d];
     v->data = data;
-    v->nbytes = nbytes;
+    v->nbytes = (size_t)r->nbytes;
     return v;
+}
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* What MLC's runtime checks between a library and a config, plus the
@@ -137,6 +139,7 @@ int engine_open(struct engine *e, const struct engine_options *o, const char **s
 {
     const char *unused;
     if (!stage) stage = &unused;
+    double start = seconds_now();
     memset(e, 0, sizeof *e);
     *stage = "config";
     if (chat_config_load(o->config_path, &e->cfg) != 0) return -1;
@@ -158,18 +161,23 @@ int engine_open(struct engine *e, const struct engine_options *o, const char **s
     *stage = "quantization";
     if (check_calibrated(e) != 0) goto fail_tc;
     e->views = xcalloc(e->tc.nrecords + 1, sizeof *e->views);
-    e->decoded = xcalloc(e->tc.nrecords + 1, sizeof *e->decoded);
     e->max_sequences = engine_sequences_for(e, o->mode);
     struct tensor_source src = {lookup, e};
     if (executor_init(&e->ex, e->module, &src, o->threads, e->max_sequences) != 0) {
         fail_prefix("%s with %s", e->lib.path, e->tc.json_path);
         goto fail_views;
     }
+    if (o->kernels) {
+        const struct kernel_set *k = kernels_by_name(o->kernels);
+        if (!k || executor_use_kernels(&e->ex, k) != 0) {
+            executor_free(&e->ex);
+            goto fail_views;
+        }
+    }
     engine_set_sizes(e);
+    e->stats.load_seconds = seconds_now() - start;
     return 0;
 fail_views:
-    for (size_t i = 0; i < e->tc.nrecords; i++) free(e->decoded[i]);
-    free(e->decoded);
     free(e->views);
 fail_tc:
     tensor_cache_close(&e->tc);
@@ -186,6 +194,9 @@ void engine_set_sizes(struct engine *e)
     e->vocab_size = e->module->dims.vocab_size;
     e->hidden_size = e->module->dims.hidden_size;
     e->prefill_chunk = e->module->dims.prefill_chunk_size;
+    int64_t rows = e->prefill_chunk > e->module->dims.max_batch_size ? e->prefill_chunk : e->module->dims.max_batch_size;
+    free(e->x);
+    e->x = xmalloc(sizeof(float) * (size_t)((rows > 0 ? rows : 1) * e->hidden_size));
 }
 
 void engine_close(struct engine *e)
@@ -196,8 +207,7 @@ void engine_close(struct engine *e)
         module_free(e->module);
         free(e->module);
     }
-    for (size_t i = 0; e->decoded && i < e->tc.nrecords; i++) free(e->decoded[i]);
-    free(e->decoded);
+    free(e->x);
     free(e->views);
     tensor_cache_close(&e->tc);
     library_free(&e->lib);
@@ -223,22 +233,44 @@ int64_t engine_sequence_length(const struct engine *e, int seq)
 int engine_prefill(struct engine *e, int seq, const int32_t *ids, int64_t n, float *logits)
 {
     if (n < 1) return fail("prefill: no tokens");
-    float *x = xmalloc(sizeof(float) * (size_t)(e->prefill_chunk * e->hidden_size));
+    double start = seconds_now();
     int rc = 0;
     for (int64_t at = 0; at < n && rc == 0; at += e->prefill_chunk) {
         int64_t len = n - at < e->prefill_chunk ? n - at : e->prefill_chunk;
-        rc = executor_embed(&e->ex, ids + at, len, x);
-        if (rc == 0) rc = executor_prefill(&e->ex, seq, x, len, logits);
+        rc = executor_embed(&e->ex, ids + at, len, e->x);
+        if (rc == 0) rc = executor_prefill(&e->ex, seq, e->x, len, logits);
     }
-    free(x);
+    if (rc == 0) {
+        e->stats.prefill_tokens += n;
+        e->stats.prefill_seconds += seconds_now() - start;
+    }
     return rc;
 }
 
 int engine_decode(struct engine *e, const int *seqs, const int32_t *ids, int64_t n, float *logits)
 {
-    float *x = xmalloc(sizeof(float) * (size_t)(n * e->hidden_size));
-    int rc = executor_embed(&e->ex, ids, n, x);
-    if (rc == 0) rc = executor_decode(&e->ex, seqs, x, n, logits);
-    free(x);
+    if (n < 1 || n > e->ex.kv.max_sequences)
+        return fail("decode: %lld sequences, the engine runs 1 to %d", (long long)n, e->ex.kv.max_sequences);
+    double start = seconds_now();
+    int rc = executor_embed(&e->ex, ids, n, e->x);
+    if (rc == 0) rc = executor_decode(&e->ex, seqs, e->x, n, logits);
+    if (rc == 0) {
+        e->stats.decode_tokens += n;
+        e->stats.decode_steps++;
+        e->stats.decode_seconds += seconds_now() - start;
+    }
     return rc;
+}
+
+void engine_format_speed(const struct engine *e, char *out, size_t n)
+{
+    const struct engine_stats *s = &e->stats;
+    int len = snprintf(out, n, "load %.3f s", s->load_seconds);
+    if (len >= 0 && (size_t)len < n && s->prefill_tokens && s->prefill_seconds > 0)
+        len += snprintf(out + len, n - (size_t)len, ", prefill %lld tokens at %.1f tokens/s",
+                        (long long)s->prefill_tokens, (double)s->prefill_tokens / s->prefill_seconds);
+    if (len >= 0 && (size_t)len < n && s->decode_tokens && s->decode_seconds > 0)
+        snprintf(out + len, n - (size_t)len, ", decode %lld tokens at %.1f tokens/s (%s kernels, %d threads)",
+                 (long long)s->decode_tokens, (double)s->decode_tokens / s->decode_seconds, e->ex.k->name,
+                 pool_size(e->ex.pool));
 }

@@ -25,6 +25,14 @@ struct engine_options {
     bool verify_md5;
     int threads;                 /* 0: every core */
     enum engine_mode mode;
+    const char *kernels;         /* kernel set by name (kernels.h); NULL: the default */
+};
+
+/* What the engine has done, for speed figures. */
+struct engine_stats {
+    double load_seconds;         /* engine_open, start to end */
+    int64_t prefill_tokens, decode_tokens, decode_steps;
+    double prefill_seconds, decode_seconds;
 };
 
 struct engine {
@@ -36,9 +44,10 @@ struct engine {
     struct library lib;
     struct executor ex;
     struct tensor_view *views;   /* per tensor-cache record, filled on first use */
-    float **decoded;             /* float32 tensors decoded from their bf16 storage */
     int max_sequences;
     int64_t vocab_size, hidden_size, prefill_chunk;
+    float *x;                    /* embeddings of a prefill chunk or a decode batch */
+    struct engine_stats stats;
 };
 
 const char *engine_mode_name(enum engine_mode m);
@@ -51,7 +60,8 @@ int engine_open(struct engine *e, const struct engine_options *o, const char **s
 void engine_close(struct engine *e);
 
 /* For other ways of opening an engine (reference.h): how many sequences a
- * mode runs at once, and the sizes taken from e->module. */
+ * mode runs at once, and the sizes and buffers taken from e->module (after
+ * executor_init). */
 int engine_sequences_for(const struct engine *e, enum engine_mode mode);
 void engine_set_sizes(struct engine *e);
 
@@ -63,7 +73,11 @@ int64_t engine_sequence_length(const struct engine *e, int seq);
 /* Append n tokens to a sequence (prefill in chunks of the library's
  * prefill_chunk_size); logits of the last one into `logits` [vocab]. */
 int engine_prefill(struct engine *e, int seq, const int32_t *ids, int64_t n, float *logits);
-/* One token for each of n distinct sequences; logits [n, vocab]. */
+/* One token for each of n distinct sequences; logits [n, vocab]. Allocates
+ * nothing. */
 int engine_decode(struct engine *e, const int *seqs, const int32_t *ids, int64_t n, float *logits);
+
+/* The speed line of a summary: load time, prefill and decode tokens/s. */
+void engine_format_speed(const struct engine *e, char *out, size_t n);
 
 #endif

@@ -1,16 +1,20 @@
-/* The CPU executor: runs a lowered module's functions op by op on the
- * reference kernels, with the KV cache the module's create_kv_cache
- * describes. */
+/* The CPU executor: runs a lowered module's functions op by op on a kernel
+ * set (kernels.h), with the KV cache the module's create_kv_cache
+ * describes. Weights stay where the tensor source keeps them (the mapped
+ * shards); every buffer a step needs is sized at init, so a prefill or
+ * decode step allocates nothing. */
 #ifndef MLC_EXECUTOR_H
 #define MLC_EXECUTOR_H
 
 #include <stdint.h>
 
+#include "common/engine/kernels.h"
 #include "common/engine/kv_cache.h"
 #include "common/engine/weights.h"
 #include "formats/module.h"
 
 struct pool;
+struct executor_scratch;
 
 struct executor {
     const struct module *m;
@@ -21,14 +25,19 @@ struct executor {
     unsigned char *arena;
     int64_t arena_bytes;
     float *inv_freq;               /* rotary frequencies (head_dim / 2) */
+    const struct kernel_set *k;    /* the kernels in use */
+    struct executor_scratch *scratch;
 };
 
 /* Bind every parameter of every function to the tensors of `src` (checking
- * dtypes and shapes), create the KV cache and the arena. `max_sequences`
- * (0: the module's max_batch_size) limits the cache. */
+ * dtypes and shapes), create the KV cache (in the model's dtype) and the
+ * buffers. `max_sequences` (0: the module's max_batch_size) limits the
+ * cache. The kernels are kernels_default()'s. */
 int executor_init(struct executor *ex, const struct module *m, const struct tensor_source *src,
                   int threads, int max_sequences);
 void executor_free(struct executor *ex);
+/* Run on another kernel set from now on (resizes the buffers). */
+int executor_use_kernels(struct executor *ex, const struct kernel_set *k);
 
 /* embed: ids (int32 [rows]) → embeddings [rows, H]. */
 int executor_embed(struct executor *ex, const int32_t *ids, int64_t rows, float *out);
@@ -38,5 +47,9 @@ int executor_prefill(struct executor *ex, int seq, const float *x, int64_t rows,
 /* decode: one embedding per sequence (distinct sequences), appended;
  * logits → out [rows, vocab]. */
 int executor_decode(struct executor *ex, const int *seqs, const float *x, int64_t rows, float *logits);
+
+/* Bytes of weights a decode step of one row reads (every matrix once, the
+ * embedding's row and the vectors), without the KV cache. */
+int64_t executor_decode_weight_bytes(const struct executor *ex);
 
 #endif

@@ -40,7 +40,7 @@ static bool all_finite(const float *x, int64_t n)
     return true;
 }
 
-static void stop_rules(struct engine *e, bool raw, struct gen_stop *g, size_t max_tokens)
+void generate_stop_rules(struct engine *e, bool raw, struct gen_stop *g, size_t max_tokens)
 {
     const struct chat_config *c = &e->cfg;
     const struct conv_template *t = raw ? NULL : c->conv_template;
@@ -74,7 +74,7 @@ static int start(struct engine *e, struct tokenizer *t, const struct generate_re
     penalty_init(&s->penalty, (size_t)e->vocab_size);
     sampler_seed(&s->rng, rq->seed);
     s->stream = tok_stream_new(t, true);
-    stop_rules(e, rq->raw, &s->stop, rq->max_tokens);
+    generate_stop_rules(e, rq->raw, &s->stop, rq->max_tokens);
     s->busy = true;
     return 0;
 }

@@ -40,6 +40,10 @@ typedef void (*generate_text_fn)(size_t request, const char *text, size_t len, v
 /* The prompt's token ids as the engine will see them. */
 int generate_prompt_ids(struct engine *e, struct tokenizer *t, const char *prompt, bool raw, struct tok_ids *out);
 
+/* The stop rules of an answer: the config's EOS ids, and (unless raw) the
+ * conversation template's stop ids and strings. */
+void generate_stop_rules(struct engine *e, bool raw, struct gen_stop *g, size_t max_tokens);
+
 /* Run n requests, up to the engine's sequence limit at a time. */
 int generate_run(struct engine *e, struct tokenizer *t, const struct generate_request *rq, size_t n, struct generation *out,
             generate_text_fn on_text, void *ctx);

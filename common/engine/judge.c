@@ -110,8 +110,11 @@ void judge(const struct judge_input *in, const struct judge_thresholds *t, struc
     j->printable = printable_ratio(in->text, in->text_len);
     double v = in->vocab_size > 0 ? in->vocab_size : 1;
     j->coherent = true;
-    if (in->prompt_scored >= JUDGE_MIN_PROMPT_TOKENS && j->prompt_ppl > t->max_prompt_ppl_fraction * v)
-        j->coherent = false, j->incoherence = "the model cannot read the tokenized prompt (prompt perplexity)";
+    if (in->prompt_scored >= JUDGE_MIN_PROMPT_TOKENS && j->prompt_ppl > JUDGE_MISREAD_PPL_FACTOR * v)
+        j->coherent = false, j->misread = true,
+        j->incoherence = "the model cannot read the tokenized prompt (prompt perplexity)";
+    else if (in->prompt_scored >= JUDGE_MIN_PROMPT_TOKENS && j->prompt_ppl > t->max_prompt_ppl_fraction * v)
+        j->coherent = false, j->incoherence = "the model stumbles over the prompt (prompt perplexity)";
     else if (in->n_ids && j->output_ppl > t->max_output_ppl_fraction * v)
         j->coherent = false, j->incoherence = "the model is unsure of its own output (output perplexity)";
     else if (in->n_ids >= 16 && j->repeated_fraction > t->max_repeated_fraction)
@@ -121,12 +124,14 @@ void judge(const struct judge_input *in, const struct judge_thresholds *t, struc
     j->pass = j->non_empty && j->valid_utf8 && j->finite && j->coherent && j->deterministic;
 }
 
-const char *judge_diagnosis(const struct judgement *j)
+const char *judge_diagnosis(const struct judgement *j, const struct judge_evidence *ev)
 {
-    if (j->pass) return NULL;
+    static const struct judge_evidence none = {.round_trips = true, .quality_ok = true};
+    if (!ev) ev = &none;
+    if (j->pass) return ev->quality_ok ? NULL : "quantization";
+    if (ev->has_reference && ev->quality_ok && ev->reference_fails_too) return "source model";
     if (!j->finite) return "quantization";
-    if (!j->non_empty || !j->valid_utf8) return "config/tokenizer";
-    if (!j->coherent && j->incoherence && strstr(j->incoherence, "prompt")) return "config/tokenizer";
+    if (!ev->round_trips || !j->non_empty || !j->valid_utf8 || j->misread) return "config/tokenizer";
     if (!j->coherent && j->printable < 0.9) return "config/tokenizer";
     if (!j->coherent) return "quantization";
     return "engine (nondeterministic)";

@@ -67,20 +67,41 @@ struct judge_input {
     int vocab_size;
 };
 
+/* A prompt the model reads with a perplexity above this many times the
+ * vocabulary size is misread: random ids cost about the vocabulary size, and
+ * only a model that confidently expects other tokens (a healthy model fed
+ * ids of another vocabulary) goes far beyond it. A damaged model is unsure,
+ * not confidently wrong. */
+#define JUDGE_MISREAD_PPL_FACTOR 4.0
+
 struct judgement {
     bool non_empty, valid_utf8, finite, coherent, deterministic;
     double prompt_ppl, output_ppl, repeated_fraction, printable;
     const char *incoherence;     /* why not coherent, or NULL */
+    bool misread;                /* incoherent because the prompt's ids make no sense */
     bool pass;
 };
 
 void judge(const struct judge_input *in, const struct judge_thresholds *t, struct judgement *out);
 
-/* The stage a failure most likely comes from, from the criteria that
- * failed: "config/tokenizer" (empty or broken text, a prompt the model
- * cannot read), "quantization" (non-finite logits; degraded: unsure of
- * itself, repeating, far from the reference). Load errors are named by the
- * engine itself. */
-const char *judge_diagnosis(const struct judgement *j);
+/* What is known besides the judgement itself. */
+struct judge_evidence {
+    bool round_trips;            /* detokenizing the prompt's ids gives its text back */
+    bool has_reference;          /* the unquantized reference ran */
+    bool quality_ok;             /* ... and agrees with the compiled model */
+    bool reference_fails_too;    /* ... and its own answer fails the same criteria */
+};
+
+/* The stage a failure most likely comes from, weighing the evidence:
+ *  - "source model": the unquantized reference agrees with the compiled
+ *    model and fails the same way (nothing in the pipeline broke it);
+ *  - "config/tokenizer": the tokenizer does not give the prompt back, the
+ *    text is empty, broken or unprintable, or the model misreads the prompt;
+ *  - "quantization": non-finite logits, or a model that reads its prompt
+ *    (the tokenizer round-trips, the prompt is not misread) but is unsure of
+ *    itself, loops, or stumbles, or one far from its reference;
+ *  - "engine (nondeterministic)": the same seed gave other tokens.
+ * Load errors are named by the engine itself. */
+const char *judge_diagnosis(const struct judgement *j, const struct judge_evidence *ev);
 
 #endif

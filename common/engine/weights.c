@@ -6,12 +6,54 @@
 #include <stdio.h>
 #include <string.h>
 
+enum dtype tensor_view_storage(const struct tensor_view *t)
+{
+    return t->storage != DT_INVALID ? t->storage : t->dtype;
+}
+
+float tensor_view_load(const struct tensor_view *t, size_t i)
+{
+    return quant_load(tensor_view_storage(t), t->data, i);
+}
+
 static bool same_layout(const struct tensor_view *t, const struct mlc_output *o)
 {
     if (t->ndim != o->ndim || t->dtype != o->dtype) return false;
     for (int i = 0; i < o->ndim; i++)
         if (t->shape[i] != o->shape[i]) return false;
     return true;
+}
+
+/* The kernels' view of a bound weight. */
+static int describe(struct bound_weight *w)
+{
+    struct kmat *m = &w->m;
+    const struct tensor_view *t = w->parts[0];
+    const struct quant_scheme *s = w->scheme;
+    memset(m, 0, sizeof *m);
+    m->rows = w->rows;
+    m->cols = w->cols;
+    m->data = t->data;
+    m->scale = 1.0f;
+    m->scheme = s;
+    if (!w->quantized) {
+        switch (tensor_view_storage(t)) {
+        case DT_F32: m->fmt = KF_F32; return 0;
+        case DT_F16: m->fmt = KF_F16; return 0;
+        case DT_BF16: m->fmt = KF_BF16; return 0;
+        default: return fail("%s: %s weights cannot be computed with", w->name, dtype_name(t->dtype));
+        }
+    }
+    if (s->kind == QUANT_GROUP) {
+        if (s->bits != 4 && s->bits != 3) return fail("%s: %d-bit groups are not supported", w->name, s->bits);
+        m->fmt = s->bits == 4 ? (w->transposed ? KF_Q4_KN : KF_Q4_NK) : (w->transposed ? KF_Q3_KN : KF_Q3_NK);
+        m->scales = w->parts[1]->data;
+        m->scale_dtype = tensor_view_storage(w->parts[1]);
+        return 0;
+    }
+    m->fmt = s->storage_dtype == DT_F8_E4M3 ? KF_E4M3 : KF_E5M2;
+    if (s->use_scale) m->scale = tensor_view_load(w->parts[1], 0);
+    return 0;
 }
 
 int weight_bind(struct bound_weight *w, const struct value *v, const char *quantization,
@@ -47,7 +89,7 @@ int weight_bind(struct bound_weight *w, const struct value *v, const char *quant
         }
         w->parts[i] = t;
         if (out[i].kind == OUT_CALIBRATION) {
-            float c = ((const float *)t->data)[0];
+            float c = tensor_view_load(t, 0);
             if (!isfinite(c) || c <= 0)
                 return fail("parameter %s is uncalibrated (%g): FP8 activation scales come from calibration; "
                             "this model cannot run until they are measured",
@@ -55,49 +97,18 @@ int weight_bind(struct bound_weight *w, const struct value *v, const char *quant
             w->act_scale = c;
         }
     }
-    return 0;
-}
-
-const float *weight_row_in_place(const struct bound_weight *w, int64_t n)
-{
-    const struct tensor_view *t = w->parts[0];
-    return !w->quantized && t->dtype == DT_F32 ? (const float *)t->data + n * w->cols : NULL;
+    return describe(w);
 }
 
 void weight_row(const struct bound_weight *w, int64_t n, float *out)
 {
-    const struct tensor_view *t = w->parts[0];
-    int64_t K = w->cols;
-    const float *row = weight_row_in_place(w, n);
-    if (row) {
-        memcpy(out, row, sizeof *out * (size_t)K);
-        return;
-    }
-    if (!w->quantized) {
-        for (int64_t k = 0; k < K; k++) out[k] = quant_load(t->dtype, t->data, (size_t)(n * K + k));
-        return;
-    }
-    const struct quant_scheme *s = w->scheme;
-    if (s->kind == QUANT_GROUP) {
-        const uint32_t *q = t->data;
-        const unsigned char *scales = w->parts[1]->data;
-        if (w->transposed) {
-            quant_dequant_row_kn(s, q, scales, (size_t)w->rows, (size_t)K, (size_t)n, out);
-        } else {
-            size_t words = quant_row_words(s, (size_t)K), groups = quant_groups(s, (size_t)K);
-            quant_dequant_row_nk(s, q + (size_t)n * words, scales + (size_t)n * groups * dtype_size(s->model_dtype),
-                                 (size_t)K, out);
-        }
-        return;
-    }
-    float scale = s->use_scale ? ((const float *)w->parts[1]->data)[0] : 1.0f;
-    quant_fp8_dequant(s, (const uint8_t *)t->data + n * K, (size_t)K, scale, out);
+    kmat_dequant_row(&w->m, n, out);
 }
 
 void weight_vector(const struct bound_weight *w, float *out)
 {
     const struct tensor_view *t = w->parts[0];
-    for (int64_t i = 0; i < w->rows; i++) out[i] = quant_load(t->dtype, t->data, (size_t)i);
+    for (int64_t i = 0; i < w->rows; i++) out[i] = tensor_view_load(t, (size_t)i);
 }
 
 bool weight_quantizes_activation(const struct bound_weight *w)

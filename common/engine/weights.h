@@ -1,6 +1,7 @@
 /* Weights as the executor sees them: a parameter value of the plan bound to
- * the stored tensors it names, read one row at a time as float32
- * (dequantizing on the fly with formats/quant.h's reference arithmetic). */
+ * the stored tensors it names, used where they lie (the mapped shards) by
+ * the kernels through a kmat, or read one row at a time as float32
+ * (dequantizing with formats/quant.h's reference arithmetic). */
 #ifndef MLC_WEIGHTS_H
 #define MLC_WEIGHTS_H
 
@@ -8,12 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/engine/kernels.h"
 #include "formats/dtype.h"
 #include "formats/module.h"
 #include "formats/param_map.h"
 #include "formats/quant.h"
 
-/* One stored tensor, in memory (float32 tensors already decoded). */
+/* One stored tensor, in memory. A tensor cache stores float32 tensors as
+ * bfloat16 ("f32-to-bf16"): such a view has dtype float32 and storage
+ * bfloat16, and its data are the stored halves. */
 struct tensor_view {
     const char *name;
     enum dtype dtype;
@@ -21,7 +25,12 @@ struct tensor_view {
     int64_t shape[MOD_MAX_DIMS];
     const void *data;
     size_t nbytes;
+    enum dtype storage;          /* how data holds the values; 0: as dtype */
 };
+
+/* The dtype of a view's bytes, and element i of it as float. */
+enum dtype tensor_view_storage(const struct tensor_view *t);
+float tensor_view_load(const struct tensor_view *t, size_t i);
 
 /* Where tensors come from (the tensor cache, or a test's arrays). */
 struct tensor_source {
@@ -38,6 +47,7 @@ struct bound_weight {
     int nparts;
     const struct tensor_view *parts[MOD_MAX_PARTS];
     float act_scale;             /* FP8: activation (calibration) scale, 0 if none */
+    struct kmat m;               /* the matrix as the kernels read it */
 };
 
 /* Bind a parameter value: every tensor it names must exist with the dtype
@@ -45,15 +55,14 @@ struct bound_weight {
 int weight_bind(struct bound_weight *w, const struct value *v, const char *quantization,
                 const struct tensor_source *src);
 
-/* Row n of the logical matrix as float32 (cols values). */
+/* Row n of the logical matrix as float32 (cols values), dequantized with
+ * the reference arithmetic. */
 void weight_row(const struct bound_weight *w, int64_t n, float *out);
-/* Row n where it already lies in memory as float32 (an unquantized float32
- * weight), or NULL when it has to be converted with weight_row. */
-const float *weight_row_in_place(const struct bound_weight *w, int64_t n);
 /* A vector parameter as float32 (rows values). */
 void weight_vector(const struct bound_weight *w, float *out);
 /* FP8 schemes quantize activations too: x → its FP8 value (after dividing by
- * the calibration scale, which is multiplied back in). No-op otherwise. */
+ * the calibration scale, which is multiplied back in). No-op otherwise.
+ * The one place activations meet FP8: every kernel set calls it first. */
 void weight_quantize_activation(const struct bound_weight *w, const float *x, int64_t n, float *out);
 bool weight_quantizes_activation(const struct bound_weight *w);
 

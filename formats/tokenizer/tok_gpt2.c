@@ -63,6 +63,11 @@ int tok_load_gpt2_into(struct tokenizer *t, const char *vocab_path, const char *
         int32_t id;
         const struct jd *e = &v->u.kids[i];
         if (entry_id(vocab_path, e, &id)) goto out;
+        if (e->keylen > TOKENIZER_MAX_TOKEN_BYTES) {
+            fail("%s: token %d is %zu bytes long (at most %u allowed)", vocab_path, id, (size_t)e->keylen,
+                 TOKENIZER_MAX_TOKEN_BYTES);
+            goto out;
+        }
         tok_set_piece(t, id, e->key, e->keylen);
         strmap_put(&b->vocab, e->key, e->keylen, id);
         if (e->keylen == 13 && !memcmp(e->key, "<|endoftext|>", 13)) t->bos_id = t->eos_id = id;

@@ -22,15 +22,33 @@ struct tok_pattern {
     char *lit;                /* literal (when re == NULL) */
     size_t litlen;
     pcre2_code *re;
+    char *quoted;             /* regex: the pattern, at most ~60 bytes of it */
+    char *where;              /* regex: "FILE: FIELD", for messages */
 };
+
+/* A regex may backtrack at most TOK_MATCH_STEPS_BASE steps plus
+ * TOK_MATCH_STEPS_PER_BYTE per byte of the text it searches: real
+ * tokenizers' patterns need a few steps per byte; a catastrophic one like
+ * (a+)+$ needs exponentially many, and is refused instead. */
+#define TOK_MATCH_STEPS_BASE 100000u
+#define TOK_MATCH_STEPS_PER_BYTE 1000u
 
 /* Compile an Oniguruma-style pattern (as tokenizer.json holds) with PCRE2
  * in UTF + UCP mode, JIT-compiled. -1 with last_error(). */
 int tok_pattern_regex(struct tok_pattern *p, const char *src, size_t len);
 void tok_pattern_literal(struct tok_pattern *p, const char *s, size_t len);
+/* Name the pattern in messages ("FILE: FIELD"). */
+void tok_pattern_set_where(struct tok_pattern *p, const char *where);
 void tok_pattern_free(struct tok_pattern *p);
-/* Next match in s[0..n) at or after `from`: 1 and [*ms,*me), 0 if none. */
+/* Next match in s[0..n) at or after `from`: 1 and [*ms,*me), 0 if none,
+ * -1 when the regex ran past its step limit (the message is kept for
+ * tok_pattern_failed()). */
 int tok_pattern_next(const struct tok_pattern *p, const char *s, size_t n, size_t from, size_t *ms, size_t *me);
+/* Whether a match of this thread failed since the last call (and then
+ * last_error() says which pattern, on how much text); clears the flag.
+ * Encoding and decoding call it so that a pattern that gave up never
+ * passes for "no match". */
+bool tok_pattern_failed(void);
 /* Replace every match of p in s by `with`, appending to out. */
 void tok_pattern_replace(const struct tok_pattern *p, const char *s, size_t n, const char *with, size_t wlen,
                          struct buf *out);

@@ -93,6 +93,9 @@ static int pattern_from(const struct ctx *c, const struct jd *o, struct tok_patt
     }
     if (jd_is(r, JD_STRING)) {
         if (tok_pattern_regex(p, r->u.str, r->n)) return fail_prefix("%s: %s", c->file, f);
+        char *where = xasprintf("%s: %s", c->file, f);
+        tok_pattern_set_where(p, where);
+        free(where);
         return 0;
     }
     return tok_json_bad(c, f, "must hold a String or a Regex");
@@ -477,6 +480,7 @@ static int parse_added(const struct ctx *c, const struct jd *list)
         if (!jd_is(e, JD_OBJECT)) return tok_json_bad(c, where, "must be an object");
         if (tok_json_need_str(c, e, "content", &content, where) || vocab_id(c, idv, TOK_MAX_ID + 1, &id, f)) return -1;
         if (!content->n) return tok_json_bad(c, where, "empty content");
+        if (content->n > TOKENIZER_MAX_TOKEN_BYTES) return tok_json_bad(c, where, "content longer than 65536 bytes");
         struct added_token a = {.content = (char *)content->u.str, .len = content->n, .id = id};
         if (tok_json_opt_bool(c, e, "special", false, &a.special, where) || tok_json_opt_bool(c, e, "lstrip", false, &a.lstrip, where) ||
             tok_json_opt_bool(c, e, "rstrip", false, &a.rstrip, where) ||

@@ -83,6 +83,12 @@ static int need_vocab(const struct ctx *c, const struct jd *m, bool object)
         (void)m;
         return tok_json_bad(c, "model.vocab", object ? "must be an object" : "must be an array");
     }
+    for (size_t i = 0; i < c->nvocab; i++)
+        if (c->vocab[i].n > TOKENIZER_MAX_TOKEN_BYTES) {
+            char f[64];
+            snprintf(f, sizeof f, "model.vocab (token %lld)", (long long)c->vocab[i].id);
+            return tok_json_bad(c, f, "a token longer than 65536 bytes");
+        }
     return 0;
 }
 

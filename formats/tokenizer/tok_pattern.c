@@ -71,6 +71,13 @@ int tok_pattern_regex(struct tok_pattern *p, const char *src, size_t len)
     /* JIT is an optimisation: without it (e.g. on a platform PCRE2 has no
      * JIT for) matching is slower but the same */
     pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);
+    size_t q = len;
+    if (q > 60) {
+        q = 60;
+        while (q > 0 && ((unsigned char)src[q] & 0xC0) == 0x80) q--; /* whole characters */
+    }
+    p->quoted = xasprintf("/%.*s/%s", (int)q, src, q < len ? " (cut)" : "");
+    p->where = xstrdup("built-in pattern");
     return 0;
 }
 
@@ -81,28 +88,89 @@ void tok_pattern_literal(struct tok_pattern *p, const char *s, size_t len)
     p->litlen = len;
 }
 
+void tok_pattern_set_where(struct tok_pattern *p, const char *where)
+{
+    free(p->where);
+    p->where = xstrdup(where);
+}
+
 void tok_pattern_free(struct tok_pattern *p)
 {
     free(p->lit);
+    free(p->quoted);
+    free(p->where);
     if (p->re) pcre2_code_free(p->re);
     memset(p, 0, sizeof *p);
 }
 
-static pthread_once_t jit_once = PTHREAD_ONCE_INIT;
-static pcre2_match_context *jit_ctx;
-static pcre2_match_context *interp_ctx;
+/* Match contexts and data belong to a thread: the step limit is set per
+ * call, and a JIT stack may serve one match at a time. */
+struct match_state {
+    pcre2_match_data *md;
+    pcre2_jit_stack *stack;
+    pcre2_match_context *jit_ctx, *interp_ctx;
+};
 
-static void make_contexts(void)
+static pthread_key_t state_key;
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct match_state *state;
+static _Thread_local bool failed;
+
+static void state_free(void *p)
 {
+    struct match_state *st = p;
+    pcre2_match_data_free(st->md);
+    pcre2_match_context_free(st->jit_ctx);
+    pcre2_match_context_free(st->interp_ctx);
+    if (st->stack) pcre2_jit_stack_free(st->stack);
+    free(st);
+}
+
+static void make_key(void)
+{
+    if (pthread_key_create(&state_key, state_free)) die("out of memory (regex state)");
+}
+
+static struct match_state *thread_state(void)
+{
+    if (state) return state;
+    pthread_once(&state_once, make_key);
+    struct match_state *st = xcalloc(1, sizeof *st);
+    st->md = pcre2_match_data_create(1, NULL);
     /* a large JIT stack: patterns like \s+(?!\S) backtrack over whole
      * whitespace runs */
-    pcre2_jit_stack *stack = pcre2_jit_stack_create(64 * 1024, 64 * 1024 * 1024, NULL);
-    jit_ctx = pcre2_match_context_create(NULL);
-    if (stack) pcre2_jit_stack_assign(jit_ctx, NULL, stack);
-    interp_ctx = pcre2_match_context_create(NULL);
-    pcre2_set_depth_limit(interp_ctx, 100000000);
-    pcre2_set_match_limit(interp_ctx, 4000000000u);
-    pcre2_set_heap_limit(interp_ctx, 4000000000u);
+    st->stack = pcre2_jit_stack_create(64 * 1024, 64 * 1024 * 1024, NULL);
+    st->jit_ctx = pcre2_match_context_create(NULL);
+    st->interp_ctx = pcre2_match_context_create(NULL);
+    if (!st->md || !st->jit_ctx || !st->interp_ctx) die("out of memory (regex state)");
+    if (st->stack) pcre2_jit_stack_assign(st->jit_ctx, NULL, st->stack);
+    /* the interpreter keeps its backtracking frames on the heap */
+    pcre2_set_heap_limit(st->interp_ctx, 256 * 1024); /* KiB */
+    pthread_setspecific(state_key, st);
+    state = st;
+    return st;
+}
+
+bool tok_pattern_failed(void)
+{
+    bool f = failed;
+    failed = false;
+    return f;
+}
+
+static int gave_up(const struct tok_pattern *p, int rc, size_t n, uint64_t steps)
+{
+    /* only the first failure is reported: the rest follow from it */
+    if (failed) return -1;
+    failed = true;
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT ||
+        rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        return fail("%s: regex %s needs more than %llu backtracking steps on %zu bytes of text "
+                    "(a pattern with nested repetition?); refusing to tokenize with it",
+                    p->where, p->quoted, (unsigned long long)steps, n);
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(rc, msg, sizeof msg);
+    return fail("%s: regex %s failed: %s", p->where, p->quoted, (char *)msg);
 }
 
 int tok_pattern_next(const struct tok_pattern *p, const char *s, size_t n, size_t from, size_t *ms, size_t *me)
@@ -116,18 +184,25 @@ int tok_pattern_next(const struct tok_pattern *p, const char *s, size_t n, size_
         return 1;
     }
     if (from > n) return 0;
-    pthread_once(&jit_once, make_contexts);
-    /* one pair of offsets is all we read, so one small match block per
-     * thread serves every pattern (rc 0 then means "matched, groups not
-     * stored") */
-    static _Thread_local pcre2_match_data *md;
-    if (!md) md = pcre2_match_data_create(1, NULL);
-    if (!md) die("out of memory");
-    int rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, md, jit_ctx);
-    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH)
-        rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, interp_ctx);
-    if (rc < 0) return 0;
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    struct match_state *st = thread_state();
+    /* the work allowed grows with the text still to search */
+    uint64_t steps = TOK_MATCH_STEPS_BASE + (uint64_t)TOK_MATCH_STEPS_PER_BYTE * (n - from);
+    uint32_t limit = steps > UINT32_MAX ? UINT32_MAX : (uint32_t)steps;
+    pcre2_set_match_limit(st->jit_ctx, limit);
+    /* one pair of offsets is all we read (rc 0 then means "matched,
+     * groups not stored") */
+    int rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, st->md, st->jit_ctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT || rc == PCRE2_ERROR_JIT_BADOPTION) {
+        /* too deep for the JIT stack (or no JIT): the interpreter, with
+         * the same bound on its work */
+        pcre2_set_match_limit(st->interp_ctx, limit);
+        pcre2_set_depth_limit(st->interp_ctx, limit);
+        rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, st->md,
+                         st->interp_ctx);
+    }
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc < 0) return gave_up(p, rc, n - from, steps);
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(st->md);
     *ms = ov[0];
     *me = ov[1];
     return 1;
@@ -137,7 +212,7 @@ void tok_pattern_replace(const struct tok_pattern *p, const char *s, size_t n, c
                          struct buf *out)
 {
     size_t pos = 0, from = 0, ms, me;
-    while (from <= n && tok_pattern_next(p, s, n, from, &ms, &me)) {
+    while (from <= n && tok_pattern_next(p, s, n, from, &ms, &me) > 0) {
         buf_add(out, s + pos, ms - pos);
         buf_add(out, with, wlen);
         pos = me;

@@ -61,7 +61,7 @@ static void pattern_events(const struct tok_pattern *pat, const char *s, size_t 
     size_t prev = 0, from = 0, ms, me;
     bool have_last = false;
     size_t last_end = 0;
-    while (from <= n && tok_pattern_next(pat, s, n, from, &ms, &me)) {
+    while (from <= n && tok_pattern_next(pat, s, n, from, &ms, &me) > 0) {
         if (ms == me && have_last && ms == last_end) {
             if (ms >= n) break;
             from = ms + utf8_lead_len((unsigned char)s[ms]);

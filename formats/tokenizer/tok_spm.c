@@ -289,6 +289,12 @@ int tok_load_spm_into(struct tokenizer *t, const char *path)
     float minf = FLT_MAX, maxf = FLT_MIN;
     for (size_t i = 0; i < sf.n; i++) {
         const struct spm_piece *p = &sf.pieces[i];
+        if (p->len > TOKENIZER_MAX_TOKEN_BYTES) {
+            strmap_free(&vocab);
+            rc = fail("%s: pieces[%zu] is %zu bytes long (at most %u allowed)", path, i, (size_t)p->len,
+                      TOKENIZER_MAX_TOKEN_BYTES);
+            goto out;
+        }
         tok_set_piece(t, (int32_t)i, (const char *)p->s, p->len);
         if (p->type == SPM_NORMAL || p->type == SPM_USER || p->type == SPM_UNUSED) {
             if (!strmap_put(&vocab, (const char *)p->s, p->len, (int32_t)i)) {

@@ -15,6 +15,13 @@
  * ends in U+FFFD: the replacement character is then real. */
 #define STREAM_MAX_PENDING 8
 
+/* A decoder regex that gave up cannot give the text back; generation has
+ * no way to carry on without it, so the program stops with the message. */
+static void decode(const struct tokenizer *t, const int32_t *ids, size_t n, bool skip_special, struct buf *out)
+{
+    if (tokenizer_decode(t, ids, n, skip_special, out) != 0) die_last();
+}
+
 struct tok_stream {
     const struct tokenizer *t;
     bool skip_special;
@@ -48,7 +55,7 @@ static void trim_context(struct tok_stream *s)
     size_t n = s->ctx.n, cut = 0;
     for (size_t d = n - STREAM_CONTEXT; d < n; d++) {
         buf_reset(&s->a);
-        tokenizer_decode(s->t, s->ctx.v + d, n - d, s->skip_special, &s->a);
+        decode(s->t, s->ctx.v + d, n - d, s->skip_special, &s->a);
         if (!(s->a.len >= 3 && !memcmp(s->a.data, "\xEF\xBF\xBD", 3))) {
             cut = d;
             break;
@@ -65,11 +72,11 @@ static void stream_emit(struct tok_stream *s, struct buf *out, bool final)
     if (!s->pending.n) return;
     buf_reset(&s->a);
     buf_reset(&s->b);
-    tokenizer_decode(s->t, s->ctx.v, s->ctx.n, s->skip_special, &s->a);
+    decode(s->t, s->ctx.v, s->ctx.n, s->skip_special, &s->a);
     struct tok_ids all = {0};
     for (size_t i = 0; i < s->ctx.n; i++) tok_ids_push(&all, s->ctx.v[i]);
     for (size_t i = 0; i < s->pending.n; i++) tok_ids_push(&all, s->pending.v[i]);
-    tokenizer_decode(s->t, all.v, all.n, s->skip_special, &s->b);
+    decode(s->t, all.v, all.n, s->skip_special, &s->b);
     tok_ids_free(&all);
     if (!final && ends_with_replacement(&s->b) && s->pending.n < STREAM_MAX_PENDING) return;
     size_t common = 0;

@@ -417,6 +417,7 @@ int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, bool add
     if (!utf8_is_valid(text, len)) return fail("text to encode is not valid UTF-8");
     size_t mark = out->n;
     pthread_mutex_lock(&t->lock);
+    tok_pattern_failed();
     if (t->spm) {
         struct buf norm = BUF_INIT;
         buf_init(&norm);
@@ -426,7 +427,13 @@ int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, bool add
     } else {
         split_added(t, &t->trie_raw, text, len, true, normalized_stretch, out);
     }
+    bool gave_up = tok_pattern_failed();
     pthread_mutex_unlock(&t->lock);
+    if (gave_up) {
+        /* a regex gave up: what it split is not what HuggingFace would */
+        out->n = mark;
+        return -1;
+    }
     if (add_special) {
         if (t->spm) {
             if (t->bos_id >= 0) {
@@ -468,12 +475,13 @@ bool tokenizer_is_special(const struct tokenizer *t, int32_t id)
     return a >= 0 && t->added[a].special;
 }
 
-void tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, bool skip_special, struct buf *out)
+int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, bool skip_special, struct buf *out)
 {
     if (t->spm) {
         tok_spm_decode(t, ids, n, skip_special, out);
-        return;
+        return 0;
     }
+    tok_pattern_failed();
     struct tok_strs toks = {0};
     tok_strs_reset(&toks);
     for (size_t i = 0; i < n; i++) {
@@ -485,6 +493,7 @@ void tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, b
     }
     tok_decode_chain(t->dec, &toks, out);
     tok_strs_free(&toks);
+    return tok_pattern_failed() ? -1 : 0;
 }
 
 int32_t tokenizer_piece_to_id(const struct tokenizer *t, const char *piece, size_t len)

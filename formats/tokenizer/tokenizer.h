@@ -45,16 +45,23 @@ void tokenizer_free(struct tokenizer *t);
  * or "vocab.json+merges.txt". */
 const char *tokenizer_source(const struct tokenizer *t);
 
+/* The longest token text a tokenizer file may hold (real vocabularies
+ * stay under a few hundred bytes); a longer one is refused on loading. */
+#define TOKENIZER_MAX_TOKEN_BYTES (64u << 10)
+
 /* Append the ids of text[0..len) to out. add_special: apply the
  * post-processor (BOS/EOS templates), as HuggingFace's
  * encode(add_special_tokens=True). The text must be valid UTF-8.
- * -1 with last_error() on invalid input. */
+ * -1 with last_error() on invalid input, or when a pattern of the
+ * tokenizer ran past its step limit (TOK_MATCH_STEPS_*): the message names
+ * the file, the field and the pattern. */
 int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, bool add_special,
                      struct tok_ids *out);
 
 /* Append the text of ids to out (always valid UTF-8). skip_special drops
- * special tokens. Ids outside the vocabulary are skipped. */
-void tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
+ * special tokens. Ids outside the vocabulary are skipped. -1 with
+ * last_error() when a decoder's regex ran past its step limit. */
+int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
                       struct buf *out);
 
 /* The vocabulary string of a token (as stored in the tokenizer file, e.g.

@@ -1,6 +1,7 @@
 /* Tokenizer files: MLC's copy list, tokenizer_info detection and vocabulary
  * figures (see tokenizer_files.h). */
 #include "formats/tokenizer/tokenizer_files.h"
+#include "formats/tokenizer/tokenizer.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -86,6 +87,16 @@ void vocab_stats_free(struct vocab_stats *s)
     s->largest = NULL;
 }
 
+/* A token longer than any tokenizer loads: refused here already, and
+ * never quoted whole. */
+static int too_long(const char *path, const char *field, const char *token)
+{
+    size_t n = strlen(token);
+    if (n <= TOKENIZER_MAX_TOKEN_BYTES) return 0;
+    return fail("%s: %s: a token of %zu bytes (at most %u allowed) starting '%.40s'", path, field, n,
+                TOKENIZER_MAX_TOKEN_BYTES, token);
+}
+
 static void note_id(struct vocab_stats *s, long long id, const char *token)
 {
     if (id + 1 > s->id_end) {
@@ -102,8 +113,9 @@ static int add_token_map(struct vocab_stats *s, const json_t *map, json_t *seen,
     json_t *id;
     json_object_foreach((json_t *)map, tok, id) {
         if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX)
-            return fail("%s: %s: the id of token '%s' must be an integer from 0 to %d", path, field, tok,
+            return fail("%s: %s: the id of token '%.60s' must be an integer from 0 to %d", path, field, tok,
                         INT32_MAX);
+        if (too_long(path, field, tok)) return -1;
         note_id(s, json_integer_value(id), tok);
         json_object_set_new(seen, tok, json_true());
     }
@@ -129,6 +141,7 @@ int vocab_stats_tokenizer_json(const json_t *tj, const char *path, struct vocab_
                 fail("%s: model.vocab[%zu] must be [piece, score]", path, i);
                 goto done;
             }
+            if (too_long(path, "model.vocab", json_string_value(piece))) goto done;
             note_id(out, (long long)i, json_string_value(piece));
             json_object_set_new(seen, json_string_value(piece), json_true());
         }
@@ -150,6 +163,10 @@ int vocab_stats_tokenizer_json(const json_t *tj, const char *path, struct vocab_
             json_decref(contents);
             fail("%s: added_tokens[%zu] must have a string 'content' and an integer 'id' from 0 to %d", path,
                  i, INT32_MAX);
+            goto done;
+        }
+        if (too_long(path, "added_tokens", content)) {
+            json_decref(contents);
             goto done;
         }
         if (json_object_get(contents, content)) {

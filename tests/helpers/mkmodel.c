@@ -1,6 +1,6 @@
 /* mkmodel: write a deterministic synthetic HuggingFace model directory.
  *
- *   mkmodel --arch llama|mistral|qwen2|qwen3 [--dtype f32|f16|bf16]
+ *   mkmodel --arch llama|mistral|qwen2|qwen3|gemma2|gemma3_text|phi3 [--dtype f32|f16|bf16]
  *           [--seed N] [--shards N] [--tokenizer DIR] [--vocab N] [--hidden N]
  *           [--intermediate N] [--layers N] [--heads N] [--kv-heads N]
  *           [--head-dim N] [--tie 0|1] [--rope-scaling llama3] [--inv-freq]
@@ -9,7 +9,14 @@
  * Weights are seeded random numbers: each tensor's values come from a
  * generator seeded by (seed, tensor name), so they do not depend on the file
  * layout (one file or shards) or on the dtype's byte order of writing. The
- * same arguments give the same bytes. --big writes a 1.1B-parameter bf16
+ * same arguments give the same bytes. The Gemma 2, Gemma 3 and Phi-3
+ * fixtures are shaped to exercise what those architectures add: Gemma 2's
+ * soft-capping (caps small enough to bite), its query_pre_attn_scalar
+ * (unequal to head_dim) and the sliding window (8 tokens) on every other
+ * layer; Gemma 3's q/k norms, local and global rotary bases with linear
+ * scaling, and a sliding window pattern of 3 over 6 layers; Phi-3's fused
+ * qkv_proj and gate_up_proj and LongRoPE with an original context of 16
+ * (longer sequences take the long factors). --big writes a 1.1B-parameter bf16
  * llama with TinyLlama-1.1B's shapes, for benchmarks (about 2.2 GB). Files
  * follow what transformers' save_pretrained writes: config.json and
  * generation_config.json (indent 2, sorted keys), model.safetensors or
@@ -37,7 +44,8 @@ struct spec {
     int vocab, hidden, intermediate, layers, heads, kv_heads, head_dim, max_pos;
     int tie;
     int qkv_bias, qk_norm;
-    int sliding_window; /* mistral */
+    int sliding_window; /* mistral, gemma */
+    int orig_max_pos;   /* phi3 */
     double rope_theta, rms_eps;
     const char *rope_scaling;
     int inv_freq;
@@ -49,7 +57,7 @@ struct tensor {
     char name[128];
     int ndim;
     long long shape[2];
-    enum { INIT_LINEAR, INIT_EMBED, INIT_NORM, INIT_BIAS, INIT_INV_FREQ } init;
+    enum { INIT_LINEAR, INIT_EMBED, INIT_NORM, INIT_BIAS, INIT_INV_FREQ, INIT_GEMMA_NORM } init;
     long long numel;
     size_t nbytes;
     int file;
@@ -79,10 +87,56 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(((const struct tensor *)a)->name, ((const struct tensor *)b)->name);
 }
 
+static bool is(const struct spec *s, const char *arch)
+{
+    return !strcmp(s->arch, arch);
+}
+
+/* Gemma keeps w of its (1 + w) norms; Phi-3 its fused projections. */
+static void build_gemma_phi3(const struct spec *s)
+{
+    int d = s->head_dim, H = s->hidden, I = s->intermediate;
+    bool gemma = !is(s, "phi3");
+    int norm = gemma ? INIT_GEMMA_NORM : INIT_NORM;
+    char n[128];
+    add(s, "model.embed_tokens.weight", 2, s->vocab, H, INIT_EMBED);
+    add(s, "model.norm.weight", 1, H, 0, norm);
+    if (!s->tie) add(s, "lm_head.weight", 2, s->vocab, H, INIT_LINEAR);
+    for (int i = 0; i < s->layers; i++) {
+#define L(fmt) (snprintf(n, sizeof n, "model.layers.%d." fmt, i), n)
+        add(s, L("input_layernorm.weight"), 1, H, 0, norm);
+        add(s, L("post_attention_layernorm.weight"), 1, H, 0, norm);
+        add(s, L("self_attn.o_proj.weight"), 2, H, (long long)s->heads * d, INIT_LINEAR);
+        add(s, L("mlp.down_proj.weight"), 2, H, I, INIT_LINEAR);
+        if (gemma) {
+            add(s, L("pre_feedforward_layernorm.weight"), 1, H, 0, norm);
+            add(s, L("post_feedforward_layernorm.weight"), 1, H, 0, norm);
+            add(s, L("self_attn.q_proj.weight"), 2, (long long)s->heads * d, H, INIT_LINEAR);
+            add(s, L("self_attn.k_proj.weight"), 2, (long long)s->kv_heads * d, H, INIT_LINEAR);
+            add(s, L("self_attn.v_proj.weight"), 2, (long long)s->kv_heads * d, H, INIT_LINEAR);
+            add(s, L("mlp.gate_proj.weight"), 2, I, H, INIT_LINEAR);
+            add(s, L("mlp.up_proj.weight"), 2, I, H, INIT_LINEAR);
+            if (s->qk_norm) {
+                add(s, L("self_attn.q_norm.weight"), 1, d, 0, norm);
+                add(s, L("self_attn.k_norm.weight"), 1, d, 0, norm);
+            }
+        } else {
+            add(s, L("self_attn.qkv_proj.weight"), 2, (long long)(s->heads + 2 * s->kv_heads) * d, H, INIT_LINEAR);
+            add(s, L("mlp.gate_up_proj.weight"), 2, 2LL * I, H, INIT_LINEAR);
+        }
+#undef L
+    }
+    qsort(tensors, ntensors, sizeof *tensors, cmp_name);
+}
+
 static void build_tensor_list(const struct spec *s)
 {
     int d = s->head_dim, H = s->hidden, I = s->intermediate;
     char n[128];
+    if (is(s, "gemma2") || is(s, "gemma3_text") || is(s, "phi3")) {
+        build_gemma_phi3(s);
+        return;
+    }
     add(s, "model.embed_tokens.weight", 2, s->vocab, H, INIT_EMBED);
     add(s, "model.norm.weight", 1, H, 0, INIT_NORM);
     if (!s->tie) add(s, "lm_head.weight", 2, s->vocab, H, INIT_LINEAR);
@@ -145,6 +199,7 @@ static void fill(const struct spec *s, const struct tensor *t, void *out)
         switch (t->init) {
         case INIT_NORM: v = 1.0f + 0.1f * uniform(&x); break;
         case INIT_BIAS: v = 0.1f * uniform(&x); break;
+        case INIT_GEMMA_NORM: v = 0.2f * uniform(&x); break;
         case INIT_INV_FREQ: v = 1.0f / powf((float)s->rope_theta, (float)(2 * i) / (float)s->head_dim); break;
         default: v = scale * uniform(&x); break;
         }
@@ -215,9 +270,68 @@ static void write_json(const char *dir, const char *name, json_t *v)
     json_decref(v);
 }
 
+/* Phi-3's LongRoPE factors for rotary pair i of n: short ones near 1, long
+ * ones growing with the wavelength, as in Phi-3.5-mini's config. */
+static json_t *longrope_factors(const struct spec *s, bool lng)
+{
+    json_t *l = json_array();
+    int n = s->head_dim / 2;
+    for (int i = 0; i < n; i++)
+        json_array_append_new(l, json_real(lng ? 1.0 + 4.0 * i * i / ((double)n * n) * 8.0 : 1.0 + 0.05 * i));
+    return l;
+}
+
+static json_t *config_gemma_phi3(const struct spec *s)
+{
+    json_t *c = json_object();
+    bool g2 = is(s, "gemma2"), g3 = is(s, "gemma3_text"), phi3 = is(s, "phi3");
+    json_object_set_new(c, "architectures", json_pack("[s]", g2 ? "Gemma2ForCausalLM" : g3 ? "Gemma3ForCausalLM"
+                                                                                         : "Phi3ForCausalLM"));
+    if (!phi3) json_object_set_new(c, "attention_bias", json_false());
+    json_object_set_new(c, "attention_dropout", json_real(0.0));
+    if (g2) json_object_set_new(c, "attn_logit_softcapping", json_real(5.0));
+    if (g3) json_object_set_new(c, "attn_logit_softcapping", json_null());
+    json_object_set_new(c, "bos_token_id", json_integer(1));
+    if (phi3) json_object_set_new(c, "embd_pdrop", json_real(0.0));
+    json_object_set_new(c, "eos_token_id", json_integer(2));
+    if (g2) json_object_set_new(c, "final_logit_softcapping", json_real(10.0));
+    if (g3) json_object_set_new(c, "final_logit_softcapping", json_null());
+    if (!phi3) json_object_set_new(c, "head_dim", json_integer(s->head_dim));
+    json_object_set_new(c, "hidden_act", json_string(phi3 ? "silu" : "gelu_pytorch_tanh"));
+    if (!phi3) json_object_set_new(c, "hidden_activation", json_string("gelu_pytorch_tanh"));
+    json_object_set_new(c, "hidden_size", json_integer(s->hidden));
+    json_object_set_new(c, "initializer_range", json_real(0.02));
+    json_object_set_new(c, "intermediate_size", json_integer(s->intermediate));
+    json_object_set_new(c, "max_position_embeddings", json_integer(s->max_pos));
+    json_object_set_new(c, "model_type", json_string(s->arch));
+    json_object_set_new(c, "num_attention_heads", json_integer(s->heads));
+    json_object_set_new(c, "num_hidden_layers", json_integer(s->layers));
+    json_object_set_new(c, "num_key_value_heads", json_integer(s->kv_heads));
+    if (phi3) json_object_set_new(c, "original_max_position_embeddings", json_integer(s->orig_max_pos));
+    json_object_set_new(c, "pad_token_id", json_integer(0));
+    if (!phi3) json_object_set_new(c, "query_pre_attn_scalar", json_integer(24));
+    if (phi3) json_object_set_new(c, "resid_pdrop", json_real(0.0));
+    json_object_set_new(c, "rms_norm_eps", json_real(s->rms_eps));
+    if (g3) json_object_set_new(c, "rope_local_base_freq", json_real(10000.0));
+    if (g3) json_object_set_new(c, "rope_scaling", json_pack("{s:f,s:s}", "factor", 8.0, "rope_type", "linear"));
+    if (phi3)
+        json_object_set_new(c, "rope_scaling", json_pack("{s:o,s:o,s:s}", "long_factor", longrope_factors(s, true),
+                                                         "short_factor", longrope_factors(s, false), "type", "longrope"));
+    json_object_set_new(c, "rope_theta", json_real(s->rope_theta));
+    json_object_set_new(c, "sliding_window", json_integer(s->sliding_window));
+    if (g3) json_object_set_new(c, "sliding_window_pattern", json_integer(3));
+    json_object_set_new(c, "tie_word_embeddings", json_boolean(s->tie));
+    json_object_set_new(c, "torch_dtype", json_string(torch_dtype(s)));
+    json_object_set_new(c, "transformers_version", json_string("4.51.0"));
+    json_object_set_new(c, "use_cache", json_true());
+    json_object_set_new(c, "vocab_size", json_integer(s->vocab));
+    return c;
+}
+
 /* Keys are added in sorted order (save_pretrained uses sort_keys=True). */
 static json_t *config_json(const struct spec *s)
 {
+    if (is(s, "gemma2") || is(s, "gemma3_text") || is(s, "phi3")) return config_gemma_phi3(s);
     json_t *c = json_object();
     const char *archname = !strcmp(s->arch, "llama")     ? "LlamaForCausalLM"
                            : !strcmp(s->arch, "mistral") ? "MistralForCausalLM"
@@ -278,6 +392,17 @@ static json_t *generation_config_json(const struct spec *s)
 {
     json_t *g = json_object();
     json_object_set_new(g, "bos_token_id", json_integer(1));
+    if (is(s, "gemma2") || is(s, "gemma3_text") || is(s, "phi3")) {
+        /* as Gemma's and Phi-3's: token ids only (Gemma 3 adds top_k/top_p) */
+        json_object_set_new(g, "eos_token_id", json_integer(2));
+        json_object_set_new(g, "pad_token_id", json_integer(0));
+        if (is(s, "gemma3_text")) {
+            json_object_set_new(g, "top_k", json_integer(64));
+            json_object_set_new(g, "top_p", json_real(0.95));
+        }
+        json_object_set_new(g, "transformers_version", json_string("4.51.0"));
+        return g;
+    }
     bool sampling = strcmp(s->arch, "mistral") != 0;
     if (sampling) json_object_set_new(g, "do_sample", json_true());
     json_object_set_new(g, "eos_token_id", json_integer(2));
@@ -321,12 +446,21 @@ static void defaults_for(struct spec *s)
     } else if (!strcmp(s->arch, "qwen3")) {
         s->hidden = 128, s->intermediate = 256, s->heads = 4, s->kv_heads = 2, s->tie = 1;
         s->rope_theta = 1000000.0, s->rms_eps = 1e-6, s->qk_norm = 1, s->head_dim = 48;
+    } else if (!strcmp(s->arch, "gemma2")) {
+        s->hidden = 64, s->intermediate = 128, s->heads = 4, s->kv_heads = 2, s->head_dim = 32, s->tie = 1;
+        s->rope_theta = 10000.0, s->rms_eps = 1e-6, s->sliding_window = 8;
+    } else if (!strcmp(s->arch, "gemma3_text")) {
+        s->hidden = 64, s->intermediate = 128, s->heads = 4, s->kv_heads = 2, s->head_dim = 32, s->tie = 1;
+        s->rope_theta = 1000000.0, s->rms_eps = 1e-6, s->sliding_window = 8, s->qk_norm = 1;
+    } else if (!strcmp(s->arch, "phi3")) {
+        s->hidden = 64, s->intermediate = 128, s->heads = 4, s->kv_heads = 2, s->tie = 0;
+        s->rope_theta = 10000.0, s->rms_eps = 1e-5, s->sliding_window = 64, s->orig_max_pos = 16;
     } else {
-        die("unknown --arch '%s' (llama, mistral, qwen2, qwen3)", s->arch);
+        die("unknown --arch '%s' (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3)", s->arch);
     }
-    s->layers = 2;
+    s->layers = !strcmp(s->arch, "gemma3_text") ? 6 : !strcmp(s->arch, "gemma2") ? 4 : 2;
     s->vocab = 512;
-    s->max_pos = 256;
+    s->max_pos = !strcmp(s->arch, "phi3") ? 64 : 256;
 }
 
 int main(int argc, char **argv)

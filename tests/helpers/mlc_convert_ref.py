@@ -131,8 +131,68 @@ def source_files(model, fmt):
 # ---------------------------------------------------------------- mapping
 
 
+ADD_ONE = set()  # MLC names stored as 1 + w (Gemma's norms)
+
+
+def gemma_params(cfg):
+    """Gemma 2: fused qkv and gate_up; Gemma 3: q/k/v apart, q/k norms, all
+    under language_model. (multimodal checkpoints: the same in the source).
+    Every norm is stored as 1 + w; the embedding is tied."""
+    mt, mc = cfg["model_type"], cfg["model_config"]
+    g3 = mt != "gemma2"
+    tc = mc["text_config"] if g3 else mc
+    pre = "language_model." if g3 else ""
+    src = "language_model." if g3 and not mc.get("is_text_model", True) else ""
+    out = [(pre + "model.embed_tokens.weight", [src + "model.embed_tokens.weight"], "embed")]
+
+    def norm(name, hf):
+        out.append((name, [hf], "other"))
+        ADD_ONE.add(name)
+    for i in range(tc["num_hidden_layers"]):
+        L, S = "%smodel.layers.%d" % (pre, i), "%smodel.layers.%d" % (src, i)
+        if g3:
+            for p in ("q_proj", "k_proj", "v_proj"):
+                out.append(("%s.self_attn.%s.weight" % (L, p), ["%s.self_attn.%s.weight" % (S, p)], "linear"))
+        else:
+            out.append((L + ".self_attn.qkv_proj.weight",
+                        [S + ".self_attn.%s.weight" % p for p in ("q_proj", "k_proj", "v_proj")], "linear"))
+        out.append((L + ".self_attn.o_proj.weight", [S + ".self_attn.o_proj.weight"], "linear"))
+        if g3:
+            norm(L + ".self_attn.q_norm.weight", S + ".self_attn.q_norm.weight")
+            norm(L + ".self_attn.k_norm.weight", S + ".self_attn.k_norm.weight")
+        out.append((L + ".mlp.gate_up_proj.weight", [S + ".mlp.gate_proj.weight", S + ".mlp.up_proj.weight"], "linear"))
+        out.append((L + ".mlp.down_proj.weight", [S + ".mlp.down_proj.weight"], "linear"))
+        for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                  "post_feedforward_layernorm"):
+            norm("%s.%s.weight" % (L, n), "%s.%s.weight" % (S, n))
+    norm(pre + "model.norm.weight", src + "model.norm.weight")
+    return out, set()
+
+
+def phi3_params(cfg):
+    """Phi-3: MLC's own names for the checkpoint's already fused tensors."""
+    mc = cfg["model_config"]
+    out = [("transformer.embd.weight", ["model.embed_tokens.weight"], "embed")]
+    for i in range(mc["num_hidden_layers"]):
+        for mlc, hf, kind in (("ln.weight", "input_layernorm.weight", "other"),
+                              ("mixer.qkv_proj.weight", "self_attn.qkv_proj.weight", "linear"),
+                              ("mixer.out_proj.weight", "self_attn.o_proj.weight", "linear"),
+                              ("mlp.gate_up_proj.weight", "mlp.gate_up_proj.weight", "linear"),
+                              ("mlp.down_proj.weight", "mlp.down_proj.weight", "linear"),
+                              ("post_attention_layernorm.weight", "post_attention_layernorm.weight", "other")):
+            out.append(("transformer.h.%d.%s" % (i, mlc), ["model.layers.%d.%s" % (i, hf)], kind))
+    out.append(("transformer.norm.weight", ["model.norm.weight"], "other"))
+    if not mc.get("tie_word_embeddings", False):
+        out.append(("lm_head.weight", ["lm_head.weight"], "lm_head"))
+    return out, set()
+
+
 def mlc_params(cfg):
     mt = cfg["model_type"]
+    if mt in ("gemma2", "gemma3", "gemma3_text"):
+        return gemma_params(cfg)
+    if mt == "phi3":
+        return phi3_params(cfg)
     mc = cfg["model_config"]
     out = []  # (mlc name, [sources], kind)
     out.append(("model.embed_tokens.weight", ["model.embed_tokens.weight"], "embed"))
@@ -320,7 +380,12 @@ def main():
     md = scheme[1]
     for mlc in order:
         srcs, kind = info[mlc]
-        parts = [cast(tensors[s][0], tensors[s][1], md) for s in srcs]
+        if mlc in ADD_ONE:
+            # (x + 1).astype(dtype): the sum rounded to the source dtype, then cast
+            x, src = tensors[srcs[0]]
+            parts = [cast(cast(x + np.float32(1), "float32", src), src, md)]
+        else:
+            parts = [cast(tensors[s][0], tensors[s][1], md) for s in srcs]
         w = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
         base = mlc[:-len(".weight")] if mlc.endswith(".weight") else mlc
         if scheme[0] == "group" and ((kind in ("linear",) ) or (kind == "lm_head" and scheme[6])

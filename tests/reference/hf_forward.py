@@ -16,8 +16,9 @@ frequency scaling), grouped-query attention, q/k/v biases (qwen2),
 per-head q/k RMSNorm before the rotation (qwen3), a sliding window
 (mistral: a query at position i sees keys j with i - j < window), SiLU
 gated MLP and tied embeddings. --sink N also keeps the first N positions
-visible beyond the window (MLC-LLM's attention sink). Needs Debian's
-python3-torch; never uses transformers.
+visible beyond the window (MLC-LLM's attention sink). Gemma 2, Gemma 3 and
+Phi-3 are in gemma_phi3.py. Needs Debian's python3-torch; never uses
+transformers.
 """
 import json
 import math
@@ -26,6 +27,8 @@ import struct
 import sys
 
 import torch
+
+from gemma_phi3 import ARCHITECTURES
 
 DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 
@@ -85,6 +88,8 @@ def forward(d, ids, sink=0):
     c = json.load(open(os.path.join(d, "config.json")))
     W = load_weights(d)
     mt = c["model_type"]
+    if mt in ARCHITECTURES:
+        return ARCHITECTURES[mt](c, W, ids)
     H, nh = c["hidden_size"], c["num_attention_heads"]
     nkv = c.get("num_key_value_heads", nh)
     hd = c.get("head_dim") or H // nh

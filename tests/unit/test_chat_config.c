@@ -273,7 +273,7 @@ TEST(parsing_values_for_fields)
     CHECK(model_arch_parse_value(model_arch_field(a, "rope_scaling"), "[1]") == NULL);
     CHECK_CONTAINS(last_error(), "rope_scaling: '[1]' is not an object or null");
     CHECK(model_arch_find("gemma") == NULL);
-    CHECK_STR(model_arch_names(), "llama, mistral, qwen2, qwen3");
+    CHECK_STR(model_arch_names(), "llama, mistral, qwen2, qwen3, gemma2, gemma3, gemma3_text, phi3");
 }
 
 /* ---- tokenizer_info ---- */

@@ -224,6 +224,45 @@ TEST(pool_runs_every_index_once)
     }
 }
 
+struct loop_check {
+    atomic_int *hits;
+    int threads;
+    atomic_int bad_worker;
+};
+
+static void hit(void *ctx, size_t i, int worker)
+{
+    struct loop_check *c = ctx;
+    if (worker < 0 || worker >= c->threads) atomic_store(&c->bad_worker, 1);
+    atomic_fetch_add(&c->hits[i], 1);
+}
+
+TEST(pool_loops_back_to_back_run_each_item_once)
+{
+    /* thousands of short loops, as an engine runs them, with sizes from 0
+     * to more items than threads: every item exactly once, on a thread
+     * index inside the pool */
+    atomic_int hits[64];
+    for (int threads = 1; threads <= 3; threads++) {
+        struct pool *p = pool_create(threads);
+        struct loop_check c = {hits, threads, 0};
+        for (int round = 0; round < 3000; round++) {
+            size_t n = (size_t)(round * 7 % 65);
+            for (size_t i = 0; i < n; i++) atomic_store(&hits[i], 0);
+            pool_for_workers(p, n, hit, &c);
+            for (size_t i = 0; i < n; i++)
+                if (atomic_load(&hits[i]) != 1) {
+                    TEST_FAIL_AT("%d threads, loop %d: item %zu ran %d times", threads, round, i, atomic_load(&hits[i]));
+                    round = 3000;
+                    break;
+                }
+            if (round % 500 == 0) usleep(2000); /* let the workers fall asleep now and then */
+        }
+        CHECK_EQ(atomic_load(&c.bad_worker), 0);
+        pool_destroy(p);
+    }
+}
+
 TEST(number_parsing_with_suffixes)
 {
     unsigned long long v;

@@ -1,6 +1,7 @@
 /* The judging criteria on hand-made inputs. */
 #include <math.h>
 
+#include "common/engine/check.h"
 #include "common/engine/judge.h"
 #include "tests/unit/test.h"
 
@@ -59,7 +60,7 @@ TEST(a_healthy_answer_passes)
     CHECK(j.pass);
     CHECK(fabs(j.prompt_ppl - 8.0) < 1e-9);
     CHECK(fabs(j.output_ppl - 3.0) < 1e-9);
-    CHECK(judge_diagnosis(&j) == NULL);
+    CHECK(judge_diagnosis(&j, NULL) == NULL);
 }
 
 TEST(each_failure_names_its_stage)
@@ -71,20 +72,45 @@ TEST(each_failure_names_its_stage)
     in.text_len = 3;
     judge(&in, &t, &j);
     CHECK(!j.non_empty);
-    CHECK_STR(judge_diagnosis(&j), "config/tokenizer");
+    CHECK_STR(judge_diagnosis(&j, NULL), "config/tokenizer");
 
+    /* a prompt read much worse than a working model reads it, by a model
+     * whose tokenizer round-trips: a damaged model, not a tokenizer */
     in = good_input();
     in.prompt_nll = 17 * log(400.0); /* ppl 400 of a 512 vocabulary */
     judge(&in, &t, &j);
-    CHECK(!j.coherent);
+    CHECK(!j.coherent && !j.misread);
     CHECK_CONTAINS(j.incoherence, "prompt perplexity");
-    CHECK_STR(judge_diagnosis(&j), "config/tokenizer");
+    CHECK_STR(judge_diagnosis(&j, NULL), "quantization");
+    struct judge_evidence no_round_trip = {.round_trips = false, .quality_ok = true};
+    CHECK_STR(judge_diagnosis(&j, &no_round_trip), "config/tokenizer");
+
+    /* confidently wrong about every prompt token: ids of another vocabulary */
+    in = good_input();
+    in.prompt_nll = 17 * log(512.0 * 4.5);
+    judge(&in, &t, &j);
+    CHECK(!j.coherent && j.misread);
+    CHECK_CONTAINS(j.incoherence, "cannot read the tokenized prompt");
+    CHECK_STR(judge_diagnosis(&j, NULL), "config/tokenizer");
+
+    /* the unquantized reference agrees and is just as incoherent */
+    in = good_input();
+    in.output_nll = 17 * log(100.0);
+    judge(&in, &t, &j);
+    struct judge_evidence alike = {.round_trips = true, .has_reference = true, .quality_ok = true,
+                                   .reference_fails_too = true};
+    CHECK_STR(judge_diagnosis(&j, &alike), "source model");
+    alike.quality_ok = false;     /* ... but far from the compiled model */
+    CHECK_STR(judge_diagnosis(&j, &alike), "quantization");
+    alike.quality_ok = true;
+    alike.reference_fails_too = false;
+    CHECK_STR(judge_diagnosis(&j, &alike), "quantization");
 
     in = good_input();
     in.output_nll = 17 * log(100.0); /* unsure of itself */
     judge(&in, &t, &j);
     CHECK(!j.coherent);
-    CHECK_STR(judge_diagnosis(&j), "quantization");
+    CHECK_STR(judge_diagnosis(&j, NULL), "quantization");
 
     static const int32_t loop[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
     in = good_input();
@@ -93,7 +119,7 @@ TEST(each_failure_names_its_stage)
     judge(&in, &t, &j);
     CHECK(!j.coherent);
     CHECK_CONTAINS(j.incoherence, "repeating loop");
-    CHECK_STR(judge_diagnosis(&j), "quantization");
+    CHECK_STR(judge_diagnosis(&j, NULL), "quantization");
 
     in = good_input();
     in.text = "ab\xc3";
@@ -105,7 +131,7 @@ TEST(each_failure_names_its_stage)
     in.logits_finite = false;
     judge(&in, &t, &j);
     CHECK(!j.finite && !j.pass);
-    CHECK_STR(judge_diagnosis(&j), "quantization");
+    CHECK_STR(judge_diagnosis(&j, NULL), "quantization");
 
     /* a short prompt is not judged by its perplexity */
     in = good_input();
@@ -122,6 +148,22 @@ TEST(each_failure_names_its_stage)
     in.deterministic = false;
     judge(&in, &t, &j);
     CHECK(!j.pass);
+}
+
+TEST(kl_percentiles_interpolate_like_numpy)
+{
+    /* numpy.percentile([0..9] shuffled, q) with linear interpolation:
+     * median 4.5, 99% 8.91, 99.9% 8.991 */
+    double v[10] = {7, 2, 9, 0, 5, 3, 8, 1, 6, 4};
+    struct kl_stats k;
+    kl_stats_of(v, 10, &k);
+    CHECK(fabs(k.median - 4.5) < 1e-12);
+    CHECK(fabs(k.p99 - 8.91) < 1e-12);
+    CHECK(fabs(k.p999 - 8.991) < 1e-12);
+    CHECK(k.min == 0 && k.max == 9 && fabs(k.mean - 4.5) < 1e-12);
+    double one = 0.25;
+    kl_stats_of(&one, 1, &k);
+    CHECK(k.median == 0.25 && k.p999 == 0.25);
 }
 
 TEST_MAIN()

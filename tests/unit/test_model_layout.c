@@ -104,8 +104,8 @@ TEST(mlc_repo_prefers_tensor_cache_over_the_old_name)
 
 TEST(repositories_fitting_no_layout_are_refused)
 {
-    const char *none[] = {"README.md", "model.gguf"};
-    const char *noweights[] = {"config.json", "model.gguf", "tokenizer.json"};
+    const char *none[] = {"README.md", "model.onnx"};
+    const char *noweights[] = {"config.json", "model.onnx", "tokenizer.json"};
     const char *nocache[] = {"mlc-chat-config.json", "params_shard_0.bin"};
     struct layout l;
     CHECK_EQ(layout_plan(none, N(none), NULL, "HF://a/b", &l), -1);
@@ -114,6 +114,39 @@ TEST(repositories_fitting_no_layout_are_refused)
     CHECK_CONTAINS(last_error(), "no weights in HuggingFace layout");
     CHECK_EQ(layout_plan(nocache, N(nocache), NULL, "R", &l), -1);
     CHECK_CONTAINS(last_error(), "no tensor-cache.json");
+}
+
+TEST(a_gguf_file_is_the_whole_model)
+{
+    /* no HuggingFace weights: the one .gguf, nothing else (config and
+     * tokenizer files beside it are not what the model is) */
+    const char *one[] = {"README.md", "config.json", "model-Q8_0.gguf", "tokenizer.json"};
+    struct layout l;
+    CHECK_EQ(layout_plan(one, N(one), NULL, "R", &l), 0);
+    CHECK_EQ(l.kind, MODEL_HF);
+    CHECK_EQ(l.format, WEIGHTS_GGUF);
+    CHECK(l.config == NULL);
+    CHECK_STR(l.gguf, "model-Q8_0.gguf");
+    CHECK_STR(joined(&l), "model-Q8_0.gguf");
+    layout_free(&l);
+    /* several: --include picks one, else an error naming two of them */
+    const char *many[] = {"m-Q4_K_M.gguf", "m-Q8_0.gguf", "README.md"};
+    CHECK_EQ(layout_plan(many, N(many), NULL, "HF://a/b", &l), -1);
+    CHECK_CONTAINS(last_error(), "HF://a/b: 2 .gguf files (m-Q4_K_M.gguf, m-Q8_0.gguf): choose one with --include");
+    const char *inc[] = {"*Q8_0*"};
+    struct file_rules r = {inc, 1, NULL, 0};
+    CHECK_EQ(layout_plan(many, N(many), &r, "R", &l), 0);
+    CHECK_STR(l.gguf, "m-Q8_0.gguf");
+    layout_free(&l);
+    const char *nothing[] = {"*Q2*"};
+    struct file_rules r2 = {nothing, 1, NULL, 0};
+    CHECK_EQ(layout_plan(many, N(many), &r2, "R", &l), -1);
+    CHECK_CONTAINS(last_error(), "R: --include/--exclude leave none of its 2 .gguf files");
+    /* beside HuggingFace weights a .gguf is not the model */
+    const char *both[] = {"config.json", "model.gguf", "model.safetensors"};
+    CHECK_EQ(layout_plan(both, N(both), NULL, "R", &l), 0);
+    CHECK_EQ(l.format, WEIGHTS_SAFETENSORS);
+    layout_free(&l);
 }
 
 TEST(include_adds_exclude_removes_hidden_never)

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/buf.h"
 #include "common/fsutil.h"
 #include "formats/safetensors.h"
+#include "formats/torch_bin.h"
 #include "formats/torch_pickle.h"
 #include "tests/unit/test.h"
 
@@ -106,6 +108,46 @@ TEST(corrupted_safetensors_headers_fail_cleanly)
     free(file);
     remove_tree(dir);
     free(path);
+}
+
+TEST(a_view_reads_only_its_elements_from_a_larger_storage)
+{
+    /* tensor w = elements 32..95 of a 96-float storage holding 0..95, as
+     * torch.save keeps the whole storage of a slice */
+    char dir[] = "/tmp/test_torch_pickle.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *path = xasprintf("%s/view.bin", dir);
+    char *cmd = xasprintf("/usr/bin/python3 tests/helpers/mkhostile.py storage-view %s", path);
+    CHECK_EQ(system(cmd), 0);
+    struct tb_file f;
+    CHECK_EQ(tb_open(&f, path), 0);
+    CHECK_EQ(f.sd.ntensors, 1);
+    void *data = NULL;
+    size_t len = 0;
+    CHECK_EQ(tb_read_tensor(&f, 0, &data, &len), 0);
+    CHECK_EQ(len, 64 * sizeof(float));
+    const float *v = data;
+    CHECK(v && v[0] == 32.0f && v[63] == 95.0f);
+    free(data);
+    tb_close(&f);
+    remove_tree(dir);
+    free(cmd);
+    free(path);
+}
+
+TEST(too_many_objects_is_an_error_not_an_allocation)
+{
+    /* EMPTY_LIST then (NONE APPEND) over the object limit */
+    size_t n = TP_MAX_OBJECTS + 10, len = 3 + 2 * n + 1;
+    unsigned char *p = xmalloc(len);
+    p[0] = 0x80, p[1] = 2, p[2] = ']';
+    for (size_t i = 0; i < n; i++) p[3 + 2 * i] = 'N', p[4 + 2 * i] = 'a';
+    p[len - 1] = '.';
+    struct tp_state_dict sd;
+    CHECK_EQ(tp_parse_state_dict(p, len, "big.pkl", &sd), -1);
+    CHECK_CONTAINS(last_error(), "big.pkl: byte ");
+    CHECK_CONTAINS(last_error(), "more than 1048576 objects");
+    free(p);
 }
 
 TEST_MAIN()
