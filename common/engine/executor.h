@@ -6,6 +6,7 @@
 #ifndef MLC_EXECUTOR_H
 #define MLC_EXECUTOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/engine/kernels.h"
@@ -27,6 +28,13 @@ struct executor {
     float *inv_freq;               /* rotary frequencies (head_dim / 2) */
     const struct kernel_set *k;    /* the kernels in use */
     struct executor_scratch *scratch;
+    /* An FP8 calibration build measures each layer's activation scale at
+     * every call; while observing, the running maximum over every call of
+     * every function (what calibration writes) is used and kept here. */
+    int n_observed;
+    const char **observed_names;   /* the layers' weight parameters */
+    float *observed;               /* running maxima; 0: not called yet */
+    bool observing;
 };
 
 /* Bind every parameter of every function to the tensors of `src` (checking
@@ -47,6 +55,12 @@ int executor_prefill(struct executor *ex, int seq, const float *x, int64_t rows,
 /* decode: one embedding per sequence (distinct sequences), appended;
  * logits → out [rows, vocab]. */
 int executor_decode(struct executor *ex, const int *seqs, const float *x, int64_t rows, float *logits);
+
+/* Calibration (FP8 calibration builds): start keeping the running maximum
+ * of each layer's activation scale from zero, and use it in place of the
+ * call's own (as MLC's calibration observer does); or stop. Without it such
+ * a build scales each call's activations by that call's statistic. */
+void executor_observe(struct executor *ex, bool on);
 
 /* Bytes of weights a decode step of one row reads (every matrix once, the
  * embedding's row and the vectors), without the KV cache. */
