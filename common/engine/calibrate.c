@@ -180,7 +180,7 @@ void calibrate_write_record(struct stream_writer *w, const struct calibration *c
         mp_pack_cstr(pk, "name");
         mp_pack_cstr(pk, c->layers[i].name);
         mp_pack_cstr(pk, "scale");
-        msgpack_pack_float(pk, c->layers[i].scale);
+        msgpack_pack_double(pk, (double)c->layers[i].scale);
     }
     /* the spread of the scales: min, median, max */
     float *sorted = xcalloc(c->nlayers + 1, sizeof *sorted);
@@ -189,11 +189,11 @@ void calibrate_write_record(struct stream_writer *w, const struct calibration *c
     pk = rb_key(&b, "scales");
     msgpack_pack_map(pk, 3);
     mp_pack_cstr(pk, "min");
-    msgpack_pack_float(pk, c->nlayers ? sorted[0] : 0);
+    msgpack_pack_double(pk, c->nlayers ? (double)sorted[0] : 0);
     mp_pack_cstr(pk, "median");
-    msgpack_pack_float(pk, c->nlayers ? sorted[c->nlayers / 2] : 0);
+    msgpack_pack_double(pk, c->nlayers ? (double)sorted[c->nlayers / 2] : 0);
     mp_pack_cstr(pk, "max");
-    msgpack_pack_float(pk, c->nlayers ? sorted[c->nlayers - 1] : 0);
+    msgpack_pack_double(pk, c->nlayers ? (double)sorted[c->nlayers - 1] : 0);
     free(sorted);
     rb_write(&b, w);
 }

@@ -179,6 +179,13 @@ static bool same_ids(const struct tok_ids *a, const struct tok_ids *b)
     return a->n == b->n && (a->n == 0 || !memcmp(a->v, b->v, sizeof *a->v * a->n));
 }
 
+/* An FP8 inference build: its activations pass through measured scales. */
+static bool calibrated_fp8(const struct engine *e)
+{
+    const struct quant_scheme *s = quant_scheme_by_name(e->cfg.quantization);
+    return s && s->calibration_scale;
+}
+
 int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const struct check_options *o,
               struct check_report *r)
 {
@@ -228,7 +235,8 @@ int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const s
         p->pass = p->j.pass && p->quality_ok;
         r->passed += p->pass;
         if (p->pass) continue;
-        p->ev = (struct judge_evidence){round_trips(t, p->prompt), p->has_reference, p->quality_ok, false};
+        p->ev = (struct judge_evidence){round_trips(t, p->prompt), p->has_reference, p->quality_ok, false,
+                                        calibrated_fp8(e)};
         if (rc == 0 && ref && !p->j.pass) {
             rc = judge_reference(ref, t, &rq[i], vocab, &o->thresholds, p);
             p->ev.reference_fails_too = rc == 0 && fails_alike(&p->j, &p->ref_j);

@@ -90,6 +90,8 @@ struct judge_evidence {
     bool has_reference;          /* the unquantized reference ran */
     bool quality_ok;             /* ... and agrees with the compiled model */
     bool reference_fails_too;    /* ... and its own answer fails the same criteria */
+    bool calibrated;             /* an FP8 model whose activations are divided by
+                                  * scales calibration measured */
 };
 
 /* The stage a failure most likely comes from, weighing the evidence:
@@ -100,6 +102,10 @@ struct judge_evidence {
  *  - "quantization": non-finite logits, or a model that reads its prompt
  *    (the tokenizer round-trips, the prompt is not misread) but is unsure of
  *    itself, loops, or stumbles, or one far from its reference;
+ *  - "calibration": what would be quantization or a misread prompt in an
+ *    FP8 model with calibrated activation scales whose tokenizer
+ *    round-trips: every activation passes through those scales, so wrong
+ *    ones garble even the prompt;
  *  - "engine (nondeterministic)": the same seed gave other tokens.
  * Load errors are named by the engine itself. */
 const char *judge_diagnosis(const struct judgement *j, const struct judge_evidence *ev);
