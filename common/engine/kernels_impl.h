@@ -73,4 +73,13 @@ static inline float kern_fp8_scale(const struct kmat *w)
     return w->fmt == KF_E4M3 ? s * 256.0f : s;
 }
 
+/* A calibration build's FP8 weights: dequantized to float16 as MLC's
+ * calibration mode does, f16(value · f16(scale)), every weight rounded
+ * (fake-quantized activations turn any difference into another FP8 step,
+ * so the fast sets round exactly as the reference does). */
+static inline bool kern_fp8_rounds(const struct kmat *w)
+{
+    return (w->fmt == KF_E4M3 || w->fmt == KF_E5M2) && !(w->act_scale > 0) && w->scheme && w->scheme->use_scale;
+}
+
 #endif

@@ -98,7 +98,8 @@ class Model:
         w = self.W.get(name + ".weight")
         if w is not None:
             return w
-        return f16(self.W[name + ".q_weight"] * self.W[name + ".q_scale"][0])
+        # the calibration build dequantizes in float16: f16(fp8 * f16(q_scale))
+        return f16(self.W[name + ".q_weight"] * f16(self.W[name + ".q_scale"][0]))
 
     def linear(self, name, x):
         """An FP8 linear layer of the calibration build."""
@@ -140,8 +141,8 @@ class Model:
             out = np.zeros((T, nq * hd), np.float32)
             for t in range(T):
                 c = cache[seqs[t]][layer]
-                c["k"].append(k[t])
-                c["v"].append(v[t])
+                c["k"].append(f16(k[t]))  # the KV cache holds the model's dtype
+                c["v"].append(f16(v[t]))
             for t in range(T):
                 c = cache[seqs[t]][layer]
                 n = positions[t] + 1
