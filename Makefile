@@ -12,9 +12,10 @@
 #                   headers, mlc-pipe.pc, scripts, bash completion)
 #
 # Sources are found by wildcard, one folder deep: a new .c file in common/,
-# formats/ or a room below them (common/lower/, common/engine/,
-# formats/tokenizer/) joins the library, a new shaders/*.comp is compiled to
-# SPIR-V, a new tools/mlc-*.c becomes a tool and a new tests/unit/test_*.c a
+# formats/ or a room below them (common/lower/, common/emit/, common/engine/,
+# formats/tokenizer/) joins the library (and a .cpp file in a room, compiled
+# with CXX), a new shaders/*.comp is compiled to SPIR-V and embedded in the
+# library, a new tools/mlc-*.c becomes a tool and a new tests/unit/test_*.c a
 # unit test, without editing this file. scripts/check-layers (run by the
 # tests) keeps the folders' layers.
 
@@ -29,17 +30,23 @@ SANITIZE ?=
 PKGS := msgpack jansson libcurl openssl libarchive libpcre2-8 libutf8proc libmicrohttpd cairo
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The Vulkan loader, and SPIRV-Tools (static C++ archives only on Debian 12:
+# hence -lstdc++ when the C compiler links).
+GPU_LIBS   := $(shell pkg-config --libs vulkan SPIRV-Tools 2>/dev/null) -lstdc++
 
 CPPFLAGS += -I. -D_GNU_SOURCE $(PKG_CFLAGS)
 CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fno-strict-aliasing $(SANITIZE) -MMD -MP
+CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra $(SANITIZE) -MMD -MP
 LDFLAGS  += $(SANITIZE) -pthread
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) $(GPU_LIBS) -lm
 
 LIB_SRC  := $(sort $(wildcard common/*.c common/*/*.c formats/*.c formats/*/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_CXX  := $(sort $(wildcard common/*/*.cpp))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/shader_blobs.o
 LIB      := $(BUILD)/libmlc.a
 
-# GLSL compute kernels, compiled to SPIR-V at build time.
+# GLSL compute kernels, compiled to SPIR-V at build time and embedded in the
+# library (scripts/embed-shaders), so that mlc-emit needs no files beside it.
 GLSLC       ?= glslc
 SHADER_SRC  := $(sort $(wildcard shaders/*.comp))
 SHADERS     := $(SHADER_SRC:shaders/%.comp=$(BUILD)/shaders/%.spv)
@@ -78,9 +85,21 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
 $(BUILD)/shaders/%.spv: shaders/%.comp
 	@mkdir -p $(@D)
 	$(GLSLC) --target-env=vulkan1.1 -O -MD -MF $@.d -o $@ $<
+
+$(BUILD)/gen/shader_blobs.c: $(SHADERS) scripts/embed-shaders
+	@mkdir -p $(@D)
+	scripts/embed-shaders $(SHADERS) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/shader_blobs.o: $(BUILD)/gen/shader_blobs.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)

@@ -71,6 +71,24 @@ json_t *library_metadata(const struct module *m, const struct library_options *o
     return md;
 }
 
+void library_metadata_add_kernels(json_t *md, const struct launch_plan *lp)
+{
+    json_t *ks = json_array();
+    for (int k = 0; k < lp->nkernels; k++) {
+        const struct lp_kernel *kn = &lp->kernels[k];
+        json_t *e = json_object();
+        char *file = xasprintf("kernels/%s.spv", kn->name);
+        json_object_set_new(e, "name", json_string(kn->name));
+        json_object_set_new(e, "shader", json_string(kn->shader));
+        json_object_set_new(e, "file", json_string(file));
+        json_object_set_new(e, "bytes", json_integer((json_int_t)(kn->nwords * 4)));
+        json_object_set_new(e, "sha256", json_string(kn->sha256));
+        json_array_append_new(ks, e);
+        free(file);
+    }
+    json_object_set_new(md, "kernels", ks);
+}
+
 static int add_entry(struct archive *a, const char *name, const void *data, size_t len, const char *path)
 {
     struct archive_entry *e = archive_entry_new();
@@ -91,13 +109,26 @@ static int add_entry(struct archive *a, const char *name, const void *data, size
 
 int library_write(const char *path, const struct module *m, const json_t *metadata)
 {
+    return library_write_vulkan(path, m, metadata, NULL);
+}
+
+int library_write_vulkan(const char *path, const struct module *m, const json_t *metadata,
+                         const struct launch_plan *lp)
+{
     struct buf md = BUF_INIT, plan = BUF_INIT;
     buf_init(&md);
     buf_init(&plan);
+    struct buf launches = BUF_INIT;
+    buf_init(&launches);
+    struct rec_builder b;
+    if (lp) {
+        rb_init(&b, "launches");
+        launch_plan_pack_fields(&b, lp);
+        rb_finish(&b, &launches);
+    }
     /* json.dumps default separators, as MLC's _metadata string */
     struct pyjson_style st = {-1, ", ", ": ", true};
     pyjson_dump(&md, metadata, &st);
-    struct rec_builder b;
     rb_init(&b, "plan");
     module_pack_fields(&b, m);
     rb_finish(&b, &plan);
@@ -106,6 +137,7 @@ int library_write(const char *path, const struct module *m, const json_t *metada
     if (atomic_file_begin(&f, path) != 0) {
         buf_free(&md);
         buf_free(&plan);
+        buf_free(&launches);
         return -1;
     }
     struct archive *a = archive_write_new();
@@ -114,10 +146,17 @@ int library_write(const char *path, const struct module *m, const json_t *metada
         rc = fail("%s: %s", path, archive_error_string(a));
     if (rc == 0) rc = add_entry(a, "metadata.json", md.data, md.len, path);
     if (rc == 0) rc = add_entry(a, "plan.msgpack", plan.data, plan.len, path);
+    if (rc == 0 && lp) rc = add_entry(a, "launches.msgpack", launches.data, launches.len, path);
+    for (int k = 0; rc == 0 && lp && k < lp->nkernels; k++) {
+        char *name = xasprintf("kernels/%s.spv", lp->kernels[k].name);
+        rc = add_entry(a, name, lp->kernels[k].words, lp->kernels[k].nwords * 4, path);
+        free(name);
+    }
     if (archive_write_close(a) != ARCHIVE_OK && rc == 0) rc = fail("%s: %s", path, archive_error_string(a));
     archive_write_free(a);
     buf_free(&md);
     buf_free(&plan);
+    buf_free(&launches);
     if (rc != 0) {
         atomic_file_abort(&f);
         return -1;
@@ -147,6 +186,57 @@ static int read_entry(struct archive *a, struct archive_entry *e, size_t max, st
     return 0;
 }
 
+/* One kernels/NAME.spv entry, kept until the plan says which kernels exist. */
+struct blob {
+    char *name;                 /* NAME */
+    struct buf data;
+};
+
+static int parse_single_map(const struct buf *b, msgpack_unpacked *up, const char *what)
+{
+    if (mp_unpack_bounded(b->data, b->len, up, what) != 0) return -1;
+    if (up->data.type != MSGPACK_OBJECT_MAP) return fail("%s: not a single msgpack map", what);
+    return 0;
+}
+
+/* The Vulkan plan and its kernels' blobs, checked against each other. */
+static int read_launches(struct library *lib, const struct buf *launches, struct blob *blobs, size_t nblobs,
+                         const char *path)
+{
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    char *what = xasprintf("%s: launches.msgpack", path);
+    lib->launches = xcalloc(1, sizeof *lib->launches);
+    int rc = parse_single_map(launches, &up, what);
+    if (rc == 0) rc = launch_plan_from_msgpack(&up.data, &lib->module, lib->launches, what);
+    msgpack_unpacked_destroy(&up);
+    free(what);
+    if (rc) {
+        free(lib->launches);
+        lib->launches = NULL;
+        return -1;
+    }
+    for (size_t i = 0; rc == 0 && i < nblobs; i++) {
+        struct lp_kernel *k = NULL;
+        for (int j = 0; j < lib->launches->nkernels; j++)
+            if (!strcmp(lib->launches->kernels[j].name, blobs[i].name)) k = &lib->launches->kernels[j];
+        if (!k) rc = fail("%s: kernels/%s.spv is no kernel of launches.msgpack", path, blobs[i].name);
+        else if (blobs[i].data.len % 4) rc = fail("%s: kernels/%s.spv is %zu bytes, not whole 32-bit words", path, blobs[i].name, blobs[i].data.len);
+        else {
+            k->nwords = blobs[i].data.len / 4;
+            k->words = xmalloc(blobs[i].data.len + 4);
+            memcpy(k->words, blobs[i].data.data, blobs[i].data.len);
+        }
+    }
+    if (rc == 0) rc = launch_plan_check_kernels(lib->launches, path);
+    if (rc) {
+        launch_plan_free(lib->launches);
+        free(lib->launches);
+        lib->launches = NULL;
+    }
+    return rc;
+}
+
 int library_read(const char *path, struct library *lib)
 {
     memset(lib, 0, sizeof *lib);
@@ -158,15 +248,19 @@ int library_read(const char *path, struct library *lib)
         archive_read_free(a);
         return -1;
     }
-    struct buf md = BUF_INIT, plan = BUF_INIT;
+    struct buf md = BUF_INIT, plan = BUF_INIT, launches = BUF_INIT;
     buf_init(&md);
     buf_init(&plan);
-    bool have_md = false, have_plan = false;
+    buf_init(&launches);
+    struct blob *blobs = NULL;
+    size_t nblobs = 0, cap = 0, blob_bytes = 0;
+    bool have_md = false, have_plan = false, have_launches = false;
     int rc = 0;
     struct archive_entry *e;
     int r;
     while (rc == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
+        size_t len = name ? strlen(name) : 0;
         if (archive_entry_filetype(e) != AE_IFREG) {
             rc = fail("%s: entry %s is not a regular file", path, name ? name : "?");
         } else if (name && !strcmp(name, "metadata.json")) {
@@ -175,15 +269,36 @@ int library_read(const char *path, struct library *lib)
         } else if (name && !strcmp(name, "plan.msgpack")) {
             if (have_plan) rc = fail("%s: plan.msgpack appears twice", path);
             else rc = read_entry(a, e, LIBRARY_MAX_PLAN, &plan, path), have_plan = true;
+        } else if (name && !strcmp(name, "launches.msgpack")) {
+            if (have_launches) rc = fail("%s: launches.msgpack appears twice", path);
+            else rc = read_entry(a, e, LIBRARY_MAX_PLAN, &launches, path), have_launches = true;
+        } else if (name && len > 12 && len < 300 && !strncmp(name, "kernels/", 8) && !strcmp(name + len - 4, ".spv") &&
+                   !strchr(name + 8, '/')) {
+            char *kname = xstrndup(name + 8, len - 12);
+            for (size_t i = 0; rc == 0 && i < nblobs; i++)
+                if (!strcmp(blobs[i].name, kname)) rc = fail("%s: %s appears twice", path, name);
+            if (rc == 0 && nblobs == 4096) rc = fail("%s: more than 4096 kernels", path);
+            if (rc) {
+                free(kname);
+                break;
+            }
+            blobs = xgrow(blobs, &cap, nblobs + 1, sizeof *blobs);
+            blobs[nblobs].name = kname;
+            buf_init(&blobs[nblobs].data);
+            rc = read_entry(a, e, LIBRARY_MAX_KERNEL, &blobs[nblobs].data, path);
+            blob_bytes += blobs[nblobs++].data.len;
+            if (rc == 0 && blob_bytes > LIBRARY_MAX_PLAN) rc = fail("%s: the kernels exceed %u bytes", path, LIBRARY_MAX_PLAN);
         } else {
-            rc = fail("%s: unexpected entry '%s' (a library holds metadata.json and plan.msgpack)", path,
-                      name ? name : "?");
+            rc = fail("%s: unexpected entry '%s' (a library holds metadata.json, plan.msgpack and, for Vulkan, "
+                      "launches.msgpack and kernels/*.spv)",
+                      path, name ? name : "?");
         }
     }
     if (rc == 0 && r != ARCHIVE_EOF) rc = fail("%s: not a valid tar archive: %s", path, archive_error_string(a));
     archive_read_free(a);
     if (rc == 0 && (!have_md || !have_plan))
         rc = fail("%s: the library lacks %s", path, have_md ? "plan.msgpack" : "metadata.json");
+    if (rc == 0 && nblobs && !have_launches) rc = fail("%s: the library has kernels but no launches.msgpack", path);
     if (rc == 0) {
         char *what = xasprintf("%s: metadata.json", path);
         lib->metadata = json_load_text(md.data, md.len, what);
@@ -191,34 +306,48 @@ int library_read(const char *path, struct library *lib)
         if (!lib->metadata) rc = -1;
         else if (!json_is_object(lib->metadata)) rc = fail("%s: metadata.json is not an object", path);
     }
+    bool have_module = false;
     if (rc == 0) {
         msgpack_unpacked up;
         msgpack_unpacked_init(&up);
         char *what = xasprintf("%s: plan.msgpack", path);
-        if (mp_unpack_bounded(plan.data, plan.len, &up, what) != 0)
-            rc = -1;
-        else if (up.data.type != MSGPACK_OBJECT_MAP)
-            rc = fail("%s: not a single msgpack map", what);
-        else
-            rc = module_from_msgpack(&up.data, &lib->module, what);
+        rc = parse_single_map(&plan, &up, what);
+        if (rc == 0) rc = module_from_msgpack(&up.data, &lib->module, what);
+        have_module = rc == 0;
         free(what);
         msgpack_unpacked_destroy(&up);
     }
-    buf_free(&md);
-    buf_free(&plan);
     if (rc == 0) {
         const json_t *t = json_object_get(lib->metadata, "target");
         lib->target = json_is_string(t) ? json_string_value(t) : "cpu";
+        if (!strcmp(lib->target, "vulkan") && !have_launches)
+            rc = fail("%s: a vulkan library without launches.msgpack", path);
+    }
+    if (rc == 0 && have_launches) rc = read_launches(lib, &launches, blobs, nblobs, path);
+    buf_free(&md);
+    buf_free(&plan);
+    buf_free(&launches);
+    for (size_t i = 0; i < nblobs; i++) {
+        free(blobs[i].name);
+        buf_free(&blobs[i].data);
+    }
+    free(blobs);
+    if (rc == 0) {
         lib->path = xstrdup(path);
         return 0;
     }
+    if (have_module) module_free(&lib->module);
     json_decref(lib->metadata);
-    lib->metadata = NULL;
+    memset(lib, 0, sizeof *lib);
     return -1;
 }
 
 void library_free(struct library *lib)
 {
+    if (lib->launches) {
+        launch_plan_free(lib->launches);
+        free(lib->launches);
+    }
     json_decref(lib->metadata);
     module_free(&lib->module);
     free(lib->path);

@@ -106,11 +106,6 @@ TARGET static inline __m256 load_bf16(const void *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-TARGET static inline __m256 load_f16(const void *p)
-{
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-}
-
 TARGET static void to_model_avx2(enum dtype src_t, const void *src, size_t n, enum dtype model, float *out)
 {
     size_t i = 0;

@@ -58,10 +58,10 @@ test_expect_success '-o DIR, --system-lib-prefix and --stream' '
 	test "$(mlc-dump lib.mp | wc -l)" = "$(($(mlc-dump m.4-lower.mp | wc -l) + 1))"
 '
 
-test_expect_success 'only the cpu target; no module is an error' '
+test_expect_success 'an unknown target is a usage error; no module is an error' '
 	test_expect_code () { set +e; "$@"; rc=$?; set -e; test $rc = 2; } &&
-	test_expect_code mlc-emit --target vulkan <m.4-lower.mp 2>err &&
-	test_grep "emits the cpu target only" err &&
+	test_expect_code mlc-emit --target metal <m.4-lower.mp 2>err &&
+	test_grep "the targets are cpu and vulkan" err &&
 	test_must_fail mlc-emit -o x.tar <m.3-quant.mp >/dev/null 2>err &&
 	test_grep "no module record on the input" err
 '

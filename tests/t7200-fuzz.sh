@@ -2,13 +2,13 @@
 # Every libFuzzer harness (tests/fuzz/) runs briefly, so that a parser that
 # starts crashing, leaking or running away shows up in the suite: `make
 # fuzz-build` (clang, ASan+UBSan) into $MLC_BUILD/fuzz-suite, then
-# tests/fuzz/run for MLC_FUZZ_SECONDS (20) each, two at a time. `make fuzz
+# tests/fuzz/run for MLC_FUZZ_SECONDS (6) each, two at a time. `make fuzz
 # FUZZ_SECONDS=N` is the longer run for people. Skipped, saying why, without
 # clang's libFuzzer, and under `make asan` (MLC_FUZZ_SECONDS=0: the
 # harnesses are sanitized builds already).
 . "$(dirname "$0")/lib.sh"
 
-secs=${MLC_FUZZ_SECONDS:-20}
+secs=${MLC_FUZZ_SECONDS:-6}
 runtime=$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null)
 if [ "$secs" = 0 ]; then
 	test_skip 'fuzz harnesses' 'MLC_FUZZ_SECONDS=0 (make asan: run them with make fuzz)'

@@ -11,11 +11,13 @@
 #include "common/depfile.h"
 #include "common/engine/bench.h"
 #include "common/engine/calibrate.h"
+#include "common/engine/bisect.h"
 #include "common/engine/chat.h"
 #include "common/engine/check.h"
 #include "common/engine/kl_plot.h"
 #include "common/engine/serve.h"
 #include "common/engine/reference.h"
+#include "common/engine/vk_device.h"
 #include "common/cli.h"
 #include "common/err.h"
 #include "common/fsutil.h"
@@ -46,6 +48,11 @@ static const char help[] =
     "                             --bench runs each count\n"
     "      --kernels=NAME         CPU kernels: auto (default: the best this CPU\n"
     "                             runs), reference, generic, avx2, avx512\n"
+    "      --device=DEVICE        cpu, vulkan (the best device) or vulkan:N\n"
+    "                             (default: the library's target)\n"
+    "      --list-devices         list the Vulkan devices and exit\n"
+    "      --profile              Vulkan: time every kernel; a table on\n"
+    "                             standard error at the end\n"
     "\n"
     "Prompts and sampling:\n"
     "  -p, --prompt=TEXT          a prompt (repeatable; default: a built-in set)\n"
@@ -89,6 +96,11 @@ static const char help[] =
     "                             when detokenizing\n"
     "      --render=CONV.json     print the prompt a conversation becomes with the\n"
     "                             model's conversation template\n"
+    "      --bisect[=TOL]         run the first prompt's prefill and one decode\n"
+    "                             step op by op on the device and on the CPU\n"
+    "                             reference kernels from the same inputs; name the\n"
+    "                             first op whose output differs by more than TOL\n"
+    "                             (relative to its largest value; default 1e-3)\n"
     "      --bench[=TESTS]        measure speed like llama-bench: TESTS are ppN\n"
     "                             (prefill N tokens) and tgN (decode N tokens),\n"
     "                             default pp512,tg128; prints a table with the\n"
@@ -123,6 +135,9 @@ struct options {
     long port;
     const char *tokenize, *detokenize, *render, *logits_out;
     const char *ids;
+    const char *device;
+    bool list_devices, profile, bisect;
+    double bisect_tolerance;
     long prefill;
     int mode, threads;
     int thread_list[16], nthread_list;
@@ -142,7 +157,8 @@ enum {
     OPT_GENERATE, OPT_REFERENCE, OPT_MAX_KL, OPT_MIN_TOP1, OPT_LOGITS, OPT_SCORE, OPT_PREFILL, OPT_IDS, OPT_NO_SPECIAL,
     OPT_RENDER, OPT_STREAM, OPT_VERSION, OPT_CHAT, OPT_SYSTEM, OPT_SERVE, OPT_HOST, OPT_PORT, OPT_TOKENIZE_FILE,
     OPT_PLOT, OPT_DEPFILE, OPT_KERNELS,
-    OPT_BENCH, OPT_REPEAT, OPT_CALIBRATE, OPT_SAMPLES
+    OPT_BENCH, OPT_REPEAT, OPT_CALIBRATE, OPT_SAMPLES, OPT_DEVICE,
+    OPT_LIST_DEVICES, OPT_PROFILE, OPT_BISECT
 };
 
 /* "2" or "1,2": thread counts */
@@ -192,6 +208,8 @@ static struct options parse_command_line(int argc, char **argv)
         {"ids", no_argument, NULL, OPT_IDS},             {"no-special", no_argument, NULL, OPT_NO_SPECIAL},
         {"score", required_argument, NULL, OPT_SCORE},
         {"render", required_argument, NULL, OPT_RENDER}, {"stream", required_argument, NULL, OPT_STREAM},
+        {"device", required_argument, NULL, OPT_DEVICE}, {"list-devices", no_argument, NULL, OPT_LIST_DEVICES},
+        {"profile", no_argument, NULL, OPT_PROFILE},     {"bisect", optional_argument, NULL, OPT_BISECT},
         {"quiet", no_argument, NULL, 'q'},               {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},     {"chat", no_argument, NULL, OPT_CHAT},
         {"system", required_argument, NULL, OPT_SYSTEM}, {"serve", no_argument, NULL, OPT_SERVE},
@@ -205,7 +223,7 @@ static struct options parse_command_line(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct options o = {.mode = MODE_LOCAL, .max_tokens = 64, .prefill = 1, .max_kl = 0.5, .min_top1 = 0.6,
-                        .port = 8000, .repeat = 5, .samples = 16};
+                        .port = 8000, .repeat = 5, .samples = 16, .bisect_tolerance = 1e-3};
     o.prompts = xcalloc((size_t)argc + 1, sizeof *o.prompts);
     unsigned long long u;
     int c;
@@ -255,6 +273,16 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_NO_SPECIAL: o.no_special = true; break;
         case OPT_RENDER: o.render = optarg; break;
         case OPT_STREAM: o.stream = optarg; break;
+        case OPT_DEVICE:
+            if (engine_device_index(optarg) == -3) usage_error("--device: cpu, vulkan or vulkan:N, not '%s'", optarg);
+            o.device = optarg;
+            break;
+        case OPT_LIST_DEVICES: o.list_devices = true; break;
+        case OPT_PROFILE: o.profile = true; break;
+        case OPT_BISECT:
+            o.bisect = true;
+            if (optarg) o.bisect_tolerance = number("--bisect", optarg, 0, 1e9);
+            break;
         case OPT_CHAT: o.chat = true; break;
         case OPT_SYSTEM: o.system = optarg; break;
         case OPT_SERVE: o.serve = true; break;
@@ -569,6 +597,16 @@ int main(int argc, char **argv)
     buf_init(&prompt_storage);
     read_prompts(&o, &prompt_storage);
 
+    if (o.list_devices) {
+        struct buf list = BUF_INIT;
+        buf_init(&list);
+        if (vk_list_devices(&list) != 0) die_last();
+        fwrite(list.data, 1, list.len, stdout);
+        buf_free(&list);
+        free(o.prompts);
+        return fflush(stdout) ? 1 : 0;
+    }
+
     if (o.depfile) deps_record();
     if (o.tokenize || o.detokenize || o.tokenize_file) {
         struct tokenizer *t = tokenizer_load(o.model);
@@ -584,7 +622,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    bool records = !o.generate && !o.render && !o.logits_out && !o.chat && !o.serve && !o.bench;
+    bool records = !o.generate && !o.render && !o.logits_out && !o.chat && !o.serve && !o.bench && !o.bisect;
     struct stream_writer out;
     struct record_set in = {0};
     if (o.chat) /* standard input is the conversation, not a stream */
@@ -622,7 +660,12 @@ int main(int argc, char **argv)
     enum engine_mode mode = o.mode_set ? (enum engine_mode)o.mode
                           : o.generate || o.chat ? MODE_INTERACTIVE : o.serve || o.calibrate ? MODE_SERVER
                                                                                        : (enum engine_mode)o.mode;
-    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads, mode, o.kernels};
+    /* Calibration observes activations in the CPU executor. */
+    if (o.calibrate && o.device && strcmp(o.device, "cpu"))
+        die("--calibrate measures activation scales on the CPU: leave out --device %s", o.device);
+    const char *device = o.calibrate ? "cpu" : o.device;
+    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads, mode, device, o.profile, o.bisect,
+                                o.kernels ? o.kernels : o.bisect ? "reference" : NULL};
     if (o.bench) {
         int all = cpu_count();
         struct bench_options bo = {o.bench, (int)o.repeat, o.nthread_list ? o.thread_list : &all,
@@ -652,10 +695,15 @@ int main(int argc, char **argv)
         die("%s (likely stage: config/tokenizer)", err);
     }
     co.sampling = sampling_from(&o, &e.cfg);
-    note("loaded %s (%s, %s) in %s mode: %d sequence%s", p.library, e.cfg.model_type, e.cfg.quantization,
-         engine_mode_name(eo.mode), e.max_sequences, e.max_sequences == 1 ? "" : "s");
+    note("loaded %s (%s, %s) in %s mode: %d sequence%s, on %s", p.library, e.cfg.model_type, e.cfg.quantization,
+         engine_mode_name(eo.mode), e.max_sequences, e.max_sequences == 1 ? "" : "s",
+         e.vk ? vk_exec_device(e.vk) : "the CPU");
 
-    if (o.logits_out) {
+    if (o.bisect) {
+        if (!e.vk) die("--bisect compares a Vulkan device with the CPU: the engine runs on the CPU (--device vulkan)");
+        status = engine_bisect_prompt(&e, t, co.prompts[0], co.raw, o.bisect_tolerance, stdout);
+        if (status < 0) die_last();
+    } else if (o.logits_out) {
         write_logits(&e, &o);
         status = 0;
     } else if (o.calibrate) {
@@ -701,6 +749,7 @@ int main(int argc, char **argv)
         if (have_ref) engine_close(&ref);
     }
     if (stream_writer_close(&out) != 0) die_last();
+    if (o.profile && e.vk) vk_exec_print_profile(e.vk, stderr);
     if (o.depfile && deps_write(o.depfile, o.stream ? o.stream : o.logits_out) != 0) die_last();
     tokenizer_free(t);
     engine_close(&e);

@@ -8,6 +8,7 @@
 
 #include "common/cli.h"
 #include "common/depfile.h"
+#include "common/emit/emit.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/lower/memplan.h"
@@ -19,9 +20,14 @@ static const char help[] =
     "Usage: mlc-emit [OPTION]...\n"
     "Turn the lowered module (the last `module` record on standard input, or\n"
     "--module FILE) into a model library NAME-TARGET.tar holding metadata.json\n"
-    "and the execution plan, and append a `library` record to the stream.\n"
+    "and the execution plan (and for Vulkan the kernel launches and one SPIR-V\n"
+    "blob per specialized kernel), and append a `library` record to the stream.\n"
     "\n"
-    "  -t, --target=TARGET        cpu (the engine's C kernels); default cpu\n"
+    "  -t, --target=TARGET        cpu (the engine's C kernels) or vulkan (SPIR-V\n"
+    "                             compute kernels); default cpu\n"
+    "  -O LEVEL                   vulkan: 0 shipped kernels as they are, 1 frozen\n"
+    "                             constants and SPIRV-Tools' optimizer, 2 tiled\n"
+    "                             variants (default), 3 wider tiles\n"
     "  -o, --output=PATH          the .tar to write, or a directory for\n"
     "                             NAME-TARGET.tar (default: the directory of the\n"
     "                             model's mlc-chat-config.json)\n"
@@ -37,6 +43,7 @@ static const char help[] =
 
 struct options {
     const char *target;
+    int level;
     const char *output;
     const char *module_file;
     const char *prefix;
@@ -59,11 +66,13 @@ static struct options parse_command_line(int argc, char **argv)
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
-    struct options o = {.target = "cpu"};
+    struct options o = {.target = "cpu", .level = EMIT_DEFAULT_LEVEL};
     int c;
-    while ((c = getopt_long(argc, argv, "t:o:qh", longopts, NULL)) != -1) {
+    long v;
+    while ((c = getopt_long(argc, argv, "t:o:O:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 't': o.target = optarg; break;
+        case 'O': parse_int_option("-O", optarg, 0, 3, &v), o.level = (int)v; break;
         case 'o': o.output = optarg; break;
         case OPT_MODULE: o.module_file = optarg; break;
         case OPT_PREFIX: o.prefix = optarg; break;
@@ -76,8 +85,8 @@ static struct options parse_command_line(int argc, char **argv)
         }
     }
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-    if (strcmp(o.target, "cpu"))
-        usage_error("--target %s: this build emits the cpu target only", o.target);
+    if (strcmp(o.target, "cpu") && strcmp(o.target, "vulkan"))
+        usage_error("--target %s: the targets are cpu and vulkan", o.target);
     return o;
 }
 
@@ -161,10 +170,21 @@ int main(int argc, char **argv)
 
     struct library_options lo = {o.target, prefix, 1, 1};
     json_t *md = library_metadata(&m, &lo);
-    if (library_write(path, &m, md) != 0) die_last();
+    struct launch_plan lp = {0};
+    bool vulkan = !strcmp(o.target, "vulkan");
+    if (vulkan) {
+        if (emit_vulkan(&m, o.level, &lp) != 0) die("--target vulkan: %s", last_error());
+        library_metadata_add_kernels(md, &lp);
+    }
+    if (library_write_vulkan(path, &m, md, vulkan ? &lp : NULL) != 0) die_last();
     if (o.depfile && deps_write(o.depfile, path) != 0) die_last();
     char *abs = realpath(path, NULL);
-    note("wrote %s (%d parameters, %lld-byte arena)", abs ? abs : path, m.nparams, (long long)m.mem.arena_bytes);
+    if (vulkan)
+        note("wrote %s (%d parameters, %d kernels, %lld-byte arena)", abs ? abs : path, m.nparams, lp.nkernels,
+             (long long)m.mem.arena_bytes);
+    else
+        note("wrote %s (%d parameters, %lld-byte arena)", abs ? abs : path, m.nparams, (long long)m.mem.arena_bytes);
+    launch_plan_free(&lp);
 
     struct rec_builder b;
     rb_init(&b, "library");

@@ -168,6 +168,11 @@ static int bench_threads(const struct engine_options *o, int threads, const char
     eo.mode = MODE_INTERACTIVE;
     struct engine e;
     if (engine_open(&e, &eo, NULL) != 0) return -1;
+    if (e.vk) { /* the bound below is the CPU's memory bandwidth */
+        engine_close(&e);
+        return fail("--bench measures the CPU kernels: add --device cpu (on a Vulkan device, time kernels with "
+                    "--profile; tests/bench/vulkan.sh)");
+    }
     long longest = 0;
     for (int t = 0; t < ntests; t++) {
         if (sizes[t] > e.ex.kv.capacity) {

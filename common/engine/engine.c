@@ -163,14 +163,36 @@ int engine_open(struct engine *e, const struct engine_options *o, const char **s
     e->views = xcalloc(e->tc.nrecords + 1, sizeof *e->views);
     e->max_sequences = engine_sequences_for(e, o->mode);
     struct tensor_source src = {lookup, e};
-    if (executor_init(&e->ex, e->module, &src, o->threads, e->max_sequences) != 0) {
-        fail_prefix("%s with %s", e->lib.path, e->tc.json_path);
+    *stage = "library";
+    int device = engine_device_index(o->device ? o->device : e->lib.target);
+    if (device == -3) {
+        fail("device '%s': cpu, vulkan or vulkan:N", o->device ? o->device : e->lib.target);
         goto fail_views;
     }
-    if (o->kernels) {
+    if (device >= -1) {
+        if (!e->lib.launches) {
+            fail("%s was built for the %s target and has no Vulkan kernels (emit it with mlc-emit --target vulkan)",
+                 e->lib.path, e->lib.target);
+            goto fail_views;
+        }
+        *stage = "device";
+        struct vk_exec_options vo = {device, e->max_sequences, o->profile};
+        if (vk_exec_open(&e->vk, e->module, e->lib.launches, &src, &vo) != 0) {
+            fail_prefix("%s with %s", e->lib.path, e->tc.json_path);
+            goto fail_views;
+        }
+    }
+    *stage = "library/weights mismatch";
+    if ((!e->vk || o->cpu_too) && executor_init(&e->ex, e->module, &src, o->threads, e->max_sequences) != 0) {
+        fail_prefix("%s with %s", e->lib.path, e->tc.json_path);
+        vk_exec_close(e->vk);
+        goto fail_views;
+    }
+    if (o->kernels && (!e->vk || o->cpu_too)) {
         const struct kernel_set *k = kernels_by_name(o->kernels);
         if (!k || executor_use_kernels(&e->ex, k) != 0) {
             executor_free(&e->ex);
+            vk_exec_close(e->vk);
             goto fail_views;
         }
     }
@@ -201,6 +223,7 @@ void engine_set_sizes(struct engine *e)
 
 void engine_close(struct engine *e)
 {
+    vk_exec_close(e->vk);
     executor_free(&e->ex);
     if (e->free_own_tensors) e->free_own_tensors(e->own_tensors);
     if (e->module && e->module != &e->lib.module) {
@@ -215,19 +238,39 @@ void engine_close(struct engine *e)
     memset(e, 0, sizeof *e);
 }
 
+int engine_device_index(const char *device)
+{
+    if (!strcmp(device, "cpu")) return -2;
+    if (!strcmp(device, "vulkan")) return -1;
+    if (strncmp(device, "vulkan:", 7) || !device[7] || strlen(device) > 10) return -3;
+    for (const char *c = device + 7; *c; c++)
+        if (*c < '0' || *c > '9') return -3;
+    return atoi(device + 7);
+}
+
 int engine_new_sequence(struct engine *e)
 {
+    if (e->vk) return vk_exec_new_sequence(e->vk);
     return kv_cache_add_sequence(&e->ex.kv);
 }
 
 void engine_free_sequence(struct engine *e, int seq)
 {
-    kv_cache_remove_sequence(&e->ex.kv, seq);
+    if (e->vk) vk_exec_free_sequence(e->vk, seq);
+    else kv_cache_remove_sequence(&e->ex.kv, seq);
 }
 
 int64_t engine_sequence_length(const struct engine *e, int seq)
 {
+    if (e->vk) return vk_exec_sequence_length(e->vk, seq);
     return seq >= 0 && seq < e->ex.kv.max_sequences ? e->ex.kv.length[seq] : -1;
+}
+
+bool engine_sequence_full(const struct engine *e, int seq)
+{
+    if (e->vk) return vk_exec_sequence_full(e->vk, seq);
+    const struct kv_cache *kv = &e->ex.kv;
+    return !kv->sliding_window && kv->length[seq] + 1 > kv->capacity;
 }
 
 int engine_prefill(struct engine *e, int seq, const int32_t *ids, int64_t n, float *logits)
@@ -235,11 +278,17 @@ int engine_prefill(struct engine *e, int seq, const int32_t *ids, int64_t n, flo
     if (n < 1) return fail("prefill: no tokens");
     double start = seconds_now();
     int rc = 0;
+    if (e->vk) {
+        for (int64_t at = 0; at < n && rc == 0; at += e->prefill_chunk)
+            rc = vk_exec_prefill(e->vk, seq, ids + at, n - at < e->prefill_chunk ? n - at : e->prefill_chunk, logits);
+        goto done;
+    }
     for (int64_t at = 0; at < n && rc == 0; at += e->prefill_chunk) {
         int64_t len = n - at < e->prefill_chunk ? n - at : e->prefill_chunk;
         rc = executor_embed(&e->ex, ids + at, len, e->x);
         if (rc == 0) rc = executor_prefill(&e->ex, seq, e->x, len, logits);
     }
+done:
     if (rc == 0) {
         e->stats.prefill_tokens += n;
         e->stats.prefill_seconds += seconds_now() - start;
@@ -249,11 +298,16 @@ int engine_prefill(struct engine *e, int seq, const int32_t *ids, int64_t n, flo
 
 int engine_decode(struct engine *e, const int *seqs, const int32_t *ids, int64_t n, float *logits)
 {
-    if (n < 1 || n > e->ex.kv.max_sequences)
-        return fail("decode: %lld sequences, the engine runs 1 to %d", (long long)n, e->ex.kv.max_sequences);
+    if (n < 1 || n > e->max_sequences)
+        return fail("decode: %lld sequences, the engine runs 1 to %d", (long long)n, e->max_sequences);
     double start = seconds_now();
-    int rc = executor_embed(&e->ex, ids, n, e->x);
-    if (rc == 0) rc = executor_decode(&e->ex, seqs, e->x, n, logits);
+    int rc;
+    if (e->vk) {
+        rc = vk_exec_decode(e->vk, seqs, ids, n, logits);
+    } else {
+        rc = executor_embed(&e->ex, ids, n, e->x);
+        if (rc == 0) rc = executor_decode(&e->ex, seqs, e->x, n, logits);
+    }
     if (rc == 0) {
         e->stats.decode_tokens += n;
         e->stats.decode_steps++;
@@ -270,7 +324,13 @@ void engine_format_speed(const struct engine *e, char *out, size_t n)
         len += snprintf(out + len, n - (size_t)len, ", prefill %lld tokens at %.1f tokens/s",
                         (long long)s->prefill_tokens, (double)s->prefill_tokens / s->prefill_seconds);
     if (len >= 0 && (size_t)len < n && s->decode_tokens && s->decode_seconds > 0)
-        snprintf(out + len, n - (size_t)len, ", decode %lld tokens at %.1f tokens/s (%s kernels, %d threads)",
-                 (long long)s->decode_tokens, (double)s->decode_tokens / s->decode_seconds, e->ex.k->name,
-                 pool_size(e->ex.pool));
+    {
+        if (e->vk)
+            snprintf(out + len, n - (size_t)len, ", decode %lld tokens at %.1f tokens/s (%s)",
+                     (long long)s->decode_tokens, (double)s->decode_tokens / s->decode_seconds, vk_exec_device(e->vk));
+        else
+            snprintf(out + len, n - (size_t)len, ", decode %lld tokens at %.1f tokens/s (%s kernels, %d threads)",
+                     (long long)s->decode_tokens, (double)s->decode_tokens / s->decode_seconds, e->ex.k->name,
+                     pool_size(e->ex.pool));
+    }
 }

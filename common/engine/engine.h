@@ -1,6 +1,7 @@
 /* The inference engine: mlc-chat-config.json + tensor cache + model
  * library, checked against each other at load the way MLC-LLM's runtime
- * checks them (and a little more), then run on the CPU executor.
+ * checks them (and a little more), then run on the CPU executor or, for a
+ * library with Vulkan kernels, on a Vulkan device (vk_exec.h).
  *
  * Load errors say which artifact is at fault: a parameter the library needs
  * that the weights lack (or hold with another shape or dtype), a shard whose
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/engine/executor.h"
+#include "common/engine/vk_exec.h"
 #include "formats/chat_config.h"
 #include "formats/library.h"
 #include "formats/tensor_cache.h"
@@ -25,6 +27,9 @@ struct engine_options {
     bool verify_md5;
     int threads;                 /* 0: every core */
     enum engine_mode mode;
+    const char *device;          /* "cpu", "vulkan", "vulkan:N"; NULL: the library's target */
+    bool profile;                /* Vulkan: time every launch (vk_exec_print_profile) */
+    bool cpu_too;                /* Vulkan: open the CPU executor as well (bisection) */
     const char *kernels;         /* kernel set by name (kernels.h); NULL: the default */
 };
 
@@ -46,6 +51,7 @@ struct engine {
     struct tensor_view *views;   /* per tensor-cache record, filled on first use */
     int max_sequences;
     int64_t vocab_size, hidden_size, prefill_chunk;
+    struct vk_exec *vk;          /* the Vulkan executor, when the engine runs there */
     float *x;                    /* embeddings of a prefill chunk or a decode batch */
     struct engine_stats stats;
 };
@@ -54,8 +60,9 @@ const char *engine_mode_name(enum engine_mode m);
 int engine_mode_from_name(const char *name);
 
 /* On failure *stage (if given) names the artifact at fault: "config",
- * "library", "library/config mismatch", "weights" (a damaged tensor cache)
- * or "library/weights mismatch". */
+ * "library", "library/config mismatch", "weights" (a damaged tensor cache),
+ * "library/weights mismatch" or "device" (the Vulkan device could not run
+ * it). */
 int engine_open(struct engine *e, const struct engine_options *o, const char **stage);
 void engine_close(struct engine *e);
 
@@ -69,6 +76,12 @@ void engine_set_sizes(struct engine *e);
 int engine_new_sequence(struct engine *e);
 void engine_free_sequence(struct engine *e, int seq);
 int64_t engine_sequence_length(const struct engine *e, int seq);
+/* Has the sequence filled its context window (never, with a sliding window)? */
+bool engine_sequence_full(const struct engine *e, int seq);
+
+/* "cpu", "vulkan" or "vulkan:N" → -2 (the CPU), -1 (the best Vulkan
+ * device) or N; -3 when the text names no device. */
+int engine_device_index(const char *device);
 
 /* Append n tokens to a sequence (prefill in chunks of the library's
  * prefill_chunk_size); logits of the last one into `logits` [vocab]. */

@@ -204,13 +204,6 @@ static int size_scratch(struct executor *ex)
     return 0;
 }
 
-/* The cache keeps keys and values in the model's dtype, as MLC does. */
-static enum dtype cache_dtype(const struct module *m)
-{
-    const struct quant_scheme *s = quant_scheme_by_name(m->quantization);
-    return s ? s->model_dtype : DT_F32;
-}
-
 int executor_init(struct executor *ex, const struct module *m, const struct tensor_source *src,
                   int threads, int max_sequences)
 {
@@ -239,7 +232,7 @@ int executor_init(struct executor *ex, const struct module *m, const struct tens
     const struct op_attrs *a = &kvf->ops[0].a;
     int seqs = max_sequences > 0 && max_sequences < a->max_sequences ? max_sequences : a->max_sequences;
     if (kv_cache_init(&ex->kv, a->n_layers, a->n_kv_heads, a->head_dim, a->capacity, seqs, a->sliding_window,
-                      a->attention_sink, cache_dtype(m)) != 0) {
+                      a->attention_sink, kv_cache_dtype_for(m->quantization)) != 0) {
         executor_free(ex);
         return -1;
     }
@@ -274,6 +267,7 @@ int executor_use_kernels(struct executor *ex, const struct kernel_set *k)
 void executor_free(struct executor *ex)
 {
     if (!ex->m) return;
+    if (ex->step) executor_step_end(ex, false);
     for (int fi = 0; fi < ex->m->nfns; fi++) {
         if (ex->vectors && ex->vectors[fi]) {
             for (int v = 0; v < ex->m->fns[fi].nvalues; v++) free(ex->vectors[fi][v]);
@@ -910,4 +904,80 @@ int executor_decode(struct executor *ex, const int *seqs, const float *x, int64_
     if (rc == 0)
         for (int64_t i = 0; i < rows; i++) ex->kv.length[seqs[i]]++;
     return rc;
+}
+
+/* ---- op by op ---- */
+
+struct executor_step {
+    struct run r;
+    int *seq;
+    int64_t *pos;
+};
+
+int executor_step_begin(struct executor *ex, const char *name, const int *seqs, int64_t rows, const void *input,
+                        size_t input_bytes)
+{
+    int fi = fn_index(ex->m, name);
+    if (fi < 0) return fail("no function %s", name);
+    const struct function *f = &ex->m->fns[fi];
+    int in = -1;
+    for (int v = 0; v < f->nvalues; v++)
+        if (f->values[v].kind == VAL_INPUT) in = v;
+    if (in < 0 || rows < 1 || rows > f->values[in].dims[0].size || rows > ex->scratch->rows_max ||
+        input_bytes > (size_t)f->values[in].nbytes)
+        return fail("%s: %lld rows cannot be run", name, (long long)rows);
+    if (ex->step) executor_step_end(ex, false);
+    struct executor_step *st = xcalloc(1, sizeof *st);
+    if (seqs) {
+        st->seq = xmalloc(sizeof *st->seq * (size_t)rows);
+        st->pos = xmalloc(sizeof *st->pos * (size_t)rows);
+        for (int64_t i = 0; i < rows; i++) {
+            int64_t before = 0;
+            for (int64_t k = 0; k < i; k++) before += seqs[k] == seqs[i];
+            if (kv_cache_check_room(&ex->kv, seqs[i], before + 1) != 0) {
+                free(st->seq);
+                free(st->pos);
+                free(st);
+                return -1;
+            }
+            st->seq[i] = seqs[i];
+            st->pos[i] = ex->kv.length[seqs[i]] + before;
+        }
+    }
+    st->r = (struct run){ex, ex->k, f, fi, rows, st->seq, st->pos};
+    memcpy(ex->arena + f->values[in].offset, input, input_bytes);
+    if (st->pos) { /* the rotary angles of each row, as run_function makes them */
+        int d = ex->m->dims.head_dim;
+        for (int64_t i = 0; i < rows; i++)
+            k_rope_table(d, st->pos[i], ex->inv_freq, ex->scratch->rope + i * d, ex->scratch->rope + i * d + d / 2);
+    }
+    ex->step = st;
+    return 0;
+}
+
+int executor_step_op(struct executor *ex, int op)
+{
+    struct executor_step *st = ex->step;
+    if (!st || op < 0 || op >= st->r.f->nops) return fail("no op %d in the call", op);
+    if (run_op(&st->r, &st->r.f->ops[op]) != 0) return fail_prefix("%s: op %d (%s)", st->r.f->name, op, op_name(st->r.f->ops[op].kind));
+    return 0;
+}
+
+const void *executor_step_value(const struct executor *ex, int value)
+{
+    const struct executor_step *st = ex->step;
+    if (!st || value < 0 || value >= st->r.f->nvalues || st->r.f->values[value].offset < 0) return NULL;
+    return ex->arena + st->r.f->values[value].offset;
+}
+
+void executor_step_end(struct executor *ex, bool commit)
+{
+    struct executor_step *st = ex->step;
+    if (!st) return;
+    if (commit && st->seq)
+        for (int64_t i = 0; i < st->r.rows; i++) ex->kv.length[st->seq[i]]++;
+    free(st->seq);
+    free(st->pos);
+    free(st);
+    ex->step = NULL;
 }

@@ -7,6 +7,7 @@
 #define MLC_EXECUTOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/engine/kernels.h"
@@ -26,6 +27,7 @@ struct executor {
     unsigned char *arena;
     int64_t arena_bytes;
     float *inv_freq;               /* rotary frequencies (head_dim / 2) */
+    struct executor_step *step;    /* a call being run op by op */
     const struct kernel_set *k;    /* the kernels in use */
     struct executor_scratch *scratch;
     /* An FP8 calibration build measures each layer's activation scale at
@@ -62,6 +64,16 @@ int executor_decode(struct executor *ex, const int *seqs, const float *x, int64_
  * a build scales each call's activations by that call's statistic. */
 void executor_observe(struct executor *ex, bool on);
 
+
+/* Op by op (for mlc-check --bisect): begin a call of function `fn` on rows
+ * of sequences seqs[] (at their lengths; NULL for embed) with its input;
+ * run one op at a time; see any value of the function in the arena; end
+ * the call (commit: the sequences grow by their rows). */
+int executor_step_begin(struct executor *ex, const char *fn, const int *seqs, int64_t rows, const void *input,
+                        size_t input_bytes);
+int executor_step_op(struct executor *ex, int op);
+const void *executor_step_value(const struct executor *ex, int value);
+void executor_step_end(struct executor *ex, bool commit);
 /* Bytes of weights a decode step of one row reads (every matrix once, the
  * embedding's row and the vectors), without the KV cache. */
 int64_t executor_decode_weight_bytes(const struct executor *ex);

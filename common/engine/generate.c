@@ -139,8 +139,7 @@ static bool step(struct engine *e, const struct generate_request *rq, struct slo
         return false;
     }
     /* a sequence that has filled its context window stops there */
-    const struct kv_cache *kv = &e->ex.kv;
-    if (!kv->sliding_window && kv->length[s->seq] + 1 > kv->capacity) {
+    if (engine_sequence_full(e, s->seq)) {
         res->reason = STOP_LENGTH;
         return false;
     }

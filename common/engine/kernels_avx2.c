@@ -5,13 +5,20 @@
  * for those instructions whatever the build's flags, and only called after
  * kernels_avx2_supported(). */
 #if defined(__x86_64__)
+#if !defined(__clang__)
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 
 #include "common/engine/kernels.h"
 #include "common/engine/kernels_impl.h"
+
+#if defined(__clang__) /* (clang ignores GCC's pragma: the same, its way) */
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#endif
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -20,8 +27,12 @@
 
 bool kernels_avx2_supported(void)
 {
+    /* F16C from cpuid itself: not every compiler's __builtin_cpu_supports
+     * knows it */
+    unsigned a, b, c, d;
+    bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 }
 
 /* dword-granular load mask: the first n of 8 lanes */
@@ -749,4 +760,7 @@ const struct kernel_set kernels_avx2 = {
     .read_sum = y_read_sum,
 };
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 #endif

@@ -13,13 +13,20 @@
  * layout starts each group's sum with it). 3-bit groups and everything
  * else are float32 FMAs. */
 #if defined(__x86_64__)
+#if !defined(__clang__)
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
+#endif
 
 #include <immintrin.h>
 #include <math.h>
 
 #include "common/engine/kernels.h"
 #include "common/engine/kernels_impl.h"
+
+#if defined(__clang__) /* (clang ignores GCC's pragma: the same, its way) */
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), \
+                             apply_to = function)
+#endif
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -819,4 +826,7 @@ const struct kernel_set kernels_avx512 = {
     .read_sum = z_read_sum,
 };
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 #endif

@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum dtype kv_cache_dtype_for(const char *quantization)
+{
+    const struct quant_scheme *s = quantization ? quant_scheme_by_name(quantization) : NULL;
+    return s ? s->model_dtype : DT_F32;
+}
+
 int kv_cache_init(struct kv_cache *c, int n_layers, int n_kv_heads, int head_dim, int64_t capacity,
                   int max_sequences, int sliding_window, int sink, enum dtype dtype)
 {

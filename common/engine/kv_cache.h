@@ -29,6 +29,11 @@ struct kv_cache {
     int64_t *length;           /* tokens stored per sequence */
 };
 
+/* The dtype a cache for a model quantized with `quantization` keeps: the
+ * scheme's model dtype, as MLC's cache does; float32 for an unknown name.
+ * Both executors take it from here so that they round alike. */
+enum dtype kv_cache_dtype_for(const char *quantization);
+
 int kv_cache_init(struct kv_cache *c, int n_layers, int n_kv_heads, int head_dim, int64_t capacity,
                   int max_sequences, int sliding_window, int sink, enum dtype dtype);
 void kv_cache_free(struct kv_cache *c);
