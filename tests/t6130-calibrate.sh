@@ -73,6 +73,18 @@ test_expect_success 'the inference build reuses the cache and passes every crite
 	test_grep "3 of 3 prompts pass" err
 '
 
+# FP8 layers are one op at every optimisation level (MLC's FP8 linear):
+# unfused plans calibrate to the same scales and compute the same model
+test_expect_success 'at -O0 the FP8 layers still quantize their activations' '
+	cp -a cb.orig o0 &&
+	mlc-lower -q -O0 --config o0/mlc-chat-config.json --weights o0 <"$TRASH/.empty" | mlc-emit -q -o o0-cal.tar >/dev/null &&
+	mlc-check -q --calibrate="$DATA" --library o0-cal.tar --model o0 <"$TRASH/.empty" >o0cal.mp &&
+	test "$(scale_of o0cal.mp)" = "$(scale_of cal.mp)" &&
+	mlc-lower -q -O0 --config cb/mlc-chat-config.json --weights cb <"$TRASH/.empty" | mlc-emit -q -o o0-inf.tar >/dev/null &&
+	mlc-check --reference "$STORIES" --max-kl 0.05 --min-top1 0.75 --library o0-inf.tar --model cb <"$TRASH/.empty" >/dev/null 2>err &&
+	test_grep "3 of 3 prompts pass" err
+'
+
 test_expect_success 'placeholders left in: the inference build is refused' '
 	cp -a cb.orig ph &&
 	mlc-cfg -q --quantization e4m3_e4m3_f16 -o ph <cb.1-fetch.mp | mlc-quant 2>err >ph.3-quant.mp &&
