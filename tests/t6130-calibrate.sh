@@ -103,19 +103,24 @@ r = json.load(open(\"cal.json\"))
 print(\" \".join(\"%s=%.9g\" % (l[\"name\"], l[\"scale\"] * $2) for l in r[\"layers\"]))") >/dev/null
 }
 
-# e4m3 spans 2^-9 to 448: scales 1000 times too large cost this model
-# only 0.002 nats (its activations keep 3 bits down to 1/2^6 of the range);
-# 1000 times too small saturate every activation, 10^5 too large flush
-# nearly all to zero
-test_expect_success 'wrong scales: degraded, calibration named as the likely stage' '
-	rescaled cb 0.001 small &&
-	test_must_fail mlc-check --library cb/cb-cpu.tar --model small <"$TRASH/.empty" >rec.mp 2>err &&
-	test_grep "likely stage: calibration" err &&
-	test "$(diagnosis=$(record_field rec.mp check "r[\"diagnosis\"]"); echo $diagnosis)" = calibration &&
-	rescaled cb 100000 large &&
+# Wrong scales, both ways. 1000 times too large costs stories260K's answers
+# little (mean KL 0.021 nats against 0.018: e4m3 spans 2^-9 to 448, so its
+# largest activations still keep 3 bits), but every layer's activations
+# then call for a thousandth of its scale: degraded, whatever the answers.
+# 1000 times too small saturates every activation: garbage.
+test_expect_success 'wrong scales (x1000, /1000): degraded, calibration named as the likely stage' '
+	test "$(record_field chk.mp check "r[\"scale_fit\"][\"pass\"] and 0.25 < r[\"scale_fit\"][\"lowest\"] <= r[\"scale_fit\"][\"highest\"] < 2")" = True &&
+	rescaled cb 1000 large &&
 	test_must_fail mlc-check --reference "$STORIES" --library cb/cb-cpu.tar --model large <"$TRASH/.empty" >rec.mp 2>err &&
-	test_grep "likely stage: calibration" err &&
-	test "$(record_field rec.mp check "r[\"reference\"][\"kl_mean\"] > 1")" = True
+	test_grep "3 of 3 prompts pass, but the activation scales are wrong (degraded); likely stage: calibration" err &&
+	test_grep "the stored scale is 1[0-9][0-9][0-9] times too large" err &&
+	test "$(record_field rec.mp check "(r[\"pass\"], r[\"diagnosis\"], r[\"scale_fit\"][\"pass\"], r[\"scale_fit\"][\"layers\"])")" = "(False, '"'calibration'"', False, 20)" &&
+	test "$(record_field rec.mp check "r[\"scale_fit\"][\"highest\"] < 0.002")" = True &&
+	rescaled cb 0.001 small &&
+	test_must_fail mlc-check --reference "$STORIES" --library cb/cb-cpu.tar --model small <"$TRASH/.empty" >rec.mp 2>err &&
+	test_grep "0 of 3 prompts pass; likely stage: calibration" err &&
+	test_grep "the stored scale is [0-9]* times too small: its activations saturate" err &&
+	test "$(record_field rec.mp check "(r[\"diagnosis\"], r[\"reference\"][\"kl_mean\"] > 1)")" = "('"'calibration'"', True)"
 '
 
 test_expect_success 'the same seed twice: the same cache bytes; another seed: another sample' '

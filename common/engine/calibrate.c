@@ -10,7 +10,9 @@
 
 bool calibrate_applies(const struct engine *e)
 {
-    return e->ex.n_observed > 0;
+    for (int i = 0; i < e->ex.n_observed; i++)
+        if (e->ex.observed_stored[i] == 0) return true;
+    return false;
 }
 
 /* "model.layers.0.mlp.down_proj.weight" → "model.layers.0.mlp.down_proj.q_calibration_scale" */

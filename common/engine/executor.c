@@ -61,14 +61,16 @@ static int bind_function(struct executor *ex, int fi, const struct tensor_source
         struct bound_weight *w = &ex->bound[fi][v];
         if (weight_bind(w, val, ex->m->quantization, src) != 0) return -1;
         w->observer = -1;
-        if (w->quantized && w->measures_activation) {
+        if (w->quantized && (w->measures_activation || w->act_scale > 0)) {
             int o = 0;
             while (o < ex->n_observed && strcmp(ex->observed_names[o], w->name)) o++;
             if (o == ex->n_observed) {
                 ex->observed_names = xrealloc(ex->observed_names, sizeof *ex->observed_names * (size_t)(o + 1));
                 ex->observed = xrealloc(ex->observed, sizeof *ex->observed * (size_t)(o + 1));
+                ex->observed_stored = xrealloc(ex->observed_stored, sizeof *ex->observed_stored * (size_t)(o + 1));
                 ex->observed_names[o] = w->name;
                 ex->observed[o] = 0;
+                ex->observed_stored[o] = w->act_scale;
                 ex->n_observed++;
             }
             w->observer = o;
@@ -279,6 +281,7 @@ void executor_free(struct executor *ex)
     free(ex->vectors);
     free(ex->observed_names);
     free(ex->observed);
+    free(ex->observed_stored);
     kv_cache_free(&ex->kv);
     free(ex->arena);
     free(ex->inv_freq);
@@ -452,7 +455,8 @@ static void run_matmul(const struct run *r, const struct op *o)
     int64_t rows = nrows(r, o->in[0]);
     struct prepare_job p = {r->k, w, fbuf(r, o->in[0]), ex->scratch->act, r->k->act_bytes(w),
                             bw && weight_quantizes_activation(bw) ? bw : NULL, 0, ex->scratch->xq};
-    if (bw && bw->observer >= 0) p.fp8_scale = measured_scale(ex, bw, p.x, rows * w->cols);
+    if (bw && bw->observer >= 0 && (bw->measures_activation || ex->observing))
+        p.fp8_scale = measured_scale(ex, bw, p.x, rows * w->cols);
     if (rows == 1) prepare_row(&p, 0);
     else pool_for(ex->pool, (size_t)rows, prepare_row, &p);
     struct matmul_job j = {ex, w, p.act, p.stride, rows, cols(r, o->out[0]), 0,
