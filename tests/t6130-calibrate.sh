@@ -172,6 +172,30 @@ test_expect_success 'a model that is not a calibration build is refused' '
 	test_grep "calibration needs a calibration build (quantization e4m3_e4m3_f16_max_calibrate), this model is q4f16_1" err
 '
 
+test_expect_success 'scripts/calibrate.sh: the whole flow, reproducibly; a failing stage named' '
+	"$SRC_DIR/scripts/calibrate.sh" --num-calibration-samples 4 --seed 3 "$STORIES" "$DATA" flow/st \
+		--reference "$STORIES" --max-kl 0.05 >out 2>err &&
+	test_must_be_empty out &&
+	test_grep "3 of 3 prompts pass" err &&
+	test -f flow/st/st-calibrate-cpu.tar && test -f flow/st/st-cpu.tar &&
+	mlc-dump flow/st.stream.mp | $PYTHON -c "import json, sys
+recs = [json.loads(l) for l in sys.stdin]
+types = [r[\"type\"] for r in recs]
+assert types.count(\"config\") == 2 and types.count(\"library\") == 2, types
+cal = [r for r in recs if r[\"type\"] == \"calibration\"][0]
+assert (cal[\"samples\"], cal[\"seed\"], len(cal[\"layers\"])) == (4, 3, 20), cal
+chk = recs[-1]
+assert chk[\"type\"] == \"check\" and chk[\"pass\"] and chk[\"scale_fit\"][\"pass\"], chk
+assert json.load(open(\"flow/st/mlc-chat-config.json\"))[\"quantization\"] == \"e4m3_e4m3_f16\"" &&
+	cp -a flow/st first &&
+	"$SRC_DIR/scripts/calibrate.sh" --num-calibration-samples 4 --seed 3 "$STORIES" "$DATA" flow/st 2>err &&
+	diff -r first flow/st &&
+	echo "{}" >object.json &&
+	test_must_fail "$SRC_DIR/scripts/calibrate.sh" "$STORIES" object.json flow/bad 2>err &&
+	test_grep "object.json: not a ShareGPT dataset" err &&
+	test_grep "^calibrate.sh: stopped at calibration: mlc-check --calibrate (exit status 1)" err
+'
+
 # A random llama model: the scales equal an independent numpy run of the
 # same requests in MLC's calibration arithmetic within one bfloat16 ulp,
 # with the default kernels and with the reference set
