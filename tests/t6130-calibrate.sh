@@ -66,6 +66,7 @@ test_expect_success 'the stored scales are the measured ones in bfloat16' '
 test_expect_success 'the inference build reuses the cache and passes every criterion, KL bounded' '
 	inference_build cb 2>err &&
 	cmp cb.orig/params_shard_0.bin cb/params_shard_0.bin &&
+	test "$(record_field cb.inf.mp weights "r[\"calibration\"]")" = calibrated &&
 	mlc-check --reference "$STORIES" --max-kl 0.05 --min-top1 0.75 <cb.inf.mp >chk.mp 2>err &&
 	test_grep "3 of 3 prompts pass" err &&
 	test "$(record_field chk.mp check "r[\"pass\"] and r[\"reference\"][\"kl_mean\"] < 0.05")" = True &&
