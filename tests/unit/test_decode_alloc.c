@@ -82,6 +82,7 @@ static void decode_steps(const struct lower_spec *spec, struct store *s, const s
     memset(&e, 0, sizeof e);
     e.module = &m;
     CHECK_EQ(executor_init(&e.ex, &m, &src, 2, 0), 0);
+    e.max_sequences = e.ex.kv.max_sequences;
     CHECK_EQ(executor_use_kernels(&e.ex, k), 0);
     engine_set_sizes(&e);
     int seqs[3];
@@ -92,7 +93,7 @@ static void decode_steps(const struct lower_spec *spec, struct store *s, const s
         seqs[q] = engine_new_sequence(&e);
         CHECK_EQ(engine_prefill(&e, seqs[q], prompt, 20 - 5 * q, logits), 0);
     }
-    CHECK_EQ(engine_decode(&e, seqs, ids, 1, logits), 0); /* a first step outside the count */
+    if (engine_decode(&e, seqs, ids, 1, logits) != 0) TEST_FAIL_AT("%s", last_error()); /* a first step outside the count */
 #if COUNTING
     atomic_store(&calls, 0);
     atomic_store(&counting, 1);
