@@ -164,7 +164,7 @@ INCDIR   := $(PREFIX)/include/mlc-pipe
 LIBDIR   := $(PREFIX)/lib
 DATADIR  := $(PREFIX)/share/mlc-pipe
 COMPDIR  := $(PREFIX)/share/bash-completion/completions
-SCRIPTS  := scripts/pipeline.sh scripts/model.mk scripts/build.ninja
+SCRIPTS  := scripts/pipeline.sh scripts/calibrate.sh scripts/model.mk scripts/build.ninja
 TOOL_NAMES := $(TOOLS:$(BUILD)/bin/%=%)
 
 install: all
@@ -179,7 +179,7 @@ install: all
 		'Version: $(VERSION)' 'Requires: $(PKGS)' 'Cflags: -I$${includedir} -D_GNU_SOURCE' \
 		'Libs: -L$${libdir} -lmlc -lm -pthread' >$(DESTDIR)$(LIBDIR)/pkgconfig/mlc-pipe.pc
 	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(INCDIR)/$$h || exit 1; done
-	install -m 755 scripts/pipeline.sh $(DESTDIR)$(DATADIR)/
+	install -m 755 scripts/pipeline.sh scripts/calibrate.sh $(DESTDIR)$(DATADIR)/
 	install -m 644 scripts/model.mk scripts/build.ninja $(DESTDIR)$(DATADIR)/
 	for t in $(TOOL_NAMES); do install -m 644 scripts/bash-completion $(DESTDIR)$(COMPDIR)/$$t || exit 1; done
 

@@ -51,6 +51,7 @@ int atomic_file_begin(struct atomic_file *f, const char *path)
      * place: renaming a file over it would replace the device itself. */
     struct stat st;
     f->unchanged = false;
+    f->replace = false;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
         f->tmp = NULL;
         f->final = NULL;
@@ -109,7 +110,7 @@ int atomic_file_commit(struct atomic_file *f)
      * mtime, so that make and ninja see nothing changed downstream */
     bool unchanged = f->unchanged;
     if (f->fd >= 0) { /* (atomic_files_commit closed it already) */
-        unchanged = same_content(f->fd, f->final);
+        unchanged = !f->replace && same_content(f->fd, f->final);
         if (!unchanged && fsync(f->fd) != 0) rc = fail("%s: fsync: %s", f->tmp, strerror(errno));
         if (close(f->fd) != 0 && rc == 0) rc = fail("%s: close: %s", f->tmp, strerror(errno));
     }
@@ -170,6 +171,81 @@ int atomic_dir_begin(struct atomic_dir *d, const char *path)
     cleanup_register(d->tmp);
     chmod(d->tmp, 0777 & ~current_umask());
     return 0;
+}
+
+/* Fill directory dst_fd with the tree below src_fd: hard links to regular
+ * files, the same symlinks, subdirectories recreated. */
+static int link_tree(int src_fd, int dst_fd, const char *src_path)
+{
+    int dup_fd = dup(src_fd);
+    DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!dir) {
+        if (dup_fd >= 0) close(dup_fd);
+        return fail("%s: cannot read directory: %s", src_path, strerror(errno));
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(dir))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        struct stat st;
+        if (fstatat(src_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = fail("%s/%s: %s", src_path, e->d_name, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            int a = -1, b = -1;
+            if (mkdirat(dst_fd, e->d_name, st.st_mode & 07777) != 0 ||
+                (a = openat(src_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+                (b = openat(dst_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+                rc = fail("%s/%s: cannot copy directory: %s", src_path, e->d_name, strerror(errno));
+            } else {
+                char *sub = path_join(src_path, e->d_name);
+                rc = link_tree(a, b, sub);
+                free(sub);
+            }
+            if (a >= 0) close(a);
+            if (b >= 0) close(b);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlinkat(src_fd, e->d_name, target, sizeof target - 1);
+            if (n < 0 || (target[n] = 0, symlinkat(target, dst_fd, e->d_name) != 0))
+                rc = fail("%s/%s: cannot copy symlink: %s", src_path, e->d_name, strerror(errno));
+        } else if (linkat(src_fd, e->d_name, dst_fd, e->d_name, 0) != 0) {
+            rc = fail("%s/%s: cannot link: %s", src_path, e->d_name, strerror(errno));
+        }
+    }
+    closedir(dir);
+    return rc;
+}
+
+int atomic_dir_begin_update(struct atomic_dir *d, const char *path)
+{
+    int src = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (src < 0) return fail("%s: %s", path, strerror(errno));
+    if (atomic_dir_begin(d, path) != 0) {
+        close(src);
+        return -1;
+    }
+    int dst = open(d->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = dst >= 0 ? link_tree(src, dst, path) : fail("%s: %s", d->tmp, strerror(errno));
+    struct stat st;
+    if (rc == 0 && fstat(src, &st) == 0) fchmod(dst, st.st_mode & 07777);
+    if (dst >= 0) close(dst);
+    close(src);
+    if (rc != 0) atomic_dir_abort(d);
+    return rc;
+}
+
+int atomic_unshare_file(const char *path)
+{
+    /* a new file written beside it, then renamed over the link even though
+     * its bytes are the same: the point is a new inode */
+    struct atomic_file out;
+    if (atomic_file_begin(&out, path) != 0) return -1;
+    out.replace = true;
+    if (atomic_file_fill_from(&out, path) != 0) {
+        atomic_file_abort(&out);
+        return -1;
+    }
+    return atomic_file_commit(&out);
 }
 
 /* fsync every regular file and directory below fd (depth first). */
@@ -320,7 +396,7 @@ int atomic_files_commit(struct atomic_file *f, size_t n)
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (!f[i].tmp) continue; /* written in place */
-        f[i].unchanged = same_content(f[i].fd, f[i].final);
+        f[i].unchanged = !f[i].replace && same_content(f[i].fd, f[i].final);
         if (!f[i].unchanged && fsync(f[i].fd) != 0) rc = fail("%s: fsync: %s", f[i].tmp, strerror(errno));
         else if (close(f[i].fd) != 0) rc = fail("%s: close: %s", f[i].tmp, strerror(errno));
         else f[i].fd = -1;

@@ -17,6 +17,7 @@ struct atomic_file {
     char *tmp;     /* temporary path beside it */
     int fd;        /* open for writing */
     bool unchanged;/* (commit: the bytes equal the file already there) */
+    bool replace;  /* commit renames even over the same bytes (to break a hard link) */
 };
 
 int atomic_file_begin(struct atomic_file *f, const char *path);
@@ -42,6 +43,15 @@ struct atomic_dir {
 
 /* Create an empty temporary directory beside `path`. */
 int atomic_dir_begin(struct atomic_dir *d, const char *path);
+/* Begin replacing the existing directory `path`: the temporary starts as a
+ * copy of it made of hard links (files are shared, not copied), so a
+ * change to a few files of a large tree costs only those files. A file must
+ * be unshared (atomic_unshare_file) before it is modified in place; new
+ * files and renames need nothing. Commit with replace == true. */
+int atomic_dir_begin_update(struct atomic_dir *d, const char *path);
+/* Give a hard-linked file of such a temporary tree its own copy of the
+ * bytes, so that writing to it leaves the original alone. */
+int atomic_unshare_file(const char *path);
 /* fsync the tree and rename it into place. If the destination exists:
  * replace == true swaps it atomically (RENAME_EXCHANGE) and removes the old
  * tree; replace == false fails. */

@@ -130,6 +130,22 @@ int tc_json_text(const struct tc_plan *p, const json_t *metadata, bool b16, stru
 /* MLC's metadata object: ParamSize, ParamBytes, BitsPerParam. */
 json_t *tc_metadata(size_t param_size, double param_bytes, uint64_t total_source_params);
 
+/* ---- updating ---- */
+
+/* A float32 tensor to write into an existing cache. */
+struct tc_update {
+    const char *name;
+    int ndim;
+    int64_t shape[TC_MAX_DIMS];
+    const float *values;      /* numel values */
+};
+
+/* Write float32 tensors into the cache in directory `dir` as TVM's
+ * dump_tensor_cache(update_if_exists=True) does (see tensor_cache_update.c):
+ * names it holds are overwritten where they lie, new ones go to new shards.
+ * The directory is replaced as a whole: interrupted, the old cache stays. */
+int tensor_cache_update(const char *dir, const struct tc_update *u, size_t n, size_t *replaced, size_t *added);
+
 /* MLC's float32 storage encoding of n values into n bf16 halves. */
 void tc_encode_f32(const float *in, uint16_t *out, size_t n);
 

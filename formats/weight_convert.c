@@ -579,6 +579,62 @@ bad:
     return -1;
 }
 
+/* The inference build of a calibrated FP8 model reuses the cache that
+ * calibration completed, as MLC-LLM's flow does (convert_weight runs only
+ * for the calibration build): re-quantizing would put placeholders back in
+ * place of the measured scales. 1: out_dir holds every tensor the plan
+ * names, with its dtype and shape, and every activation scale is measured;
+ * the plan then describes that cache. 0: no such cache (write as usual).
+ * -1: a cache with only some scales measured (refused: writing would lose
+ * them). */
+static int reuse_calibrated(const struct convert_options *o, struct convert_result *r)
+{
+    char *json = path_join(o->out_dir, TC_JSON_NAME);
+    bool exists = path_exists(json);
+    free(json);
+    struct tensor_cache tc;
+    if (!exists || tensor_cache_open(&tc, o->out_dir) != 0) return 0;
+    int rc = 1;
+    size_t measured = 0, placeholders = 0;
+    for (size_t i = 0; i < r->plan.ntensors && rc == 1; i++) {
+        const struct tc_plan_tensor *t = &r->plan.tensors[i];
+        const struct tc_record *rec = tensor_cache_find(&tc, t->name);
+        bool same = rec && rec->dtype == t->dtype && rec->ndim == t->ndim && rec->nbytes == t->nbytes;
+        for (int d = 0; same && d < t->ndim; d++) same = rec->shape[d] == t->shape[d];
+        if (!same) rc = 0;
+    }
+    for (size_t i = 0; i < r->ntensors && rc == 1; i++) {
+        if (r->tensors[i].kind != OUT_CALIBRATION) continue;
+        const struct tc_record *rec = tensor_cache_find(&tc, r->plan.tensors[r->tensors[i].plan_index].name);
+        float v = 0;
+        if (tc_record_numel(rec) != 1 || tensor_cache_validate(&tc, false) != 0 ||
+            tensor_cache_read_f32(&tc, rec, &v) != 0)
+            rc = 0;
+        else if (v > 0 && v < 1e30f) measured++;
+        else placeholders++;
+    }
+    if (rc == 1 && !measured) rc = 0; /* placeholders only: writing again changes nothing */
+    if (rc == 1 && placeholders) {
+        rc = fail("%s holds measured activation scales for some layers and placeholders for %zu others: run the "
+                  "calibration again, or remove the tensor cache to start over",
+                  tc.json_path, placeholders);
+    }
+    if (rc == 1) {
+        for (size_t i = 0; i < r->plan.ntensors; i++) {
+            struct tc_plan_tensor *t = &r->plan.tensors[i];
+            const struct tc_record *rec = tensor_cache_find(&tc, t->name);
+            t->shard = rec->shard;
+            t->byte_offset = rec->byte_offset;
+        }
+        r->nshards = tc.nshards;
+        r->json_path = xstrdup(tc.json_path);
+        r->uncalibrated = false;
+        r->reused = true;
+    }
+    tensor_cache_close(&tc);
+    return rc;
+}
+
 int weight_convert(const struct convert_options *o, struct convert_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -610,6 +666,15 @@ int weight_convert(const struct convert_options *o, struct convert_result *r)
                 r->scheme->name, src.files[0].path);
     if (r->unused_sources) warning("%zu source tensor%s not used by any MLC parameter", r->unused_sources,
                                    r->unused_sources == 1 ? " is" : "s are");
+    if (r->uncalibrated) {
+        int reuse = reuse_calibrated(o, r);
+        if (reuse != 0) {
+            free(steps);
+            hf_source_close(&src);
+            if (reuse < 0) convert_result_free(r);
+            return reuse < 0 ? -1 : 0;
+        }
+    }
 
     int rc = -1;
     struct atomic_dir tmp = {0};
@@ -675,6 +740,7 @@ int weight_convert(const struct convert_options *o, struct convert_result *r)
     cleanup_release();
     if (published != 0) goto out;
     r->json_path = path_join(o->out_dir, TC_JSON_NAME);
+    r->nshards = r->plan.nshards;
     rc = 0;
 out:
     if (wr.pool) {

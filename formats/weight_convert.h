@@ -9,7 +9,12 @@
  * one parameter at a time (mmap pages handed back after use), so memory stays
  * bounded by the largest parameter plus the open shards, not by model size.
  * Everything goes to a temporary directory inside the output directory and
- * is renamed into place only when complete. */
+ * is renamed into place only when complete.
+ *
+ * The one exception is the inference build of a calibrated FP8 model
+ * (e4m3_e4m3_f16): when the output directory already holds the cache its
+ * calibration completed (every tensor of the plan, every activation scale
+ * measured), that cache is kept and described, not written again. */
 #ifndef MLC_WEIGHT_CONVERT_H
 #define MLC_WEIGHT_CONVERT_H
 
@@ -49,8 +54,10 @@ struct convert_result {
     uint64_t total_source_params;      /* BitsPerParam's denominator */
     uint64_t source_bytes;             /* bytes of source tensors read */
     char *json_path;
+    size_t nshards;                    /* shards of the cache described */
     bool b16_written;
     bool uncalibrated;                 /* FP8 activation scales are placeholders */
+    bool reused;                       /* a calibrated cache in out_dir was kept as it is */
     size_t unused_sources;             /* source tensors no parameter uses */
 };
 

@@ -6,6 +6,8 @@
 #define DT_F32 0u
 #define DT_F16 1u
 #define DT_BF16 2u
+#define DT_E4M3 3u   // FP8 weights, one byte each (weights.glsl)
+#define DT_E5M2 4u
 
 float decode16(uint bits, uint dtype)
 {
@@ -79,4 +81,43 @@ float gate_act(float v, uint act)
 float softcap(float v, float c)
 {
     return c != 0.0 ? c * tanh_f(v / c) : v;
+}
+
+// The value of an FP8 byte, exactly as formats/quant.c reads it: e4m3fn
+// (bias 7, no infinities, S.1111.111 NaN) or e5m2 (bias 15, IEEE-like).
+// Normal values are float32 bit patterns; subnormals a multiple of the
+// smallest one.
+float decode_fp8(uint b, uint dtype)
+{
+    uint sign = (b & 0x80u) << 24;
+    float v;
+    if (dtype == DT_E4M3) {
+        uint e = (b >> 3) & 15u, m = b & 7u;
+        if (e == 15u && m == 7u) return uintBitsToFloat(0x7FC00000u);
+        v = e == 0u ? float(m) * 0.001953125 : uintBitsToFloat(((e + 120u) << 23) | (m << 20));
+    } else {
+        uint e = (b >> 2) & 31u, m = b & 3u;
+        if (e == 31u) return uintBitsToFloat(sign | (m == 0u ? 0x7F800000u : 0x7FC00000u));
+        v = e == 0u ? float(m) * 1.52587890625e-05 : uintBitsToFloat(((e + 112u) << 23) | (m << 21));
+    }
+    return uintBitsToFloat(floatBitsToUint(v) | sign);
+}
+
+// v rounded to FP8 as formats/quant.c's fp8_*_from_f32 rounds it: to the
+// nearest value (ties to even), magnitudes at or beyond the largest finite
+// one (448, 57344) saturate to it, NaN stays NaN
+float round_fp8(float v, uint dtype)
+{
+    if (isnan(v)) return v;
+    float top = dtype == DT_E4M3 ? 448.0 : 57344.0;
+    int man = dtype == DT_E4M3 ? 3 : 2, min_exp = dtype == DT_E4M3 ? -6 : -14;
+    float a = abs(v);
+    float r = top;
+    if (a < top) {
+        int e;
+        frexp(a, e);                                   // a = f * 2^e, f in [0.5, 1)
+        float quantum = ldexp(1.0, max(e - 1, min_exp) - man);
+        r = min(roundEven(a / quantum) * quantum, top); // exact: a power of two divides
+    }
+    return v < 0.0 ? -r : r;
 }

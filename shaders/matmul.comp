@@ -16,6 +16,12 @@
 // to float16 as float16 schemes' arithmetic does (MLC's dequantize, and the
 // CPU reference): the EXACT variant dequantizes weight by weight instead,
 // to agree with the CPU to float32 rounding.
+//
+// FP8 weights (WFMT 3) multiply FP8 activations, as MLC's FP8 matmul does
+// and the CPU kernels do: each input becomes fp8(x / a) with the
+// activation scale a (calibration measured it), the products of the FP8
+// values are summed in float32, and the sum is multiplied by a times the
+// weights' scale. e5m2 has no scales: the inputs are rounded as they are.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
@@ -37,6 +43,7 @@ layout(binding = 3) uniform usamplerBuffer bias;
 layout(std430, binding = 4) writeonly buffer Y { float y[]; };
 layout(binding = 5) uniform usamplerBuffer w2;
 layout(binding = 6) uniform usamplerBuffer s2;
+layout(binding = 7) uniform usamplerBuffer ascale;   // FP8: the activation scale
 
 layout(push_constant) uniform Push {
     uint rows;          // tokens
@@ -51,11 +58,12 @@ layout(push_constant) uniform Push {
     uint s2_base;
     uint n;             // output columns (a push constant, not a specialization:
                         // weights of one input width share a kernel)
+    uint a_base;        // FP8: the activation scale's offset
 } p;
 
 #include "weights.glsl"
 
-const uint BLK = WFMT != 0u ? GS : (WVEC != 0u ? 4u : 1u);  // columns a block
+const uint BLK = WFMT == 3u ? (WVEC != 0u ? 16u : 4u) : WFMT != 0u ? GS : (WVEC != 0u ? 4u : 1u);  // columns a block
 const uint NB = (K + BLK - 1u) / BLK;
 const uint WR = EPILOGUE != 0u ? 2u * R : R;                // weight rows a lane reads
 const uint MAXT = 4u;
@@ -63,6 +71,7 @@ const uint MAXB = 40u;
 
 float xb[MAXT][MAXB];   // the block of x for each token of the pass
 float xsum[MAXT];
+float act_scale = 1.0;  // FP8_SCALED: the inputs are divided by it
 
 void load_x(uint t0, uint blk)
 {
@@ -83,7 +92,10 @@ void load_x(uint t0, uint blk)
         if (K % BLK != 0u && blk == NB - 1u)
             [[unroll]] for (uint j = 0u; j < BLK; j++)
                 if (c0 + j >= K) xb[t][j] = 0.0;
-        if (WFMT != 0u && EXACT == 0u) {
+        if (WFMT == 3u) {
+            [[unroll]] for (uint j = 0u; j < BLK; j++)
+                xb[t][j] = round_fp8(FP8_SCALED != 0u ? xb[t][j] / act_scale : xb[t][j], WDT);
+        } else if (WFMT != 0u && EXACT == 0u) {
             float sum = 0.0;
             [[unroll]] for (uint j = 0u; j < BLK; j++) {
                 sum += xb[t][j];
@@ -100,6 +112,11 @@ void main()
     uint first = p.slice_start + gl_WorkGroupID.x * WG * R + lane;
     uint end = p.slice_start + p.slice_rows;
     uint ngroups = groups_of(K);
+    float out_scale = 1.0;   // FP8: what each sum is multiplied by
+    if (WFMT == 3u && FP8_SCALED != 0u) {
+        act_scale = uintBitsToFloat(texelFetch(ascale, int(p.a_base)).x);
+        out_scale = act_scale * uintBitsToFloat(texelFetch(s, int(p.s_base)).x);
+    }
     for (uint t0 = 0u; t0 < p.rows; t0 += T) {
         float acc[2u * 8u][MAXT];
         [[unroll]] for (uint r = 0u; r < WR; r++)
@@ -111,7 +128,15 @@ void main()
                 if (n >= end) continue;
                 uint row = n - p.slice_start;
                 bool up = r >= R;
-                if (WFMT != 0u) {
+                if (WFMT == 3u) {
+                    [[unroll]] for (uint i = 0u; i < BLK / 4u; i++) {
+                        uint word = up ? fp8_word(w2, p.w2_base, row, blk, i, K) : fp8_word(w, p.w_base, row, blk, i, K);
+                        [[unroll]] for (uint e = 0u; e < 4u; e++) {
+                            float wv = decode_fp8((word >> (8u * e)) & 255u, WDT);
+                            [[unroll]] for (uint t = 0u; t < T; t++) acc[r][t] += wv * xb[t][i * 4u + e];
+                        }
+                    }
+                } else if (WFMT != 0u) {
                     uvec4 q = up ? group_words(w2, p.w2_base, row, blk, ngroups) : group_words(w, p.w_base, row, blk, ngroups);
                     float sc = up ? group_scale(s2, p.s2_base, row, blk, ngroups) : group_scale(s, p.s_base, row, blk, ngroups);
                     if (EXACT != 0u) {
@@ -143,10 +168,10 @@ void main()
             if (n >= end) continue;
             [[unroll]] for (uint t = 0u; t < T; t++) {
                 if (t0 + t >= p.rows) continue;
-                float v = acc[r][t];
+                float v = acc[r][t] * out_scale;
                 if (BIAS != 0u) v += decode_bits(texelFetch(bias, int(p.bias_base + n)).x, BIAS - 1u);
                 if (EPILOGUE != 0u) {
-                    float up = acc[r + R][t];
+                    float up = acc[r + R][t] * out_scale;
                     if (BIAS != 0u) up += decode_bits(texelFetch(bias, int(p.bias_base + n + p.n)).x, BIAS - 1u);
                     v = gate_act(v, EPILOGUE - 1u) * up;
                 }

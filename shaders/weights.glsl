@@ -9,6 +9,11 @@
 //           texel per group (WPG = 4), q_scale [rows, G] of dtype SDT
 //   WFMT 2  group-quantized KN: q_weight [G*WPG, NTOT] and q_scale [G, NTOT]
 //           (transposed: one u32 word a texel)
+//   WFMT 3  FP8 (matmul only): q_weight [rows, K] bytes of format WDT
+//           (DT_E4M3, DT_E5M2), four a u32 word, four words a texel when
+//           WVEC (K % 16 == 0) else one; with FP8_SCALED the tensor's scale
+//           (q_scale, float32 [1]) through s and the activation scale
+//           (q_calibration_scale) through the matmul's own binding
 // A group of GS elements holds EPW = 32 / BITS codes per word, element 0 in
 // the low bits; its value is (code - MAXI) * scale.
 
@@ -19,6 +24,7 @@ layout(constant_id = 13) const uint GS = 32;
 layout(constant_id = 14) const uint SDT = 1;
 layout(constant_id = 15) const uint WVEC = 1;
 layout(constant_id = 16) const uint NTOT = 1;   // KN: the stored row length (all output columns)
+layout(constant_id = 17) const uint FP8_SCALED = 0;
 
 const uint EPW = 32u / BITS;
 const uint WPG = 4u;
@@ -88,4 +94,11 @@ vec4 plain4(usamplerBuffer w, uint base, uint n, uint c4, uint k)
 float plain1(usamplerBuffer w, uint base, uint n, uint c, uint k)
 {
     return decode_bits(texelFetch(w, int(base + n * k + c)).x, WDT);
+}
+
+// FP8: word i (0 .. BLK/4 - 1) of block blk of row n, BLK = 16 (WVEC) or 4
+uint fp8_word(usamplerBuffer w, uint base, uint n, uint blk, uint i, uint k)
+{
+    if (WVEC != 0u) return texelFetch(w, int(base + n * (k / 16u) + blk))[i];
+    return texelFetch(w, int(base + n * (k / 4u) + blk)).x;
 }

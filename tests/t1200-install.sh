@@ -45,7 +45,7 @@ test_expect_success 'the library, its headers and pkg-config build a program of 
 '
 
 test_expect_success 'the scripts and the bash completion are installed' '
-	test -x inst/usr/share/mlc-pipe/pipeline.sh &&
+	test -x inst/usr/share/mlc-pipe/pipeline.sh && test -x inst/usr/share/mlc-pipe/calibrate.sh &&
 	test -f inst/usr/share/mlc-pipe/model.mk && test -f inst/usr/share/mlc-pipe/build.ninja &&
 	for t in dump fetch cfg quant lower emit check; do
 		test -f inst/usr/share/bash-completion/completions/mlc-$t || return 1

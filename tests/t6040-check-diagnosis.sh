@@ -126,7 +126,7 @@ test_expect_success 'an uncalibrated FP8 model is refused instead of printing ga
 	test_must_fail mlc-check --raw <fp8.mp >rec.mp 2>err &&
 	test_grep "q_calibration_scale is uncalibrated" err &&
 	test "$(record_field rec.mp check "r[\"pass\"]")" = False &&
-	test "$(diagnosis rec.mp)" = quantization
+	test "$(diagnosis rec.mp)" = calibration
 '
 
 test_done

@@ -10,6 +10,7 @@
 #include "common/buf.h"
 #include "common/depfile.h"
 #include "common/engine/bench.h"
+#include "common/engine/calibrate.h"
 #include "common/engine/bisect.h"
 #include "common/engine/chat.h"
 #include "common/engine/check.h"
@@ -106,6 +107,13 @@ static const char help[] =
     "                             default pp512,tg128; prints a table with the\n"
     "                             memory-bandwidth bound measured in the same run\n"
     "      --repeat=N             with --bench: repetitions of each test (5)\n"
+    "      --calibrate=DATASET    measure the activation scales of an FP8\n"
+    "                             calibration build (e4m3_e4m3_f16_max_calibrate)\n"
+    "                             on a ShareGPT JSON dataset and write them into\n"
+    "                             its tensor cache (server mode; a `calibration`\n"
+    "                             record on standard output)\n"
+    "      --num-calibration-samples=N  requests drawn from it (default 16),\n"
+    "                             with --seed (default 0)\n"
     "\n"
     "      --stream=FILE          write the records to FILE instead of stdout\n"
     "      --depfile=FILE         write the files read to FILE (make syntax; the\n"
@@ -134,7 +142,8 @@ struct options {
     long prefill;
     int mode, threads;
     int thread_list[16], nthread_list;
-    const char *kernels, *bench;
+    const char *kernels, *bench, *calibrate;
+    long samples;
     long repeat;
     uint64_t seed;
     long max_tokens;
@@ -149,7 +158,7 @@ enum {
     OPT_GENERATE, OPT_REFERENCE, OPT_MAX_KL, OPT_MIN_TOP1, OPT_LOGITS, OPT_SCORE, OPT_PREFILL, OPT_IDS, OPT_NO_SPECIAL,
     OPT_RENDER, OPT_STREAM, OPT_VERSION, OPT_CHAT, OPT_SYSTEM, OPT_SERVE, OPT_HOST, OPT_PORT, OPT_TOKENIZE_FILE,
     OPT_PLOT, OPT_DEPFILE, OPT_KERNELS,
-    OPT_BENCH, OPT_REPEAT, OPT_DEVICE,
+    OPT_BENCH, OPT_REPEAT, OPT_CALIBRATE, OPT_SAMPLES, OPT_DEVICE,
     OPT_LIST_DEVICES, OPT_PROFILE, OPT_BISECT
 };
 
@@ -210,10 +219,12 @@ static struct options parse_command_line(int argc, char **argv)
         {"plot", required_argument, NULL, OPT_PLOT},     {"depfile", required_argument, NULL, OPT_DEPFILE},
         {"kernels", required_argument, NULL, OPT_KERNELS}, {"bench", optional_argument, NULL, OPT_BENCH},
         {"repeat", required_argument, NULL, OPT_REPEAT},
+        {"calibrate", required_argument, NULL, OPT_CALIBRATE},
+        {"num-calibration-samples", required_argument, NULL, OPT_SAMPLES},
         {NULL, 0, NULL, 0},
     };
     struct options o = {.mode = MODE_LOCAL, .max_tokens = 64, .prefill = 1, .max_kl = 0.5, .min_top1 = 0.6,
-                        .port = 8000, .repeat = 5, .bisect_tolerance = 1e-3};
+                        .port = 8000, .repeat = 5, .samples = 16, .bisect_tolerance = 1e-3};
     o.prompts = xcalloc((size_t)argc + 1, sizeof *o.prompts);
     unsigned long long u;
     int c;
@@ -233,6 +244,8 @@ static struct options parse_command_line(int argc, char **argv)
         case OPT_KERNELS: o.kernels = optarg; break;
         case OPT_BENCH: o.bench = optarg ? optarg : "pp512,tg128"; break;
         case OPT_REPEAT: parse_int_option("--repeat", optarg, 1, 1000, &o.repeat); break;
+        case OPT_CALIBRATE: o.calibrate = optarg; break;
+        case OPT_SAMPLES: parse_int_option("--num-calibration-samples", optarg, 1, 1 << 20, &o.samples); break;
         case 'p': o.prompts[o.nprompts++] = optarg; break;
         case OPT_PROMPTS: o.prompts_file = optarg; break;
         case OPT_RAW: o.raw = true; break;
@@ -299,6 +312,9 @@ static struct options parse_command_line(int argc, char **argv)
     if (o.depfile && !o.stream && !o.logits_out)
         usage_error("--depfile describes the --stream (or --logits-out) FILE: give it too");
     if (!o.logits_out != !o.ids) usage_error("--logits-out and --score=IDS go together");
+    if (o.calibrate && (o.chat + o.serve + o.generate + !!o.render + !!o.logits_out + !!o.bench + !!o.reference))
+        usage_error("--calibrate runs alone: not with --chat, --serve, --generate, --render, --logits-out, --bench "
+                    "or --reference");
     return o;
 }
 
@@ -533,6 +549,32 @@ static void tokenize_file(struct tokenizer *t, const struct options *o)
     if (!std_in) fclose(in);
 }
 
+/* --calibrate: measure, write into the tensor cache, append the record */
+static int calibrate(struct engine *e, struct tokenizer *t, const struct options *o, const struct check_options *co,
+                     const char *weights, struct stream_writer *out)
+{
+    size_t n = strlen(weights);
+    char *dir = n > 5 && !strcmp(weights + n - 5, ".json") ? path_dirname(weights) : xstrdup(weights);
+    struct calibrate_options ca = {o->calibrate, (size_t)o->samples, o->seed, co->sampling, dir};
+    struct calibration c;
+    deps_note(o->calibrate);
+    if (calibrate_run(e, t, &ca, &c) != 0) die_last();
+    float lo = 0, hi = 0;
+    for (size_t i = 0; i < c.nlayers; i++) {
+        if (!i || c.layers[i].scale < lo) lo = c.layers[i].scale;
+        if (!i || c.layers[i].scale > hi) hi = c.layers[i].scale;
+    }
+    note("calibrated %zu layers on %zu requests of %s (seed %llu, %d at a time): scales %.4g to %.4g; "
+         "%zu replaced, %zu added in %s",
+         c.nlayers, c.data.n, o->calibrate, (unsigned long long)o->seed, c.batch, (double)lo, (double)hi, c.replaced,
+         c.added, dir);
+    print_speed(e);
+    calibrate_write_record(out, &c, &ca);
+    calibration_free(&c);
+    free(dir);
+    return 0;
+}
+
 static void say_listening(int port)
 {
     fprintf(stderr, "%s: serving on port %d (POST /v1/chat/completions, GET /v1/models); Ctrl-C stops\n",
@@ -622,8 +664,13 @@ int main(int argc, char **argv)
     if (!p.weights) die("no weights: give --model DIR or --weights PATH, or pipe in mlc-emit's output");
     struct engine e;
     enum engine_mode mode = o.mode_set ? (enum engine_mode)o.mode
-                          : o.generate || o.chat ? MODE_INTERACTIVE : o.serve ? MODE_SERVER : (enum engine_mode)o.mode;
-    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads, mode, o.device, o.profile, o.bisect,
+                          : o.generate || o.chat ? MODE_INTERACTIVE : o.serve || o.calibrate ? MODE_SERVER
+                                                                                       : (enum engine_mode)o.mode;
+    /* Calibration observes activations in the CPU executor. */
+    if (o.calibrate && o.device && strcmp(o.device, "cpu"))
+        die("--calibrate measures activation scales on the CPU: leave out --device %s", o.device);
+    const char *device = o.calibrate ? "cpu" : o.device;
+    struct engine_options eo = {p.config, p.weights, p.library, o.verify, o.threads, mode, device, o.profile, o.bisect,
                                 o.kernels ? o.kernels : o.bisect ? "reference" : NULL};
     if (o.bench) {
         int all = cpu_count();
@@ -665,6 +712,8 @@ int main(int argc, char **argv)
     } else if (o.logits_out) {
         write_logits(&e, &o);
         status = 0;
+    } else if (o.calibrate) {
+        status = calibrate(&e, t, &o, &co, p.weights, &out);
     } else if (o.chat) {
         struct chat_options ch = {co.sampling, co.seed, co.max_tokens, o.system};
         if (chat_run(&e, t, &ch, stdin, stdout) != 0) die_last();

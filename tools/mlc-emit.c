@@ -169,13 +169,13 @@ int main(int argc, char **argv)
     char *prefix = o.prefix ? xstrdup(o.prefix) : default_prefix(&m);
 
     struct library_options lo = {o.target, prefix, 1, 1};
-    json_t *md = library_metadata(&m, &lo);
     struct launch_plan lp = {0};
     bool vulkan = !strcmp(o.target, "vulkan");
-    if (vulkan) {
-        if (emit_vulkan(&m, o.level, &lp) != 0) die("--target vulkan: %s", last_error());
-        library_metadata_add_kernels(md, &lp);
-    }
+    /* kernels first: a model the target cannot run is refused before
+     * anything else is built */
+    if (vulkan && emit_vulkan(&m, o.level, &lp) != 0) die("--target vulkan: %s", last_error());
+    json_t *md = library_metadata(&m, &lo);
+    if (vulkan) library_metadata_add_kernels(md, &lp);
     if (library_write_vulkan(path, &m, md, vulkan ? &lp : NULL) != 0) die_last();
     if (o.depfile && deps_write(o.depfile, path) != 0) die_last();
     char *abs = realpath(path, NULL);

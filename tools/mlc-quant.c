@@ -192,10 +192,10 @@ static void write_records(struct stream_writer *w, const struct convert_result *
     rb_double(&b, "param_bytes", r->plan.param_bytes);
     rb_double(&b, "bits_per_param", r->plan.param_bytes * 8.0 / (double)r->total_source_params);
     rb_int(&b, "total_params", (int64_t)r->total_source_params);
-    rb_int(&b, "shards", (int64_t)r->plan.nshards);
+    rb_int(&b, "shards", (int64_t)r->nshards);
     rb_str(&b, "source", model);
     rb_str(&b, "source_format", hf_format_name(r->format));
-    rb_str(&b, "calibration", r->uncalibrated ? "uncalibrated" : "none");
+    rb_str(&b, "calibration", r->uncalibrated ? "uncalibrated" : r->reused ? "calibrated" : "none");
     rb_write(&b, w);
     free(json);
     free(model);
@@ -246,8 +246,13 @@ int main(int argc, char **argv)
         if (deps_write(o.depfile, target) != 0) die_last();
         free(target);
     }
-    note("wrote %zu tensors in %zu shards to %s (%.3f bits per parameter)", res.plan.ntensors, res.plan.nshards,
-         out_dir, res.plan.param_bytes * 8.0 / (double)res.total_source_params);
+    if (res.reused)
+        note("%s: kept the calibrated %s weights already there (%zu tensors in %zu shards, activation scales "
+             "measured by calibration)",
+             out_dir, res.scheme->name, res.plan.ntensors, res.nshards);
+    else
+        note("wrote %zu tensors in %zu shards to %s (%.3f bits per parameter)", res.plan.ntensors, res.nshards,
+             out_dir, res.plan.param_bytes * 8.0 / (double)res.total_source_params);
     if (res.uncalibrated)
         note("%s: activation scales are uncalibrated placeholders (NaN); calibrate before running", res.scheme->name);
     write_records(&out, &res, &cfg, out_dir, model);

@@ -134,8 +134,32 @@ static int describe_weight(const struct op_ctx *c, struct launch_req *r, int wv,
         goto windows;
     }
     const struct quant_scheme *q = c->scheme;
+    if (q->kind == QUANT_PER_TENSOR) {
+        /* FP8 weight-and-activation layers: matmul only (lowering never
+         * dequantizes them, and embeddings are not FP8) */
+        if (strcmp(r->shader, "matmul"))
+            return fail("%s: FP8 weights are read by the matmul kernel only, not by %s", w->name, r->shader);
+        if (q->use_scale && !q->calibration_scale)
+            return fail("%s: %s is a calibration build, which measures its activations on the CPU "
+                        "(mlc-check --calibrate); its inference build (%s) runs on Vulkan",
+                        w->name, q->name, "e4m3_e4m3_f16");
+        if (k % 4)
+            return fail("%s: FP8 rows of %lld bytes: the kernel reads them four bytes at a time", w->name, (long long)k);
+        bool vec16 = k % 16 == 0;
+        spec(r, 10, 3), spec(r, 11, q->storage_dtype == DT_F8_E4M3 ? 3 : 4), spec(r, 15, vec16);
+        spec(r, 17, q->use_scale);
+        bind_tensor(r, ws, vec16 ? LP_U32X4 : LP_U32, w->parts[0]);
+        r->bind[r->nbind - 1].row0 = row0, r->bind[r->nbind - 1].nrows = nrows;
+        /* the scales are one value for the whole tensor: bound whole */
+        if (q->use_scale) bind_tensor(r, ss, LP_U32, w->parts[1]);
+        else bind_slot(r, ss, LP_U32, LP_NONE);
+        *sliceable = true;
+        if (!spec_too) r->nspec = nspec;
+        return 0;
+    }
     if (q->kind != QUANT_GROUP || w->nparts < 2)
-        return fail("%s: scheme %s has no Vulkan kernel (group-quantized and unquantized schemes do)", w->name, q->name);
+        return fail("%s: scheme %s has no Vulkan kernel (group-quantized, FP8 and unquantized schemes do)", w->name,
+                    q->name);
     const struct param_ref *p1 = param_ref(c->m, w->parts[1]);
     int scode = p1 ? dtype_code(p1->dtype) : -1;
     if (scode < 0) return fail("%s: scales %s have a dtype no Vulkan kernel reads", w->name, w->parts[1]);
@@ -287,6 +311,12 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
         bind_slot(r, 3, LP_U32, LP_NONE);
     }
     bind_value(r, 4, LP_STORAGE, o->out[0]);
+    /* FP8 with scales: the activation scale calibration measured */
+    const struct value *wval = &c->f->values[o->in[1]];
+    bool ascale = wval->kind == VAL_PARAM && strcmp(wval->scheme, "none") && c->scheme->kind == QUANT_PER_TENSOR &&
+                  c->scheme->calibration_scale && wval->nparts > 2;
+    if (ascale) bind_tensor(r, 7, LP_U32, wval->parts[2]);
+    else bind_slot(r, 7, LP_U32, LP_NONE);
     sliceable = sliceable && up_sliceable;
     const char *rows = rows_of(c, o->in[0], rb, sizeof rb);
     push(r, "%s", rows), push(r, "base0"), push(r, "base4"), push(r, "base3"), push(r, "base1"), push(r, "base2");
@@ -303,6 +333,7 @@ static int d_matmul(const struct op_ctx *c, struct launch_req *out, int *nout)
         push(r, "base5+%lld", (long long)(k % 4 == 0 ? n * k / 4 : n * k)), push(r, "0");
     }
     push(r, "%lld", (long long)n);
+    push(r, ascale ? "base7" : "0");
     char gx[64];
     uint32_t per = wg * R;
     if (sliceable) snprintf(gx, sizeof gx, "(slice_rows+%u)/%u", per - 1, per);

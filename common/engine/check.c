@@ -179,6 +179,41 @@ static bool same_ids(const struct tok_ids *a, const struct tok_ids *b)
     return a->n == b->n && (a->n == 0 || !memcmp(a->v, b->v, sizeof *a->v * a->n));
 }
 
+/* An FP8 inference build: its activations pass through measured scales. */
+static bool calibrated_fp8(const struct engine *e)
+{
+    const struct quant_scheme *s = quant_scheme_by_name(e->cfg.quantization);
+    return s && s->calibration_scale;
+}
+
+/* Whether the engine's FP8 layers can report the activation scales these
+ * prompts call for: an inference build on the CPU executor. */
+static bool fit_measurable(const struct engine *e)
+{
+    if (e->vk) return false;
+    for (int i = 0; i < e->ex.n_observed; i++)
+        if (e->ex.observed_stored[i] > 0) return true;
+    return false;
+}
+
+static void scale_fit_of(const struct engine *e, struct scale_fit *f)
+{
+    const struct executor *ex = &e->ex;
+    const struct quant_scheme *s = quant_scheme_by_name(e->cfg.quantization);
+    memset(f, 0, sizeof *f);
+    f->measured = true;
+    f->fp8_max = s ? s->fp8_max : 0;
+    f->pass = true;
+    for (int i = 0; i < ex->n_observed; i++) {
+        if (!(ex->observed_stored[i] > 0) || ex->observed[i] == 0) continue; /* not an inference layer, not run */
+        double ratio = (double)ex->observed[i] / (double)ex->observed_stored[i];
+        if (!f->layers || !(ratio >= f->lowest)) f->lowest = ratio, f->lowest_name = ex->observed_names[i];
+        if (!f->layers || !(ratio <= f->highest)) f->highest = ratio, f->highest_name = ex->observed_names[i];
+        f->pass = f->pass && judge_scale_fits(ratio);
+        f->layers++;
+    }
+}
+
 int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const struct check_options *o,
               struct check_report *r)
 {
@@ -192,7 +227,13 @@ int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const s
     struct generation *first = xcalloc(n + 1, sizeof *first);
     for (size_t i = 0; i < n; i++)
         rq[i] = (struct generate_request){o->prompts[i], o->raw, o->sampling, o->seed, o->max_tokens};
+    bool fit = fit_measurable(e);
+    if (fit) executor_observe(&e->ex, true);
     int rc = generate_run(e, t, rq, n, first, NULL, NULL);
+    if (fit) {
+        executor_observe(&e->ex, false);
+        if (rc == 0) scale_fit_of(e, &r->fit);
+    }
     if (rc == 0) rc = generate_run(e, t, rq, n, again, NULL, NULL);
     int vocab = (int)(e->cfg.active_vocab_size > 0 ? e->cfg.active_vocab_size : e->vocab_size);
     double kl_sum = 0, top1_sum = 0;
@@ -228,7 +269,8 @@ int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const s
         p->pass = p->j.pass && p->quality_ok;
         r->passed += p->pass;
         if (p->pass) continue;
-        p->ev = (struct judge_evidence){round_trips(t, p->prompt), p->has_reference, p->quality_ok, false};
+        p->ev = (struct judge_evidence){round_trips(t, p->prompt), p->has_reference, p->quality_ok, false,
+                                        calibrated_fp8(e)};
         if (rc == 0 && ref && !p->j.pass) {
             rc = judge_reference(ref, t, &rq[i], vocab, &o->thresholds, p);
             p->ev.reference_fails_too = rc == 0 && fails_alike(&p->j, &p->ref_j);
@@ -251,13 +293,16 @@ int check_run(struct engine *e, struct engine *ref, struct tokenizer *t, const s
         rc = perplexity(e, t, o->reference_text, &r->ppl);
         if (rc == 0) rc = perplexity(ref, t, o->reference_text, &r->ppl_reference);
     }
-    r->pass = rc == 0 && r->passed == n;
+    r->pass = rc == 0 && r->passed == n && (!r->fit.measured || r->fit.pass);
     /* the first failure names the stage; a source model that fails alike
      * names itself only when no prompt points into the pipeline */
     for (size_t i = 0; i < n && rc == 0; i++) {
         const char *d = r->prompts[i].diagnosis;
         if (d && (!r->diagnosis || !strcmp(r->diagnosis, "source model"))) r->diagnosis = d;
     }
+    /* scales that do not fit the activations are calibration's, whatever
+     * the answers say */
+    if (rc == 0 && r->fit.measured && !r->fit.pass) r->diagnosis = "calibration";
     for (size_t i = 0; i < n; i++) {
         generation_free(&first[i]);
         generation_free(&again[i]);
@@ -394,6 +439,19 @@ void check_write_record(struct stream_writer *w, const struct check_report *r, c
         mp_pack_cstr(pk, "kl");
         pack_kl_stats(pk, &r->kls);
     }
+    if (r && r->fit.measured) {
+        pk = rb_key(&b, "scale_fit");
+        msgpack_pack_map(pk, 6);
+        mp_pack_cstr(pk, "layers");
+        msgpack_pack_uint64(pk, r->fit.layers);
+        kv_double(pk, "lowest", r->fit.lowest);
+        mp_pack_cstr(pk, "lowest_layer");
+        r->fit.lowest_name ? mp_pack_cstr(pk, r->fit.lowest_name) : msgpack_pack_nil(pk);
+        kv_double(pk, "highest", r->fit.highest);
+        mp_pack_cstr(pk, "highest_layer");
+        r->fit.highest_name ? mp_pack_cstr(pk, r->fit.highest_name) : msgpack_pack_nil(pk);
+        kv_bool(pk, "pass", r->fit.pass);
+    }
     rb_write(&b, w);
 }
 
@@ -444,7 +502,21 @@ void check_print_summary(const struct check_report *r)
              "min %.4f",
              r->kls.mean, r->kls.max, r->kls.p999, r->kls.p99, r->kls.median, r->kls.min);
     }
+    if (r->fit.measured) {
+        const struct scale_fit *f = &r->fit;
+        note("activation scales: these prompts call for %.3g to %.3g times the stored ones (%zu FP8 layers)%s",
+             f->lowest, f->highest, f->layers, f->pass ? "" : " (wrong)");
+        if (f->lowest < JUDGE_SCALE_FIT_MIN)
+            note("  %s: the stored scale is %.0f times too large: its activations reach %.3g of the FP8 range's %g",
+                 f->lowest_name, 1 / f->lowest, f->lowest * r->fit.fp8_max, r->fit.fp8_max);
+        if (!(f->highest <= JUDGE_SCALE_FIT_MAX))
+            note("  %s: the stored scale is %.0f times too small: its activations saturate the FP8 range",
+                 f->highest_name, f->highest);
+    }
     if (r->pass) note("%zu of %zu prompts pass", r->passed, r->n);
+    else if (r->passed == r->n)
+        note("%zu of %zu prompts pass, but the activation scales are wrong (degraded); likely stage: %s", r->passed,
+             r->n, r->diagnosis ? r->diagnosis : "unknown");
     else if (r->diagnosis && !strcmp(r->diagnosis, "source model"))
         note("%zu of %zu prompts pass; likely stage: source model (its unquantized weights fail the same way; "
              "the pipeline did not break it)",

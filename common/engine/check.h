@@ -50,6 +50,17 @@ struct prompt_check {
     bool pass;
 };
 
+/* An FP8 inference build run on the CPU executor: each layer's activation
+ * scale on the prompts checked against its stored one (judge_scale_fits). */
+struct scale_fit {
+    bool measured;
+    size_t layers;
+    const char *lowest_name, *highest_name;   /* the layers' weights */
+    double lowest, highest;                   /* measured / stored */
+    double fp8_max;                           /* the format's largest value */
+    bool pass;
+};
+
 struct check_report {
     struct prompt_check *prompts;
     size_t n;
@@ -58,6 +69,7 @@ struct check_report {
     double kl_mean, top1;        /* over every prompt */
     struct kl_stats kls;         /* over every scored position */
     size_t passed;
+    struct scale_fit fit;
     bool pass;
     const char *diagnosis;       /* NULL when everything passed */
 };

@@ -114,7 +114,8 @@ static int check_calibrated(struct engine *e)
         if (tc_record_numel(r) != 1 || tensor_cache_read_f32(&e->tc, r, &v) != 0) continue;
         if (!(v > 0) || v > 1e30f)
             return fail("%s: %s is uncalibrated (%g): this FP8 model needs its activation scales measured by "
-                        "calibration before it can run",
+                        "calibration before it can run (mlc-check --calibrate on its calibration build, see "
+                        "mlc-quant(1))",
                         e->tc.json_path, r->name, v);
     }
     return 0;
@@ -158,7 +159,7 @@ int engine_open(struct engine *e, const struct engine_options *o, const char **s
     if (tensor_cache_validate(&e->tc, o->verify_md5) != 0) goto fail_tc;
     *stage = "library/weights mismatch";
     if (check_params(e) != 0) goto fail_tc;
-    *stage = "quantization";
+    *stage = "calibration";
     if (check_calibrated(e) != 0) goto fail_tc;
     e->views = xcalloc(e->tc.nrecords + 1, sizeof *e->views);
     e->max_sequences = engine_sequences_for(e, o->mode);

@@ -72,6 +72,21 @@ static int bind_function(struct executor *ex, int fi, const struct tensor_source
         if (val->kind != VAL_PARAM) continue;
         struct bound_weight *w = &ex->bound[fi][v];
         if (weight_bind(w, val, ex->m->quantization, src) != 0) return -1;
+        w->observer = -1;
+        if (w->quantized && (w->measures_activation || w->act_scale > 0)) {
+            int o = 0;
+            while (o < ex->n_observed && strcmp(ex->observed_names[o], w->name)) o++;
+            if (o == ex->n_observed) {
+                ex->observed_names = xrealloc(ex->observed_names, sizeof *ex->observed_names * (size_t)(o + 1));
+                ex->observed = xrealloc(ex->observed, sizeof *ex->observed * (size_t)(o + 1));
+                ex->observed_stored = xrealloc(ex->observed_stored, sizeof *ex->observed_stored * (size_t)(o + 1));
+                ex->observed_names[o] = w->name;
+                ex->observed[o] = 0;
+                ex->observed_stored[o] = w->act_scale;
+                ex->n_observed++;
+            }
+            w->observer = o;
+        }
         if (val->ndim == 1) {
             ex->vectors[fi][v] = xmalloc(sizeof(float) * (size_t)w->rows);
             weight_vector(w, ex->vectors[fi][v]);
@@ -374,6 +389,9 @@ void executor_free(struct executor *ex)
     free(ex->ropes);
     free(ex->bound);
     free(ex->vectors);
+    free(ex->observed_names);
+    free(ex->observed);
+    free(ex->observed_stored);
     kv_cache_free(&ex->kv);
     free(ex->arena);
     if (ex->pool) pool_destroy(ex->pool);
@@ -512,6 +530,7 @@ struct prepare_job {
     unsigned char *act;
     size_t stride;
     const struct bound_weight *fp8;   /* quantize activations to FP8 first */
+    float fp8_scale;                  /* with this measured scale (calibration builds) */
     float *xq;
 };
 
@@ -521,10 +540,35 @@ static void prepare_row(void *ctx, size_t i)
     const float *x = p->x + (int64_t)i * p->w->cols;
     if (p->fp8) {
         float *q = p->xq + (int64_t)i * p->w->cols;
-        weight_quantize_activation(p->fp8, x, p->w->cols, q);
+        weight_quantize_activation(p->fp8, p->fp8_scale, x, p->w->cols, q);
         x = q;
     }
     p->k->act_prepare(p->w, x, p->act + i * p->stride);
+}
+
+/* A calibration build's activation scale for this call: the statistic of
+ * the whole input (every row of the call), or while observing the running
+ * maximum over every call so far (NaN, once seen, stays). */
+static float measured_scale(struct executor *ex, const struct bound_weight *bw, const float *x, int64_t n)
+{
+    float m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        if (!(m >= a)) m = a;
+    }
+    float s = weight_activation_statistic(bw->scheme, m);
+    if (!ex->observing) return s;
+    float *run = &ex->observed[bw->observer];
+    if (isnan(s) || isnan(*run)) *run = NAN;
+    else if (s > *run) *run = s;
+    return *run;
+}
+
+void executor_observe(struct executor *ex, bool on)
+{
+    ex->observing = on;
+    if (on)
+        for (int i = 0; i < ex->n_observed; i++) ex->observed[i] = 0;
 }
 
 static void run_matmul(const struct run *r, const struct op *o)
@@ -536,7 +580,9 @@ static void run_matmul(const struct run *r, const struct op *o)
     const struct kmat *w = bw ? &bw->m : (local = arena_matrix(wv, fbuf(r, o->in[1])), &local);
     int64_t rows = nrows(r, o->in[0]);
     struct prepare_job p = {r->k, w, fbuf(r, o->in[0]), ex->scratch->act, r->k->act_bytes(w),
-                            bw && weight_quantizes_activation(bw) ? bw : NULL, ex->scratch->xq};
+                            bw && weight_quantizes_activation(bw) ? bw : NULL, 0, ex->scratch->xq};
+    if (bw && bw->observer >= 0 && (bw->measures_activation || ex->observing))
+        p.fp8_scale = measured_scale(ex, bw, p.x, rows * w->cols);
     if (rows == 1) prepare_row(&p, 0);
     else pool_for(ex->pool, (size_t)rows, prepare_row, &p);
     struct matmul_job j = {ex, w, p.act, p.stride, rows, cols(r, o->out[0]), 0,

@@ -35,6 +35,17 @@ struct executor {
     struct executor_step *step;    /* a call being run op by op */
     const struct kernel_set *k;    /* the kernels in use */
     struct executor_scratch *scratch;
+    /* An FP8 calibration build measures each layer's activation scale at
+     * every call; while observing, the running maximum over every call of
+     * every function (what calibration writes) is used and kept here. An
+     * inference build's layers keep the same statistic while observing,
+     * beside the scale calibration stored (mlc-check compares the two). */
+    int n_observed;
+    const char **observed_names;   /* the layers' weight parameters */
+    float *observed;               /* running maxima; 0: not called yet */
+    float *observed_stored;        /* inference builds: the stored scale; 0: a
+                                    * calibration build's layer */
+    bool observing;
 };
 
 /* Bind every parameter of every function to the tensors of `src` (checking
@@ -55,6 +66,14 @@ int executor_prefill(struct executor *ex, int seq, const float *x, int64_t rows,
 /* decode: one embedding per sequence (distinct sequences), appended;
  * logits → out [rows, vocab]. */
 int executor_decode(struct executor *ex, const int *seqs, const float *x, int64_t rows, float *logits);
+
+/* Calibration (FP8 calibration builds): start keeping the running maximum
+ * of each layer's activation scale from zero, and use it in place of the
+ * call's own (as MLC's calibration observer does); or stop. Without it such
+ * a build scales each call's activations by that call's statistic. FP8
+ * inference builds keep the running maximum too, only to compare it with
+ * their stored scales: what they compute does not change. */
+void executor_observe(struct executor *ex, bool on);
 
 /* Op by op (for mlc-check --bisect): begin a call of function `fn` on rows
  * of sequences seqs[] (at their lengths; NULL for embed) with its input;

@@ -124,7 +124,22 @@ void judge(const struct judge_input *in, const struct judge_thresholds *t, struc
     j->pass = j->non_empty && j->valid_utf8 && j->finite && j->coherent && j->deterministic;
 }
 
+bool judge_scale_fits(double ratio)
+{
+    return ratio >= JUDGE_SCALE_FIT_MIN && ratio <= JUDGE_SCALE_FIT_MAX; /* NaN fails */
+}
+
+static const char *stage(const struct judgement *j, const struct judge_evidence *ev);
+
 const char *judge_diagnosis(const struct judgement *j, const struct judge_evidence *ev)
+{
+    const char *d = stage(j, ev);
+    if (d && ev && ev->calibrated && ev->round_trips && (!strcmp(d, "quantization") || !strcmp(d, "config/tokenizer")))
+        return "calibration";
+    return d;
+}
+
+static const char *stage(const struct judgement *j, const struct judge_evidence *ev)
 {
     static const struct judge_evidence none = {.round_trips = true, .quality_ok = true};
     if (!ev) ev = &none;

@@ -84,12 +84,29 @@ struct judgement {
 
 void judge(const struct judge_input *in, const struct judge_thresholds *t, struct judgement *out);
 
+/* An FP8 inference build's activation scales against its activations: for
+ * each layer, the scale calibration would measure on the prompts checked
+ * (max(f16(max|x|) / fp8_max, floor), over every call) divided by the scale
+ * calibration stored. A calibration that saw activations like these gives
+ * about 1; its sample differing from the prompts moves that by a few times.
+ * Outside [1/256, 4] the scale is wrong, whatever the answers look like:
+ * 256 times too large leaves the largest activation at 1.75 of e4m3's 448,
+ * so that most of the rest fall among the subnormals or to zero (the normal
+ * range, 2^-6 to 448, is 2^14.8 wide); 4 times too small clips every
+ * activation above a quarter of the largest (stories260K's answers fall
+ * apart there: mean KL 1.2 nats against 0.018 calibrated). */
+#define JUDGE_SCALE_FIT_MIN (1.0 / 256)
+#define JUDGE_SCALE_FIT_MAX 4.0
+bool judge_scale_fits(double ratio);
+
 /* What is known besides the judgement itself. */
 struct judge_evidence {
     bool round_trips;            /* detokenizing the prompt's ids gives its text back */
     bool has_reference;          /* the unquantized reference ran */
     bool quality_ok;             /* ... and agrees with the compiled model */
     bool reference_fails_too;    /* ... and its own answer fails the same criteria */
+    bool calibrated;             /* an FP8 model whose activations are divided by
+                                  * scales calibration measured */
 };
 
 /* The stage a failure most likely comes from, weighing the evidence:
@@ -100,6 +117,10 @@ struct judge_evidence {
  *  - "quantization": non-finite logits, or a model that reads its prompt
  *    (the tokenizer round-trips, the prompt is not misread) but is unsure of
  *    itself, loops, or stumbles, or one far from its reference;
+ *  - "calibration": what would be quantization or a misread prompt in an
+ *    FP8 model with calibrated activation scales whose tokenizer
+ *    round-trips: every activation passes through those scales, so wrong
+ *    ones garble even the prompt;
  *  - "engine (nondeterministic)": the same seed gave other tokens.
  * Load errors are named by the engine itself. */
 const char *judge_diagnosis(const struct judgement *j, const struct judge_evidence *ev);

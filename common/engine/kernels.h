@@ -52,6 +52,11 @@ struct kmat {
     const void *scales;                /* group scales, [N, G] (NK) or [G, N] (KN) */
     enum dtype scale_dtype;            /* how the group scales are stored */
     float scale;                       /* FP8: the tensor's scale (1 when none) */
+    float act_scale;                   /* FP8 inference build: the activations arrive as
+                                        * fp8(x / act_scale) and each sum is multiplied by
+                                        * act_scale * scale in float32, the weights not
+                                        * rounded (MLC's FP8 matmul); 0: activations as
+                                        * they are, weights dequantized as MLC does */
     const struct quant_scheme *scheme; /* group and FP8 formats: geometry, reference arithmetic */
 };
 

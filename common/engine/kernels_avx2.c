@@ -449,6 +449,11 @@ INLINE __m256 load_row8(enum kfmt f, const void *row, int64_t k, int64_t n)
     return _mm256_cvtph_ps(h);
 }
 
+INLINE __m256 round_f16(__m256 v)
+{
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
 INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act, size_t stride, float *y, int64_t ldy,
                        const int R, const enum kfmt f)
 {
@@ -458,9 +463,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     __m256 a0[4], a1[4];
 #pragma GCC unroll 10
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();
+    const bool rounds = kern_fp8_rounds(w);
+    const __m256 ws = _mm256_set1_ps(rounds ? kern_fp8_scale(w) : 1.0f);
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
         __m256 w0 = load_row8(f, row, k, 8), w1 = load_row8(f, row, k + 8, 8);
+        if (rounds) w0 = round_f16(_mm256_mul_ps(w0, ws)), w1 = round_f16(_mm256_mul_ps(w1, ws));
 #pragma GCC unroll 10
         for (int r = 0; r < R; r++) {
             const float *x = (const float *)(const void *)(act + (size_t)r * stride);
@@ -470,11 +478,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     }
     for (; k < K; k += 8) {
         __m256 w0 = load_row8(f, row, k, K - k);
+        if (rounds) w0 = round_f16(_mm256_mul_ps(w0, ws));
 #pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             a0[r] = _mm256_fmadd_ps(w0, _mm256_load_ps((const float *)(const void *)(act + (size_t)r * stride) + k), a0[r]);
     }
-    float s = f == KF_E4M3 || f == KF_E5M2 ? kern_fp8_scale(w) : 1.0f;
+    float s = (f == KF_E4M3 || f == KF_E5M2) && !rounds ? kern_fp8_scale(w) : 1.0f;
 #pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = hsum(_mm256_add_ps(a0[r], a1[r])) * s;
 }

@@ -473,6 +473,11 @@ INLINE void q3kn_cols(const struct kmat *w, int64_t n0, int64_t n1, const float 
 
 /* ---- float rows: float32, float16, bfloat16, FP8 ---- */
 
+INLINE __m512 round_f16(__m512 v)
+{
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
 INLINE __m512 load_row16(enum kfmt f, const void *row, int64_t k, int64_t n)
 {
     __mmask16 m = mask16(n);
@@ -502,9 +507,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     __m512 a0[4], a1[4];
 #pragma GCC unroll 10
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
+    const bool rounds = kern_fp8_rounds(w);
+    const __m512 ws = _mm512_set1_ps(rounds ? kern_fp8_scale(w) : 1.0f);
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
         __m512 w0 = load_row16(f, row, k, 16), w1 = load_row16(f, row, k + 16, 16);
+        if (rounds) w0 = round_f16(_mm512_mul_ps(w0, ws)), w1 = round_f16(_mm512_mul_ps(w1, ws));
 #pragma GCC unroll 10
         for (int r = 0; r < R; r++) {
             const float *x = (const float *)(const void *)(act + (size_t)r * stride);
@@ -514,11 +522,12 @@ INLINE void float_rows(const struct kmat *w, int64_t n, const unsigned char *act
     }
     for (; k < K; k += 16) {
         __m512 w0 = load_row16(f, row, k, K - k);
+        if (rounds) w0 = round_f16(_mm512_mul_ps(w0, ws));
 #pragma GCC unroll 10
         for (int r = 0; r < R; r++)
             a0[r] = _mm512_fmadd_ps(w0, _mm512_load_ps((const float *)(const void *)(act + (size_t)r * stride) + k), a0[r]);
     }
-    float s = f == KF_E4M3 || f == KF_E5M2 ? kern_fp8_scale(w) : 1.0f;
+    float s = (f == KF_E4M3 || f == KF_E5M2) && !rounds ? kern_fp8_scale(w) : 1.0f;
 #pragma GCC unroll 10
     for (int r = 0; r < R; r++) y[r * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r])) * s;
 }

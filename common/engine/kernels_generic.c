@@ -91,8 +91,13 @@ static float row_dot(const struct kmat *w, int64_t n, const float *x)
     case KF_E4M3:
     case KF_E5M2: {
         const uint8_t *a = (const uint8_t *)w->data + n * K;
-        for (int64_t k = 0; k < K; k++) acc[k & 7] += kern_f16(kern_fp8_f16_bits(w->fmt, a[k])) * x[k];
         float s = kern_fp8_scale(w);
+        if (kern_fp8_rounds(w)) { /* each weight rounded to float16, as the reference */
+            for (int64_t k = 0; k < K; k++)
+                acc[k & 7] += quant_round(DT_F16, kern_f16(kern_fp8_f16_bits(w->fmt, a[k])) * s) * x[k];
+            break;
+        }
+        for (int64_t k = 0; k < K; k++) acc[k & 7] += kern_f16(kern_fp8_f16_bits(w->fmt, a[k])) * x[k];
         for (int l = 0; l < 8; l++) acc[l] *= s;
         break;
     }

@@ -61,12 +61,25 @@ static inline uint16_t kern_fp8_f16_bits(enum kfmt f, uint8_t b)
 }
 
 /* What the sum of FP8 values times activations is multiplied by: the
- * tensor's scale rounded to float16 as the reference rounds it, and the
- * 256 e4m3's float16 reading leaves out. */
+ * tensor's scale rounded to float16 as the reference rounds it (or, with
+ * FP8 activations, the activation scale times the tensor's scale in float32,
+ * as MLC's FP8 matmul multiplies), and the 256 e4m3's float16 reading
+ * leaves out. */
 static inline float kern_fp8_scale(const struct kmat *w)
 {
-    float s = w->scheme && w->scheme->use_scale ? quant_round(DT_F16, w->scale) : 1.0f;
+    float s = w->act_scale > 0                      ? w->act_scale * w->scale
+              : w->scheme && w->scheme->use_scale ? quant_round(DT_F16, w->scale)
+                                                  : 1.0f;
     return w->fmt == KF_E4M3 ? s * 256.0f : s;
+}
+
+/* A calibration build's FP8 weights: dequantized to float16 as MLC's
+ * calibration mode does, f16(value · f16(scale)), every weight rounded
+ * (fake-quantized activations turn any difference into another FP8 step,
+ * so the fast sets round exactly as the reference does). */
+static inline bool kern_fp8_rounds(const struct kmat *w)
+{
+    return (w->fmt == KF_E4M3 || w->fmt == KF_E5M2) && !(w->act_scale > 0) && w->scheme && w->scheme->use_scale;
 }
 
 #endif

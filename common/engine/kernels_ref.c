@@ -35,6 +35,13 @@ void kmat_dequant_row(const struct kmat *w, int64_t n, float *out)
         return;
     case KF_E4M3:
     case KF_E5M2:
+        if (w->act_scale > 0) { /* FP8 times FP8: the weights as stored, the scales applied after the sum */
+            for (int64_t k = 0; k < K; k++) {
+                uint8_t b = ((const uint8_t *)w->data)[n * K + k];
+                out[k] = w->fmt == KF_E4M3 ? fp8_e4m3_to_f32(b) : fp8_e5m2_to_f32(b);
+            }
+            return;
+        }
         quant_fp8_dequant(w->scheme, (const uint8_t *)w->data + n * K, (size_t)K, w->scale, out);
         return;
     case KF_COUNT: break;
@@ -69,8 +76,11 @@ static void ref_matmul(const struct kmat *w, int64_t n0, int64_t n1, const void 
         const float *row = scratch;
         if (w->fmt == KF_F32) row = (const float *)w->data + n * K; /* already float32: no copy */
         else kmat_dequant_row(w, n, scratch);
+        /* FP8 activations: the sum times the activation and weight scales */
+        float s = (w->fmt == KF_E4M3 || w->fmt == KF_E5M2) && w->act_scale > 0 ? w->act_scale * w->scale : 1.0f;
         for (int64_t r = 0; r < rows; r++)
-            y[r * ldy + (n - n0)] = k_dot((const float *)(const void *)((const char *)act + (size_t)r * act_stride), row, K);
+            y[r * ldy + (n - n0)] =
+                k_dot((const float *)(const void *)((const char *)act + (size_t)r * act_stride), row, K) * s;
     }
 }
 

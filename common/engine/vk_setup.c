@@ -261,7 +261,7 @@ static bool view_fits_dtype(enum lp_view v, enum dtype t)
 {
     switch (v) {
     case LP_F32: case LP_F32X4: return t == DT_F32;
-    case LP_U32: case LP_U32X4: return t == DT_F32 || t == DT_U32;
+    case LP_U32: case LP_U32X4: return t == DT_F32 || t == DT_U32 || t == DT_F8_E4M3 || t == DT_F8_E5M2;
     case LP_U16: case LP_U16X4: return t == DT_F16 || t == DT_BF16;
     default: return false;
     }
@@ -467,6 +467,14 @@ static int create_buffers(struct vk_exec *x)
 
 /* ---- descriptor sets ---- */
 
+/* Whether a tensor of parameter p holds a row for each of p's rows
+ * (weights, group scales), or one value for the whole of it (an FP8
+ * tensor's scales, float32 [1]: bound whole, in every slice). */
+static bool by_rows(const struct vk_tensor *t, const struct value *p)
+{
+    return !(t->view->ndim == 1 && t->view->shape[0] == 1 && p->dims[0].size != 1);
+}
+
 /* Row slices of a launch's weight: one when it fits a binding. *nrows: the
  * rows a slice is taken from (the bindings' windows, which must agree). */
 static int slices_of(struct vk_exec *x, const struct vk_fn *fn, const struct lp_launch *l, int64_t *chunk, int64_t *nrows)
@@ -478,6 +486,7 @@ static int slices_of(struct vk_exec *x, const struct vk_fn *fn, const struct lp_
         const struct lp_binding *bd = &l->bind[b];
         if (bd->source != LP_TENSOR || param_of(fn, bd->tensor) != p) continue;
         const struct vk_tensor *t = find_tensor(x, bd->tensor);
+        if (!t || !by_rows(t, p)) continue;
         int64_t window = bd->nrows ? bd->nrows : p->dims[0].size;
         if (*nrows >= 0 && window != *nrows)
             return fail("%s: its bindings see different numbers of rows and cannot be sliced together", p->name);
@@ -518,7 +527,7 @@ static int describe_dispatch(struct vk_exec *x, struct vk_fn *fn, int li, int64_
                 break;
             }
             int64_t row0 = bd->row0, nrows = bd->nrows;
-            if (sp && p == sp) row0 += r0, nrows = rn;   /* this slice of the window */
+            if (sp && p == sp && by_rows(tn, p)) row0 += r0, nrows = rn;   /* this slice of the window */
             rc = tensor_target(x, tn, bd->view, p->dims[0].size, row0, nrows, &t);
             break;
         }

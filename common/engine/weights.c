@@ -53,6 +53,9 @@ static int describe(struct bound_weight *w)
     }
     m->fmt = s->storage_dtype == DT_F8_E4M3 ? KF_E4M3 : KF_E5M2;
     if (s->use_scale) m->scale = tensor_view_load(w->parts[1], 0);
+    m->act_scale = w->act_scale;
+    /* a calibration build: e4m3 weights with scales and no stored activation scale */
+    w->measures_activation = s->use_scale && !s->calibration_scale;
     return 0;
 }
 
@@ -116,14 +119,32 @@ bool weight_quantizes_activation(const struct bound_weight *w)
     return w->quantized && w->scheme->kind == QUANT_PER_TENSOR;
 }
 
-void weight_quantize_activation(const struct bound_weight *w, const float *x, int64_t n, float *out)
+static float fp8_round(const struct quant_scheme *s, float v)
+{
+    return s->storage_dtype == DT_F8_E4M3 ? fp8_e4m3_to_f32(fp8_e4m3_from_f32(v))
+                                          : fp8_e5m2_to_f32(fp8_e5m2_from_f32(v));
+}
+
+void weight_quantize_activation(const struct bound_weight *w, float scale, const float *x, int64_t n, float *out)
 {
     const struct quant_scheme *s = w->scheme;
-    float c = w->act_scale > 0 ? w->act_scale : 1.0f;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i] / c;
-        float q = s->storage_dtype == DT_F8_E4M3 ? fp8_e4m3_to_f32(fp8_e4m3_from_f32(v))
-                                                 : fp8_e5m2_to_f32(fp8_e5m2_from_f32(v));
-        out[i] = q * c;
+    if (w->act_scale > 0) {
+        float c = w->act_scale;
+        for (int64_t i = 0; i < n; i++) out[i] = fp8_round(s, x[i] / c);
+    } else if (w->measures_activation) {
+        for (int64_t i = 0; i < n; i++) out[i] = fp8_round(s, x[i] / scale) * scale;
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i] = fp8_round(s, x[i]);
     }
+}
+
+float weight_activation_statistic(const struct quant_scheme *s, float maxabs)
+{
+    if (isnan(maxabs)) return maxabs;
+    float m16 = f16_to_f32(f32_to_f16(maxabs));
+    /* float16 division: the float32 quotient of two float16 values rounds
+     * to float16 as the float16 quotient would (24 >= 2 * 11 + 2 bits) */
+    float scaled = f16_to_f32(f32_to_f16(m16 / s->fp8_max));
+    float floor_v = f16_to_f32(f32_to_f16((float)(1.0 / ((double)s->fp8_max * 512.0))));
+    return scaled > floor_v ? scaled : floor_v;
 }

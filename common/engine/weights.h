@@ -47,6 +47,9 @@ struct bound_weight {
     int nparts;
     const struct tensor_view *parts[MOD_MAX_PARTS];
     float act_scale;             /* FP8: activation (calibration) scale, 0 if none */
+    bool measures_activation;    /* FP8 calibration build: the activation scale is
+                                  * measured at every call (weight_activation_statistic) */
+    int observer;                /* then: its running maximum in the executor */
     struct kmat m;               /* the matrix as the kernels read it */
 };
 
@@ -60,10 +63,19 @@ int weight_bind(struct bound_weight *w, const struct value *v, const char *quant
 void weight_row(const struct bound_weight *w, int64_t n, float *out);
 /* A vector parameter as float32 (rows values). */
 void weight_vector(const struct bound_weight *w, float *out);
-/* FP8 schemes quantize activations too: x → its FP8 value (after dividing by
- * the calibration scale, which is multiplied back in). No-op otherwise.
- * The one place activations meet FP8: every kernel set calls it first. */
-void weight_quantize_activation(const struct bound_weight *w, const float *x, int64_t n, float *out);
+/* FP8 schemes quantize activations too; every kernel set's activations
+ * pass through here first (the one place activations meet FP8):
+ * - an inference build (a calibration scale c): x → fp8(x / c), the values
+ *   left divided (the kernels multiply c back in after the sum);
+ * - a calibration build: x → fp8(x / scale) · scale with the scale the
+ *   executor measured (fake quantization, as MLC's calibration mode);
+ * - FP8 without scales (e5m2): x → fp8(x).
+ * No-op otherwise. */
+void weight_quantize_activation(const struct bound_weight *w, float scale, const float *x, int64_t n, float *out);
 bool weight_quantizes_activation(const struct bound_weight *w);
+/* The statistic calibration keeps per call of an FP8 layer, from max |x|:
+ * max(f16(f16(maxabs) / fp8_max), f16(1 / (fp8_max · 512))), computed in
+ * float16 as MLC's calibration build computes it (NaN stays NaN). */
+float weight_activation_statistic(const struct quant_scheme *s, float maxabs);
 
 #endif

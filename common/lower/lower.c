@@ -187,7 +187,11 @@ static int op1(struct builder *b, enum op_kind k, int in0, int in1, int in2, int
 }
 
 /* x · Wᵀ (+ bias): the unoptimised form dequantizes the weight into a
- * temporary first; the fuse-dequantize-matmul pass folds that away. */
+ * temporary first; the fuse-dequantize-matmul pass folds that away. An FP8
+ * weight-and-activation layer is one matmul at every level, as MLC's FP8
+ * linear is: its activations are rounded to FP8 and multiplied by the FP8
+ * weights with the scales applied after the sum, so no float copy of the
+ * weight takes part. */
 static int linear(struct builder *b, int x, const char *path, enum param_role role, int64_t n, int64_t k,
                   bool bias, const char *out_name, int out_rows_const)
 {
@@ -200,10 +204,13 @@ static int linear(struct builder *b, int x, const char *path, enum param_role ro
         free(bn);
         if (bv < 0) return -1;
     }
-    char *tmp = xasprintf("%s.dequantized", path);
-    int wf = const_value(b, tmp, VAL_TEMP, n, k);
-    free(tmp);
-    op1(b, OP_DEQUANTIZE, w, -1, -1, wf, NULL);
+    int wf = w;
+    if (b->scheme->kind != QUANT_PER_TENSOR || !strcmp(b->f->values[w].scheme, "none")) {
+        char *tmp = xasprintf("%s.dequantized", path);
+        wf = const_value(b, tmp, VAL_TEMP, n, k);
+        free(tmp);
+        op1(b, OP_DEQUANTIZE, w, -1, -1, wf, NULL);
+    }
     int y = out_rows_const ? const_value(b, out_name, VAL_TEMP, out_rows_const, n)
                            : rows_value(b, out_name, VAL_TEMP, DT_F32, n);
     op1(b, OP_MATMUL, x, wf, bv, y, NULL);

@@ -150,6 +150,17 @@ TEST(each_failure_names_its_stage)
     CHECK(!j.pass);
 }
 
+TEST(activation_scales_fit_within_bounds)
+{
+    CHECK(judge_scale_fits(1.0));
+    CHECK(judge_scale_fits(0.2));                /* the prompts are milder than the sample */
+    CHECK(judge_scale_fits(1.0 / 256) && judge_scale_fits(4.0));
+    CHECK(!judge_scale_fits(1.0 / 1000));        /* scales a thousand times too large */
+    CHECK(!judge_scale_fits(1000.0));            /* ... too small: activations saturate */
+    CHECK(!judge_scale_fits(4.01));
+    CHECK(!judge_scale_fits(NAN));
+}
+
 TEST(kl_percentiles_interpolate_like_numpy)
 {
     /* numpy.percentile([0..9] shuffled, q) with linear interpolation:

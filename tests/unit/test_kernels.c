@@ -49,6 +49,10 @@ static void find_sets(void)
     }
 }
 
+/* FP8 matrices made with this activation scale (an inference build's
+ * calibration scale; 0: none) */
+static float fp8_act_scale;
+
 /* A weight matrix in one storage format, with the buffers it owns. */
 struct matrix {
     struct kmat m;
@@ -125,6 +129,7 @@ static void make_matrix(struct matrix *w, const char *scheme, int64_t N, int64_t
             for (int64_t i = 0; i < N * K; i++) v[i] = quant_round(DT_F16, v[i]);
             quant_fp8_ref(s, v, (size_t)(N * K), m->scale, w->data);
             m->fmt = s->storage_dtype == DT_F8_E4M3 ? KF_E4M3 : KF_E5M2;
+            m->act_scale = fp8_act_scale;
         }
     }
     m->data = w->data;
@@ -163,10 +168,12 @@ static void check_against_reference(const char *scheme, int64_t N, int64_t K, in
     for (int64_t i = 0; i < rows * K; i++) x[i] = uniform() * (i % 13 == 0 ? 8 : 1);
     float *ref = xmalloc(sizeof(float) * (size_t)(rows * N)), *y = xmalloc(sizeof(float) * (size_t)(rows * N));
     run_matmul(&kernels_reference, &w.m, x, rows, 0, N, ref, N);
-    /* the reference itself: row n of the dequantized matrix dotted by k_dot */
+    /* the reference itself: row n of the dequantized matrix dotted by k_dot
+     * (FP8 times FP8 activations: the stored values, then both scales) */
+    float after = w.m.act_scale > 0 ? w.m.act_scale * w.m.scale : 1.0f;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t n = 0; n < N; n++)
-            if (ref[r * N + n] != k_dot(x + r * K, w.ref + n * K, K)) {
+            if (ref[r * N + n] != k_dot(x + r * K, w.ref + n * K, K) * after) {
                 TEST_FAIL_AT("%s: the reference is not dequantize + k_dot", scheme);
                 r = rows;
                 break;
@@ -187,7 +194,7 @@ static void check_against_reference(const char *scheme, int64_t N, int64_t K, in
                         quant += fabs(w.ref[n * K + kk]) * amax / 254.0;
                     }
                 }
-                double tol = quant * 1.001 + (0x1p-10 + (double)K * 0x1p-23) * mag + 1e-30;
+                double tol = (quant * 1.001 + (0x1p-10 + (double)K * 0x1p-23) * mag) * fabs(after) + 1e-30;
                 double err = fabs((double)y[r * N + n] - ref[r * N + n]);
                 if (err / tol > worst) worst = err / tol;
                 if (!(err <= tol)) {
@@ -240,6 +247,14 @@ TEST(every_quantized_scheme)
         const struct quant_scheme *s = quant_scheme_at(i);
         if (s->kind != QUANT_NONE) every_shape(s->name, DT_INVALID);
     }
+}
+/* e4m3 of an inference build: FP8 activations (x / c), the sum multiplied
+ * by c and the weight scale after it, the weights not rounded */
+TEST(e4m3_times_fp8_activations)
+{
+    fp8_act_scale = 0.0371f;
+    every_shape("e4m3_e4m3_f16", DT_INVALID);
+    fp8_act_scale = 0;
 }
 TEST(q4f32_1_nk_scales_as_stored_bf16) { every_shape("q4f32_1", DT_BF16); }
 TEST(q0_rows_f32_f16_bf16)

@@ -29,12 +29,12 @@ TEST(matmul_declares_what_the_emitter_binds)
     CHECK(b != NULL);
     struct spirv_info in;
     CHECK_EQ(spirv_reflect(b->words, b->nwords, &in, "matmul"), 0);
-    CHECK_EQ(in.nbindings, 7);
+    CHECK_EQ(in.nbindings, 8);   /* x, w, s, bias, y, w2, s2, the FP8 activation scale */
     for (int i = 0; i < in.nbindings; i++) {
         CHECK_EQ(in.bindings[i].binding, i);
         CHECK_EQ(in.bindings[i].type, i == 4 ? SPIRV_STORAGE_BUFFER : SPIRV_UNIFORM_TEXEL_BUFFER);
     }
-    CHECK_EQ(in.push_bytes, 44);
+    CHECK_EQ(in.push_bytes, 48);
     CHECK_EQ(in.local_size_spec[0], 0);
     CHECK_EQ(in.local_size_spec[1], -1);
     CHECK_EQ(in.local_size[1], 1);
