@@ -389,6 +389,15 @@ static int map_shard(struct tensor_cache *tc, size_t s)
         return rc;
     }
     free(path);
+#ifdef MADV_HUGEPAGE
+    /* The engine reads every weight on every decoded token: where the
+     * kernel fills the page cache in 2 MiB folios, one TLB entry maps what
+     * 512 would (1.1B q0f16 decode on a 2-core VM, one thread: 9 to 14
+     * tokens/s, against 1 to 9 with the same bytes in 4 KiB pages). Only a
+     * hint: pages already cached keep their size, and kernels without file
+     * huge pages ignore it. */
+    (void)madvise(m, (size_t)sh->nbytes, MADV_HUGEPAGE);
+#endif
     sh->map = m;
     sh->map_len = (size_t)sh->nbytes;
     return 0;

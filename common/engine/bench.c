@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define PROBE_BYTES ((size_t)256 << 20)
@@ -45,10 +46,16 @@ static double bandwidth_of(struct pool *pool, const struct kernel_set *k, const 
     return best;
 }
 
+/* The probe's memory is asked for in huge pages, as the weights' mappings
+ * are (tensor_cache.c): the bound compares like with like, and on a
+ * virtual machine 4 KiB pages can cost a read far more than the memory. */
 static unsigned char *probe_buffer(size_t bytes)
 {
     unsigned char *buf = NULL;
-    if (posix_memalign((void **)&buf, 4096, bytes) != 0) return NULL;
+    if (posix_memalign((void **)&buf, (size_t)2 << 20, bytes) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(buf, bytes, MADV_HUGEPAGE);
+#endif
     for (size_t i = 0; i < bytes; i += 4096) memset(buf + i, (int)(i >> 12), 4096);
     return buf;
 }
