@@ -15,11 +15,15 @@
 # models (2.2 GB of bf16, then about 0.6 GB per 4-bit scheme and 2.2 GB for
 # q0f16), which are reused by later runs and never checked in;
 # MLC_BENCH_THREADS (default 1,2), MLC_BENCH_TESTS (default pp512,tg128),
-# MLC_BENCH_REPEAT (default 5). With LLAMA_BENCH (a llama-bench binary) and
-# LLAMA_MODEL (GGUFs of the same weights, separated by spaces: e.g. written
-# by tests/helpers/gguf_write.py --type f16 from $MLC_BENCH_DIR's bf16
-# model, and that quantized to Q4_0 by llama-quantize), llama-bench runs
-# the same tests right after, for comparison.
+# MLC_BENCH_REPEAT (default 5). After each scheme's table, as many
+# single-threaded decode runs as the largest thread count run at once, side
+# by side: their sum is what the cores give this kernel with no thread pool
+# involved, the yardstick for the multi-threaded tg row beside the
+# bandwidth bound. With LLAMA_BENCH (a llama-bench binary) and LLAMA_MODEL
+# (GGUFs of the same weights, separated by spaces: e.g. written by
+# tests/helpers/gguf_write.py --type f16 from $MLC_BENCH_DIR's bf16 model,
+# and that quantized to Q4_0 by llama-quantize), llama-bench runs the same
+# tests right after, for comparison.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${MLC_BUILD:-$top/build}
@@ -51,16 +55,48 @@ build_scheme () {
     rm -f "$out".[1-4].mp
 }
 
+# side_by_side SCHEME: as many single-threaded decoders at once as the
+# largest thread count, each on its own process: what the machine gives
+# that many cores running this kernel, with no thread pool involved. The
+# probe's bound counts bandwidth only; where the cores share arithmetic
+# (or a memory path) the sum here is the nearer ceiling for --threads N.
+side_by_side () {
+    n=$(echo "$threads" | tr ',' '\n' | sort -n | tail -n 1)
+    tg=$(echo "$tests" | tr ',' '\n' | grep '^tg' | head -n 1)
+    [ "$n" -gt 1 ] && [ -n "$tg" ] || return 0
+    i=0
+    while [ $i -lt "$n" ]; do
+        mlc-check -q --library "$dir/$1/$1-cpu.tar" --model "$dir/$1" \
+            --bench="$tg" --threads=1 --repeat="$repeat" >"$dir/side.$i" &
+        i=$((i + 1))
+    done
+    wait
+    # the median column of each table's row
+    cat "$dir"/side.* | awk -F'|' -v n="$n" -v tg="$tg" '
+        $2 ~ /[a-z]/ && $4 ~ /tg/ { m = $7 + 0; list = list (list ? " + " : "") sprintf("%.2f", m); sum += m }
+        END { printf "   side by side: %d single-threaded %s runs at once, medians %s = %.2f t/s together\n", n, tg, list, sum }'
+    rm -f "$dir"/side.*
+}
+
 [ $# -gt 0 ] || set -- q4f16_1 q4f32_1 q0f16
 echo "CPU engine on a 1.1B llama ($(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))"
 for scheme in "$@"; do
     build_scheme "$scheme"
-    # warm the page cache so that figures measure the engine, not the disk
-    cat "$dir/$scheme"/params_shard_*.bin >/dev/null
+    # Warm the page cache so that figures measure the engine, not the disk,
+    # and the same way every run: drop the shards from the cache, then let
+    # mlc-check map them back in. Its mappings ask for huge pages, so the
+    # kernel may fill the cache in 2 MiB folios; a `cat` would leave small
+    # ones, which on a virtual machine can cost decode several times over
+    # (q0f16, one thread: 1-9 tokens/s against 9-14). dd's nocache drops
+    # only clean pages.
+    for f in "$dir/$scheme"/params_shard_*.bin; do dd if="$f" iflag=nocache count=0 status=none; done
+    mlc-check -q --library "$dir/$scheme/$scheme-cpu.tar" --model "$dir/$scheme" \
+        --bench=tg1 --threads=1 --repeat=1 >/dev/null
     echo
     echo "== $scheme   (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
     mlc-check -q --library "$dir/$scheme/$scheme-cpu.tar" --model "$dir/$scheme" \
         --bench="$tests" --threads="$threads" --repeat="$repeat"
+    side_by_side "$scheme"
     echo "   (load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
 done
 if [ -n "${LLAMA_BENCH:-}" ] && [ -n "${LLAMA_MODEL:-}" ]; then
